@@ -1,0 +1,33 @@
+# wghooks: the two commands a newcomer needs are `make demo` and `make test`.
+GO ?= go
+BIN := bin
+
+.PHONY: all build demo test test-short vet fmt-check bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/wireguard-go ./cmd/wireguard-go
+	$(GO) build -o $(BIN)/wghooks ./cmd/wghooks
+
+# The main job on embedded defaults: no root, no setup.
+demo:
+	$(GO) run ./cmd/wghooks-demo
+
+# Everything CI checks: formatting, vet, and all tests with the race
+# detector (network-namespace tests skip, saying why, without root).
+test: fmt-check vet
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+bench: build
+	./scripts/bench.sh
+
+clean:
+	rm -rf $(BIN)

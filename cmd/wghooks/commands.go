@@ -1,0 +1,130 @@
+package main
+
+import (
+	"encoding/base64"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"time"
+
+	"wghooks/ipc"
+	"wghooks/uapi"
+)
+
+func sortedCommands() []command {
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]command, 0, len(names))
+	for _, n := range names {
+		out = append(out, commands[n])
+	}
+	return out
+}
+
+func oneIface(args []string) (string, error) {
+	if len(args) != 1 {
+		return "", fmt.Errorf("expected one interface name, got %d arguments", len(args))
+	}
+	return args[0], nil
+}
+
+func runGet(dir string, args []string, out io.Writer) error {
+	iface, err := oneIface(args)
+	if err != nil {
+		return err
+	}
+	c, err := ipc.Dial(dir, iface)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	lines, err := c.Get()
+	if err != nil {
+		return err
+	}
+	for _, l := range lines {
+		fmt.Fprintln(out, l)
+	}
+	return nil
+}
+
+// runStatus prints a short human summary: the interface, then one line per
+// peer with its endpoint and last handshake.
+func runStatus(dir string, args []string, out io.Writer) error {
+	iface, err := oneIface(args)
+	if err != nil {
+		return err
+	}
+	c, err := ipc.Dial(dir, iface)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	lines, err := c.Get()
+	if err != nil {
+		return err
+	}
+	st := summarize(lines)
+	fmt.Fprintf(out, "interface %s: listening on port %s, %d peers\n", iface, st.port, len(st.peers))
+	for _, p := range st.peers {
+		hs := "never"
+		if p.handshake > 0 {
+			hs = time.Since(time.Unix(p.handshake, 0)).Round(time.Second).String() + " ago"
+		}
+		ep := p.endpoint
+		if ep == "" {
+			ep = "(none)"
+		}
+		fmt.Fprintf(out, "  peer %s  endpoint %s  handshake %s  rx %d B  tx %d B\n", p.key, ep, hs, p.rx, p.tx)
+		for _, e := range p.ext {
+			fmt.Fprintf(out, "    %s\n", e)
+		}
+	}
+	return nil
+}
+
+type peerStatus struct {
+	key, endpoint string
+	handshake     int64
+	rx, tx        int64
+	ext           []uapi.Line
+}
+
+type status struct {
+	port  string
+	peers []*peerStatus
+}
+
+func summarize(lines []uapi.Line) status {
+	st := status{port: "?"}
+	var cur *peerStatus
+	for _, l := range lines {
+		switch {
+		case l.Key == "public_key":
+			key := l.Value
+			if k, err := uapi.ParseKey(l.Value); err == nil {
+				key = base64.StdEncoding.EncodeToString(k[:])
+			}
+			cur = &peerStatus{key: key}
+			st.peers = append(st.peers, cur)
+		case cur == nil && l.Key == "listen_port":
+			st.port = l.Value
+		case cur == nil:
+		case l.Key == "endpoint":
+			cur.endpoint = l.Value
+		case l.Key == "last_handshake_time_sec":
+			cur.handshake, _ = strconv.ParseInt(l.Value, 10, 64)
+		case l.Key == "rx_bytes":
+			cur.rx, _ = strconv.ParseInt(l.Value, 10, 64)
+		case l.Key == "tx_bytes":
+			cur.tx, _ = strconv.ParseInt(l.Value, 10, 64)
+		case len(l.Key) > 8 && l.Key[:8] == "wghooks_":
+			cur.ext = append(cur.ext, l)
+		}
+	}
+	return st
+}

@@ -1,0 +1,27 @@
+package device
+
+import (
+	wgconn "golang.zx2c4.com/wireguard/conn"
+
+	"wghooks/hooks"
+)
+
+// Config configures a Device. The zero value works: real UDP sockets on a
+// random port, no logging.
+type Config struct {
+	// Bind is the UDP transport wghooks wraps. Default: upstream's
+	// default bind (kernel UDP sockets).
+	Bind wgconn.Bind
+
+	// Verbosef receives debug lines from wghooks and upstream.
+	// Default: discarded.
+	Verbosef hooks.Logf
+
+	// Errorf receives error lines from wghooks and upstream.
+	// Default: discarded.
+	Errorf hooks.Logf
+
+	// Name is the interface name used in log lines. Default: the TUN's
+	// name, or "wg" when it has none.
+	Name string
+}

@@ -1,0 +1,142 @@
+package device
+
+import (
+	"fmt"
+	"sync"
+
+	wgdevice "golang.zx2c4.com/wireguard/device"
+	wgtun "golang.zx2c4.com/wireguard/tun"
+
+	"wghooks/conn"
+	"wghooks/tun"
+)
+
+// Device is a WireGuard interface: an unmodified upstream device plus
+// wghooks' lifecycle around it.
+type Device struct {
+	wg   *wgdevice.Device
+	bind *conn.Bind
+	tun  *tun.UpDelay
+	log  logger
+	cfg  Config
+
+	// lifecycle serializes Up, Down and Close.
+	lifecycle struct {
+		sync.Mutex
+		up     bool
+		closed bool
+	}
+
+	peers peerSet
+
+	closed    chan struct{} // closed when Close has finished
+	closeOnce sync.Once
+	routines  sync.WaitGroup // goroutines owned by this Device
+}
+
+// New builds a Device on tunDev. The device comes up when the TUN link
+// does (netstack TUNs are up from the start), or on Up.
+//
+// New takes ownership of tunDev: Close closes it, also when New fails.
+func New(tunDev wgtun.Device, cfg Config) (*Device, error) {
+	if tunDev == nil {
+		return nil, fmt.Errorf("failed to create device: nil TUN")
+	}
+	name := cfg.Name
+	if name == "" {
+		if n, err := tunDev.Name(); err == nil && n != "" {
+			name = n
+		} else {
+			name = "wg"
+		}
+	}
+	d := &Device{
+		bind:   conn.NewBind(cfg.Bind),
+		tun:    tun.NewUpDelay(tunDev),
+		log:    newLogger(&cfg, "("+name+") "),
+		cfg:    cfg,
+		closed: make(chan struct{}),
+	}
+	d.peers.init()
+	d.wg = wgdevice.NewDevice(d.tun, d.bind, d.log.upstream())
+	d.tun.SetOnUp(func() {
+		if err := d.Up(); err != nil {
+			d.log.Errorf("failed to bring device up on link up: %v", err)
+		}
+	})
+	return d, nil
+}
+
+// Upstream returns the upstream device, for its exported methods. Changing
+// peers through it bypasses wghooks' peer view; use IpcSet instead.
+func (d *Device) Upstream() *wgdevice.Device { return d.wg }
+
+// Bind returns the wrapping bind.
+func (d *Device) Bind() *conn.Bind { return d.bind }
+
+// Up brings the device up: sockets open, peers start. It is idempotent.
+func (d *Device) Up() error {
+	d.lifecycle.Lock()
+	defer d.lifecycle.Unlock()
+	if d.lifecycle.closed {
+		return fmt.Errorf("failed to bring device up: device closed")
+	}
+	if err := d.wg.Up(); err != nil {
+		return fmt.Errorf("failed to bring device up: %w", err)
+	}
+	if !d.lifecycle.up {
+		d.lifecycle.up = true
+		d.log.Verbosef("device up, %d peers", d.peers.len())
+	}
+	return nil
+}
+
+// Down takes the device down: sockets close, sessions are kept.
+func (d *Device) Down() error {
+	d.lifecycle.Lock()
+	defer d.lifecycle.Unlock()
+	if d.lifecycle.closed {
+		return nil
+	}
+	d.lifecycle.up = false
+	if err := d.wg.Down(); err != nil {
+		return fmt.Errorf("failed to take device down: %w", err)
+	}
+	return nil
+}
+
+// IsUp reports whether the device is up.
+func (d *Device) IsUp() bool {
+	d.lifecycle.Lock()
+	defer d.lifecycle.Unlock()
+	return d.lifecycle.up
+}
+
+// Close shuts the device down and waits for its goroutines. It is
+// idempotent and safe to call concurrently.
+func (d *Device) Close() error {
+	d.closeOnce.Do(func() {
+		d.lifecycle.Lock()
+		d.lifecycle.closed = true
+		d.lifecycle.up = false
+		d.lifecycle.Unlock()
+		d.wg.Close()
+		d.routines.Wait()
+		close(d.closed)
+	})
+	return nil
+}
+
+// Wait returns a channel closed once the device has closed, by Close or
+// because the upstream device stopped (its TUN went away).
+func (d *Device) Wait() <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		select {
+		case <-d.closed:
+		case <-d.wg.Wait():
+		}
+		close(ch)
+	}()
+	return ch
+}

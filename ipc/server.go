@@ -1,0 +1,209 @@
+package ipc
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"wghooks/hooks"
+	"wghooks/uapi"
+)
+
+// Handler applies UAPI operations; *device.Device implements it.
+type Handler interface {
+	IpcSetOperation(r io.Reader) error
+	IpcGetOperation(w io.Writer) error
+}
+
+// IdleTimeout closes a connection that sends nothing for this long, so a
+// client that never finishes cannot hold a goroutine forever.
+const IdleTimeout = 2 * time.Minute
+
+// MaxConns bounds concurrent connections; past it new ones are closed at
+// once.
+const MaxConns = 64
+
+// Server serves UAPI connections for one Handler.
+type Server struct {
+	h    Handler
+	errf hooks.Logf
+
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  map[net.Conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// NewServer returns a server for h. errf receives one line per failed
+// operation; nil discards.
+func NewServer(h Handler, errf hooks.Logf) *Server {
+	return &Server{h: h, errf: errf, conns: make(map[net.Conn]struct{})}
+}
+
+// Serve accepts connections on ln until Close, or until ln fails (for
+// instance because `wg-quick down` removed the socket file). It returns
+// nil after Close.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return net.ErrClosed
+	}
+	s.ln = ln
+	s.mu.Unlock()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return nil
+			}
+			return fmt.Errorf("failed to accept UAPI connection: %w", err)
+		}
+		if !s.track(c) {
+			c.Close()
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer s.untrack(c)
+			s.ServeConn(c)
+		}()
+	}
+}
+
+func (s *Server) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || len(s.conns) >= MaxConns {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	c.Close()
+}
+
+// Close stops accepting, closes open connections and waits for their
+// handlers. It is idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	var err error
+	if s.ln != nil {
+		err = s.ln.Close()
+	}
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}
+
+// ServeConn runs operations on one connection until the client closes it.
+// Each operation is "get=1\n\n" or "set=1\n" followed by key=value lines
+// and a blank line; each gets "errno=N\n\n" at its end.
+func (s *Server) ServeConn(c net.Conn) {
+	r := bufio.NewReader(c)
+	w := bufio.NewWriter(c)
+	for {
+		c.SetReadDeadline(time.Now().Add(IdleTimeout))
+		op, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		switch op {
+		case "set=1\n":
+			err = s.set(r)
+		case "get=1\n":
+			err = s.get(r, w)
+		case "\n":
+			continue // stray blank line between operations
+		default:
+			// Read the rest of whatever this was, so the next operation
+			// starts cleanly, and say why it failed.
+			if _, _, rerr := uapi.ReadTransaction(r); errors.Is(rerr, io.EOF) {
+				return
+			}
+			err = uapi.Errorf(uapi.ErrnoInvalid, "invalid UAPI operation %q", strings.TrimSuffix(op, "\n"))
+		}
+		if err != nil && isConnGone(err) {
+			return
+		}
+		fmt.Fprintf(w, "errno=%d\n\n", errno(err))
+		if err != nil {
+			s.errf.Printf("UAPI: %v", err)
+		}
+		if w.Flush() != nil {
+			return
+		}
+	}
+}
+
+func (s *Server) set(r *bufio.Reader) error {
+	lines, ended, err := uapi.ReadTransaction(r)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	err = s.h.IpcSetOperation(strings.NewReader(b.String()))
+	if !ended {
+		// The client closed mid-transaction: what it sent was applied,
+		// as upstream does; there is no one left to answer.
+		return errConnGone
+	}
+	return err
+}
+
+func (s *Server) get(r *bufio.Reader, w io.Writer) error {
+	next, err := r.ReadByte()
+	if err != nil {
+		return errConnGone
+	}
+	if next != '\n' {
+		r.UnreadByte()
+		uapi.ReadTransaction(r)
+		return uapi.Errorf(uapi.ErrnoInvalid, "trailing character in UAPI get: %q", next)
+	}
+	return s.h.IpcGetOperation(w)
+}
+
+var errConnGone = errors.New("connection gone")
+
+func isConnGone(err error) bool { return errors.Is(err, errConnGone) }
+
+// errno maps an error to the number in an "errno=" reply.
+func errno(err error) int64 {
+	if err == nil {
+		return 0
+	}
+	var coded uapi.Coded
+	if errors.As(err, &coded) {
+		return coded.ErrorCode()
+	}
+	return uapi.ErrnoUnknown
+}

@@ -1,0 +1,38 @@
+package uapi
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// Errno values used in "errno=" replies, the same as upstream's.
+const (
+	ErrnoIO        = -int64(unix.EIO)
+	ErrnoProtocol  = -int64(unix.EPROTO)
+	ErrnoInvalid   = -int64(unix.EINVAL)
+	ErrnoPortInUse = -int64(unix.EADDRINUSE)
+	ErrnoUnknown   = -55 // ENOANO, upstream's "other UAPI error"
+)
+
+// Error is a configuration-protocol error with the errno a UAPI client
+// reads. Upstream's *device.IPCError satisfies the same ErrorCode method.
+type Error struct {
+	Code int64
+	Err  error
+}
+
+func (e *Error) Error() string    { return fmt.Sprintf("IPC error %d: %v", e.Code, e.Err) }
+func (e *Error) Unwrap() error    { return e.Err }
+func (e *Error) ErrorCode() int64 { return e.Code }
+
+// Errorf builds an *Error with code and a formatted message.
+func Errorf(code int64, format string, args ...any) *Error {
+	return &Error{Code: code, Err: fmt.Errorf(format, args...)}
+}
+
+// Coded is satisfied by errors that carry an errno for a UAPI reply.
+type Coded interface {
+	error
+	ErrorCode() int64
+}

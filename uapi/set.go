@@ -1,0 +1,292 @@
+package uapi
+
+import (
+	"bufio"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Line is one "key=value" line.
+type Line struct {
+	Key, Value string
+}
+
+func (l Line) String() string { return l.Key + "=" + l.Value }
+
+// Peer is the part of a set transaction that follows one public_key line.
+type Peer struct {
+	PublicKey [32]byte
+	Lines     []Line // standard keys, in order, without public_key
+	Ext       []Line // extension keys, in order
+	Remove    bool   // remove=true was given
+}
+
+// Set is a parsed, validated set transaction.
+type Set struct {
+	Device    []Line // standard device keys, in order
+	DeviceExt []Line // extension device keys, in order
+	Peers     []Peer
+	// ReplacePeers reports replace_peers=true.
+	ReplacePeers bool
+}
+
+// Extensions tells the parser which keys beyond upstream's are accepted.
+// A nil Extensions accepts none. Validate functions may be nil.
+type Extensions struct {
+	Device map[string]func(value string) error
+	Peer   map[string]func(value string) error
+}
+
+// Limits bound what one transaction may hold, so a client cannot make the
+// daemon buffer without end.
+const (
+	MaxLineLen     = 4096
+	MaxTransaction = 64 << 20
+)
+
+// ReadTransaction reads one transaction's lines from r: up to a blank line
+// or the end of input. It always consumes the whole transaction, also when
+// it returns an error, so the next operation on the same connection starts
+// at a clean boundary. ended reports whether a blank line ended it.
+func ReadTransaction(r *bufio.Reader) (lines []string, ended bool, err error) {
+	total := 0
+	var firstErr error
+	for {
+		line, rerr := readLine(r)
+		if rerr != nil && !errors.Is(rerr, errLineTooLong) {
+			if errors.Is(rerr, io.EOF) && line == "" {
+				return lines, false, firstErr
+			}
+			if !errors.Is(rerr, io.EOF) {
+				return lines, false, Errorf(ErrnoIO, "failed to read input: %w", rerr)
+			}
+		}
+		if errors.Is(rerr, errLineTooLong) && firstErr == nil {
+			firstErr = Errorf(ErrnoProtocol, "failed to parse line: longer than %d bytes", MaxLineLen)
+		}
+		if line == "" && rerr == nil {
+			return lines, true, firstErr
+		}
+		total += len(line) + 1
+		if total > MaxTransaction && firstErr == nil {
+			firstErr = Errorf(ErrnoProtocol, "failed to read transaction: larger than %d bytes", MaxTransaction)
+		}
+		if firstErr == nil {
+			lines = append(lines, line)
+		}
+		if errors.Is(rerr, io.EOF) {
+			return lines, false, firstErr
+		}
+	}
+}
+
+var errLineTooLong = errors.New("line too long")
+
+// readLine reads one '\n'-terminated line without the newline. A line
+// longer than MaxLineLen is consumed whole and reported as errLineTooLong.
+func readLine(r *bufio.Reader) (string, error) {
+	var sb strings.Builder
+	tooLong := false
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if !tooLong {
+			if sb.Len()+len(chunk) > MaxLineLen+1 {
+				tooLong = true
+				sb.Reset()
+			} else {
+				sb.Write(chunk)
+			}
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if tooLong {
+			if err == nil {
+				return "x", errLineTooLong
+			}
+			return "x", errors.Join(errLineTooLong, err)
+		}
+		s := strings.TrimSuffix(sb.String(), "\n")
+		return s, err
+	}
+}
+
+// ParseSet validates the lines of a set transaction. Nothing is applied:
+// on error the caller leaves the device untouched.
+func ParseSet(lines []string, ext *Extensions) (*Set, error) {
+	s := new(Set)
+	var cur *Peer
+	for _, line := range lines {
+		key, value, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, Errorf(ErrnoProtocol, "failed to parse line %q: no '='", line)
+		}
+		if key == "public_key" {
+			pk, err := ParseKey(value)
+			if err != nil {
+				return nil, Errorf(ErrnoInvalid, "failed to get peer by public key %q: %w", value, err)
+			}
+			s.Peers = append(s.Peers, Peer{PublicKey: pk})
+			cur = &s.Peers[len(s.Peers)-1]
+			continue
+		}
+		l := Line{key, value}
+		if cur == nil {
+			if err := validateDeviceLine(l); err == nil {
+				if key == "replace_peers" {
+					s.ReplacePeers = true
+				}
+				s.Device = append(s.Device, l)
+				continue
+			} else if !isUnknownKey(err) {
+				return nil, err
+			}
+			if err := validateExt(ext.device(), l, "device"); err != nil {
+				return nil, err
+			}
+			s.DeviceExt = append(s.DeviceExt, l)
+			continue
+		}
+		if err := validatePeerLine(l); err == nil {
+			if key == "remove" {
+				cur.Remove = true
+			}
+			cur.Lines = append(cur.Lines, l)
+			continue
+		} else if !isUnknownKey(err) {
+			return nil, err
+		}
+		if err := validateExt(ext.peer(), l, "peer"); err != nil {
+			return nil, err
+		}
+		cur.Ext = append(cur.Ext, l)
+	}
+	return s, nil
+}
+
+// Standard renders the transaction's standard keys for upstream, in their
+// original order, ending with the blank line.
+func (s *Set) Standard() string {
+	var b strings.Builder
+	for _, l := range s.Device {
+		b.WriteString(l.String())
+		b.WriteByte('\n')
+	}
+	for _, p := range s.Peers {
+		b.WriteString("public_key=")
+		b.WriteString(hex.EncodeToString(p.PublicKey[:]))
+		b.WriteByte('\n')
+		for _, l := range p.Lines {
+			b.WriteString(l.String())
+			b.WriteByte('\n')
+		}
+	}
+	b.WriteByte('\n')
+	return b.String()
+}
+
+func (e *Extensions) device() map[string]func(string) error {
+	if e == nil {
+		return nil
+	}
+	return e.Device
+}
+
+func (e *Extensions) peer() map[string]func(string) error {
+	if e == nil {
+		return nil
+	}
+	return e.Peer
+}
+
+func validateExt(m map[string]func(string) error, l Line, scope string) error {
+	validate, ok := m[l.Key]
+	if !ok {
+		return Errorf(ErrnoInvalid, "invalid UAPI %s key: %q", scope, l.Key)
+	}
+	if validate != nil {
+		if err := validate(l.Value); err != nil {
+			return Errorf(ErrnoInvalid, "failed to set %s to %q: %w", l.Key, l.Value, err)
+		}
+	}
+	return nil
+}
+
+var errUnknownKey = errors.New("unknown key")
+
+func isUnknownKey(err error) bool { return errors.Is(err, errUnknownKey) }
+
+func validateDeviceLine(l Line) error {
+	switch l.Key {
+	case "private_key":
+		if _, err := ParseKey(l.Value); err != nil {
+			return Errorf(ErrnoInvalid, "failed to set private_key: %w", err)
+		}
+	case "listen_port":
+		if _, err := strconv.ParseUint(l.Value, 10, 16); err != nil {
+			return Errorf(ErrnoInvalid, "failed to parse listen_port %q: %w", l.Value, err)
+		}
+	case "fwmark":
+		if _, err := strconv.ParseUint(l.Value, 10, 32); err != nil {
+			return Errorf(ErrnoInvalid, "invalid fwmark %q: %w", l.Value, err)
+		}
+	case "replace_peers":
+		return wantTrue(l)
+	default:
+		return errUnknownKey
+	}
+	return nil
+}
+
+func validatePeerLine(l Line) error {
+	switch l.Key {
+	case "update_only", "remove", "replace_allowed_ips":
+		return wantTrue(l)
+	case "preshared_key":
+		if _, err := ParseKey(l.Value); err != nil {
+			return Errorf(ErrnoInvalid, "failed to set preshared key: %w", err)
+		}
+	case "endpoint":
+		if _, err := netip.ParseAddrPort(l.Value); err != nil {
+			return Errorf(ErrnoInvalid, "failed to set endpoint %q: %w", l.Value, err)
+		}
+	case "persistent_keepalive_interval":
+		if _, err := strconv.ParseUint(l.Value, 10, 16); err != nil {
+			return Errorf(ErrnoInvalid, "failed to set persistent keepalive interval %q: %w", l.Value, err)
+		}
+	case "allowed_ip":
+		if _, err := netip.ParsePrefix(strings.TrimPrefix(l.Value, "-")); err != nil {
+			return Errorf(ErrnoInvalid, "failed to set allowed ip %q: %w", l.Value, err)
+		}
+	case "protocol_version":
+		if l.Value != "1" {
+			return Errorf(ErrnoInvalid, "invalid protocol version %q", l.Value)
+		}
+	default:
+		return errUnknownKey
+	}
+	return nil
+}
+
+func wantTrue(l Line) error {
+	if l.Value != "true" {
+		return Errorf(ErrnoInvalid, "failed to set %s, invalid value %q", l.Key, l.Value)
+	}
+	return nil
+}
+
+// ParseKey decodes a 32-byte key in lowercase or uppercase hex.
+func ParseKey(s string) ([32]byte, error) {
+	var k [32]byte
+	if len(s) != 64 {
+		return k, errors.New("hex string does not fit the slice")
+	}
+	if _, err := hex.Decode(k[:], []byte(s)); err != nil {
+		return k, err
+	}
+	return k, nil
+}
