@@ -65,6 +65,9 @@ type Bind struct {
 	inner wgconn.Bind
 	hooks atomic.Pointer[Hooks]
 
+	// rxBytes and txBytes count UDP payload bytes, one add per batch.
+	rxBytes, txBytes atomic.Uint64
+
 	// open guards the current open generation; nil while closed.
 	open struct {
 		sync.Mutex
@@ -197,6 +200,11 @@ func (g *generation) receiveInjected(packets [][]byte, sizes []int, eps []wgconn
 func (b *Bind) wrapReceive(fn wgconn.ReceiveFunc) wgconn.ReceiveFunc {
 	return func(packets [][]byte, sizes []int, eps []wgconn.Endpoint) (int, error) {
 		n, err := fn(packets, sizes, eps)
+		total := 0
+		for i := 0; i < n; i++ {
+			total += sizes[i]
+		}
+		b.rxBytes.Add(uint64(total))
 		h := b.hooks.Load()
 		if h == nil || h.OnReceive == nil || h.ReceiveTypes == 0 {
 			return n, err
@@ -223,14 +231,27 @@ func (b *Bind) Send(bufs [][]byte, ep wgconn.Endpoint) error {
 	if h := b.hooks.Load(); h != nil && h.OnSend != nil {
 		h.OnSend(bufs, ep)
 	}
+	b.countSent(bufs)
 	return b.inner.Send(bufs, unwrapEndpoint(ep))
 }
 
 // SendInner sends through the inner bind without showing the batch to
 // OnSend, for datagrams wghooks itself originates (probes, copies).
 func (b *Bind) SendInner(bufs [][]byte, ep wgconn.Endpoint) error {
+	b.countSent(bufs)
 	return b.inner.Send(bufs, unwrapEndpoint(ep))
 }
+
+func (b *Bind) countSent(bufs [][]byte) {
+	total := 0
+	for _, buf := range bufs {
+		total += len(buf)
+	}
+	b.txBytes.Add(uint64(total))
+}
+
+// Bytes returns the UDP payload bytes received and sent so far.
+func (b *Bind) Bytes() (rx, tx uint64) { return b.rxBytes.Load(), b.txBytes.Load() }
 
 // ParseEndpoint parses with the inner bind.
 func (b *Bind) ParseEndpoint(s string) (wgconn.Endpoint, error) {

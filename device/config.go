@@ -24,4 +24,16 @@ type Config struct {
 	// Name is the interface name used in log lines. Default: the TUN's
 	// name, or "wg" when it has none.
 	Name string
+
+	// Restart configures recovery across restarts. See RestartConfig.
+	Restart RestartConfig
+
+	// Endpoints configures endpoints that heal. See EndpointConfig.
+	Endpoints EndpointConfig
+
+	// JIT configures just-in-time peers. See JITConfig.
+	JIT JITConfig
+
+	// HA configures behaviour behind UDP load balancers. See HAConfig.
+	HA HAConfig
 }

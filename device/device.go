@@ -28,7 +28,17 @@ type Device struct {
 	}
 
 	peers peerSet
+	stats counters
 
+	// Features, each in its own file; features lists them in call order.
+	restart    *restart
+	endpoints  *endpoints
+	jit        *jit
+	flowEscape *flowEscape
+	handshakes *handshakeCounter
+	features   []feature
+
+	done      chan struct{} // closed when Close begins
 	closed    chan struct{} // closed when Close has finished
 	closeOnce sync.Once
 	routines  sync.WaitGroup // goroutines owned by this Device
@@ -55,10 +65,24 @@ func New(tunDev wgtun.Device, cfg Config) (*Device, error) {
 		tun:    tun.NewUpDelay(tunDev),
 		log:    newLogger(&cfg, "("+name+") "),
 		cfg:    cfg,
+		done:   make(chan struct{}),
 		closed: make(chan struct{}),
 	}
 	d.peers.init()
 	d.wg = wgdevice.NewDevice(d.tun, d.bind, d.log.upstream())
+	d.restart = newRestart(d)
+	d.endpoints = newEndpoints(d)
+	d.jit = newJIT(d)
+	d.flowEscape = newFlowEscape(d)
+	d.handshakes = &handshakeCounter{c: &d.stats}
+	d.features = []feature{d.handshakes, d.restart, d.endpoints, d.jit, d.flowEscape}
+	for _, f := range d.features {
+		if err := f.start(d); err != nil {
+			d.Close()
+			return nil, fmt.Errorf("failed to create device: %w", err)
+		}
+	}
+	d.installBindHooks()
 	d.tun.SetOnUp(func() {
 		if err := d.Up(); err != nil {
 			d.log.Errorf("failed to bring device up on link up: %v", err)
@@ -81,12 +105,19 @@ func (d *Device) Up() error {
 	if d.lifecycle.closed {
 		return fmt.Errorf("failed to bring device up: device closed")
 	}
+	if d.lifecycle.up {
+		return nil
+	}
+	for _, f := range d.features {
+		f.beforeUp()
+	}
 	if err := d.wg.Up(); err != nil {
 		return fmt.Errorf("failed to bring device up: %w", err)
 	}
-	if !d.lifecycle.up {
-		d.lifecycle.up = true
-		d.log.Verbosef("device up, %d peers", d.peers.len())
+	d.lifecycle.up = true
+	d.log.Verbosef("device up, %d peers", d.peers.len())
+	for _, f := range d.features {
+		f.afterUp()
 	}
 	return nil
 }
@@ -120,6 +151,12 @@ func (d *Device) Close() error {
 		d.lifecycle.closed = true
 		d.lifecycle.up = false
 		d.lifecycle.Unlock()
+		close(d.done)
+		for _, f := range d.features {
+			if f != nil {
+				f.close()
+			}
+		}
 		d.wg.Close()
 		d.routines.Wait()
 		close(d.closed)

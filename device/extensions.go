@@ -1,26 +1,30 @@
 package device
 
 import (
+	"sort"
+
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
 	"wghooks/uapi"
 )
 
-// This file is the one list of wghooks' UAPI extension keys. Each feature
-// implements its keys in its own file; they are wired here so the whole
-// protocol surface can be read in one place. Extension keys are prefixed
-// "wghooks_" except where a feature's name is the documented interface
-// (drain=true). Values never contain '=', which wgctrl would reject.
+// wghooks' UAPI extension keys. Each feature registers its keys from an
+// init function in its own file (drain.go registers "drain", ...); `wghooks
+// keys` and ExtensionKeys list them all. Extension keys are prefixed
+// "wghooks_" except where the issue names the key (drain=true). Values
+// never contain '=', which wgctrl would reject in a get reply.
 
-// deviceKey is a device-level extension key.
+// deviceKey is a device-level extension key in a set transaction.
 type deviceKey struct {
+	doc      string
 	validate func(value string) error // nil accepts any value
 	apply    func(d *Device, value string) error
 }
 
 // peerKey is a peer-level extension key, applied to the peer named by the
-// preceding public_key line.
+// preceding public_key line, after upstream has applied the standard keys.
 type peerKey struct {
+	doc      string
 	validate func(value string) error
 	apply    func(d *Device, pk wgdevice.NoisePublicKey, value string) error
 }
@@ -28,7 +32,25 @@ type peerKey struct {
 var (
 	deviceKeys = map[string]deviceKey{}
 	peerKeys   = map[string]peerKey{}
+
+	// deviceGetters add device-level lines to a get reply.
+	deviceGetters []func(d *Device) []uapi.Line
+	// peerGetters add lines to one peer's section of a get reply.
+	peerGetters []func(d *Device, pk wgdevice.NoisePublicKey) []uapi.Line
 )
+
+// ExtensionKeys returns "scope key: doc" for every extension key, sorted.
+func ExtensionKeys() []string {
+	var out []string
+	for k, v := range deviceKeys {
+		out = append(out, "device "+k+": "+v.doc)
+	}
+	for k, v := range peerKeys {
+		out = append(out, "peer "+k+": "+v.doc)
+	}
+	sort.Strings(out)
+	return out
+}
 
 // extensionKeys describes the keys to the parser.
 func extensionKeys() *uapi.Extensions {
@@ -63,11 +85,20 @@ func (d *Device) applyExtensions(set *uapi.Set) error {
 	return nil
 }
 
-// deviceGetLines returns the device-level extension lines of a get reply.
-func (d *Device) deviceGetLines() []uapi.Line { return nil }
+func (d *Device) deviceGetLines() []uapi.Line {
+	var out []uapi.Line
+	for _, g := range deviceGetters {
+		out = append(out, g(d)...)
+	}
+	return out
+}
 
-// hasPeerGetLines reports whether any feature adds per-peer get lines.
-func (d *Device) hasPeerGetLines() bool { return false }
+func (d *Device) hasPeerGetLines() bool { return len(peerGetters) > 0 }
 
-// peerGetLines returns one peer's extension lines of a get reply.
-func (d *Device) peerGetLines(pk wgdevice.NoisePublicKey) []uapi.Line { return nil }
+func (d *Device) peerGetLines(pk wgdevice.NoisePublicKey) []uapi.Line {
+	var out []uapi.Line
+	for _, g := range peerGetters {
+		out = append(out, g(d, pk)...)
+	}
+	return out
+}

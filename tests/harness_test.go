@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.org/x/crypto/curve25519"
 	wgconn "golang.zx2c4.com/wireguard/conn"
 	wgdevice "golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun/netstack"
-	"golang.org/x/crypto/curve25519"
 
 	"wghooks/device"
 	"wghooks/tun"

@@ -23,6 +23,12 @@ func run(a args) int {
 	level := logLevel()
 	verbosef, errorf := logFuncs(level, a.iface)
 
+	cfg, err := buildConfig(a.iface, verbosef, errorf)
+	if err != nil {
+		errorf("Invalid configuration: %v", err)
+		return exitSetupFailed
+	}
+
 	tdev, err := openTUN(a.iface)
 	if err != nil {
 		errorf("Failed to create TUN device: %v", err)
@@ -46,13 +52,31 @@ func run(a args) int {
 		return exitSetupSuccess
 	}
 
-	dev, err := device.New(tdev, device.Config{Name: a.iface, Verbosef: verbosef, Errorf: errorf})
+	cfg.Name, cfg.Verbosef, cfg.Errorf = a.iface, verbosef, errorf
+	dev, err := device.New(tdev, cfg)
 	if err != nil {
 		errorf("Failed to create device: %v", err)
 		return exitSetupFailed
 	}
 	defer dev.Close()
 	verbosef("Device started")
+
+	var stops []func()
+	defer func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}()
+	for _, start := range services {
+		stop, err := start(dev, a.iface, errorf)
+		if err != nil {
+			errorf("Failed to start service: %v", err)
+			return exitSetupFailed
+		}
+		if stop != nil {
+			stops = append(stops, stop)
+		}
+	}
 
 	ln, err := ipc.ListenFile(a.iface, uapiFile)
 	if err != nil {
