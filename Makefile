@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build demo test test-short vet fmt-check bench clean
+.PHONY: all build demo test deps vet fmt-check bench clean
 
 all: build
 
@@ -16,8 +16,11 @@ demo:
 
 # Everything CI checks: formatting, vet, and all tests with the race
 # detector (network-namespace tests skip, saying why, without root).
-test: fmt-check vet
+test: deps fmt-check vet
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+deps:
+	@./scripts/install-deps.sh
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -54,7 +54,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	if s.closed {
 		s.mu.Unlock()
 		ln.Close()
-		return net.ErrClosed
+		return nil
 	}
 	s.ln = ln
 	s.mu.Unlock()
