@@ -83,8 +83,14 @@ func New(tunDev wgtun.Device, cfg Config) (*Device, error) {
 		}
 	}
 	d.installBindHooks()
-	d.tun.SetOnUp(func() {
-		if err := d.Up(); err != nil {
+	d.tun.SetOnLink(func(up bool) {
+		if !up {
+			if err := d.Down(); err != nil {
+				d.log.Errorf("%v", err)
+			}
+			return
+		}
+		if err := d.Up(); err != nil && !d.isClosed() {
 			d.log.Errorf("failed to bring device up on link up: %v", err)
 		}
 	})
@@ -134,6 +140,12 @@ func (d *Device) Down() error {
 		return fmt.Errorf("failed to take device down: %w", err)
 	}
 	return nil
+}
+
+func (d *Device) isClosed() bool {
+	d.lifecycle.Lock()
+	defer d.lifecycle.Unlock()
+	return d.lifecycle.closed
 }
 
 // IsUp reports whether the device is up.

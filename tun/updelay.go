@@ -6,18 +6,19 @@ import (
 	wgtun "golang.zx2c4.com/wireguard/tun"
 )
 
-// UpDelay wraps a wgtun.Device and withholds its "link up" event from the
-// upstream device. Upstream calls Device.Up by itself on that event; with
-// the event withheld, wghooks calls Up after its own startup actions
-// (applying saved state, then broadcasting handshakes) in a fixed order.
-// All other events pass through.
+// UpDelay wraps a wgtun.Device and withholds its "link up" and "link down"
+// events from the upstream device. Upstream calls Device.Up and Down by
+// itself on them; with the events withheld, wghooks runs its own startup
+// actions (applying saved state, then broadcasting handshakes) around Up in
+// a fixed order, and its view of up/down never disagrees with upstream's.
+// Other events (MTU) pass through.
 type UpDelay struct {
 	wgtun.Device
 	events chan wgtun.Event
 
-	mu   sync.Mutex
-	onUp func()
-	up   bool // the link reported up and no down since
+	mu     sync.Mutex
+	onLink func(up bool)
+	up     bool // the link reported up and no down since
 	done chan struct{}
 }
 
@@ -37,16 +38,17 @@ func NewUpDelay(dev wgtun.Device) *UpDelay {
 // Unwrap returns the wrapped TUN device.
 func (w *UpDelay) Unwrap() wgtun.Device { return w.Device }
 
-// SetOnUp sets the function called, on the event goroutine, each time the
-// link goes up. It may block briefly but must not read TUN events. If the
-// link already went up before SetOnUp, fn is called at once.
-func (w *UpDelay) SetOnUp(fn func()) {
+// SetOnLink sets the function called, on the event goroutine, each time
+// the link goes up or down. It may block briefly but must not read TUN
+// events. If the link already went up before SetOnLink, fn(true) is called
+// at once.
+func (w *UpDelay) SetOnLink(fn func(up bool)) {
 	w.mu.Lock()
-	w.onUp = fn
+	w.onLink = fn
 	up := w.up
 	w.mu.Unlock()
 	if up && fn != nil {
-		fn()
+		fn(true)
 	}
 }
 
@@ -71,24 +73,27 @@ func (w *UpDelay) forward() {
 	defer close(w.done)
 	defer close(w.events)
 	for ev := range w.Device.Events() {
-		var onUp func()
-		if ev&wgtun.EventUp != 0 {
-			w.mu.Lock()
-			w.up = true
-			onUp = w.onUp
-			w.mu.Unlock()
-			ev &^= wgtun.EventUp
+		if rest := ev &^ (wgtun.EventUp | wgtun.EventDown); rest != 0 {
+			w.events <- rest
 		}
+		// Upstream reports down then up in one event when both happened;
+		// apply them in that order.
 		if ev&wgtun.EventDown != 0 {
-			w.mu.Lock()
-			w.up = false
-			w.mu.Unlock()
+			w.link(false)
 		}
-		if ev != 0 {
-			w.events <- ev
+		if ev&wgtun.EventUp != 0 {
+			w.link(true)
 		}
-		if onUp != nil {
-			onUp()
-		}
+	}
+}
+
+func (w *UpDelay) link(up bool) {
+	w.mu.Lock()
+	changed := w.up != up
+	w.up = up
+	fn := w.onLink
+	w.mu.Unlock()
+	if changed && fn != nil {
+		fn(up)
 	}
 }
