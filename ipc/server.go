@@ -20,9 +20,9 @@ type Handler interface {
 	IpcGetOperation(w io.Writer) error
 }
 
-// IdleTimeout closes a connection that sends nothing for this long, so a
-// client that never finishes cannot hold a goroutine forever.
-const IdleTimeout = 2 * time.Minute
+// DefaultIdleTimeout closes a connection that sends nothing for this long,
+// so a client that never finishes cannot hold a goroutine forever.
+const DefaultIdleTimeout = 2 * time.Minute
 
 // MaxConns bounds concurrent connections; past it new ones are closed at
 // once.
@@ -32,6 +32,10 @@ const MaxConns = 64
 type Server struct {
 	h    Handler
 	errf hooks.Logf
+
+	// IdleTimeout overrides DefaultIdleTimeout when non-zero. Set it
+	// before Serve.
+	IdleTimeout time.Duration
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -126,8 +130,12 @@ func (s *Server) Close() error {
 func (s *Server) ServeConn(c net.Conn) {
 	r := bufio.NewReader(c)
 	w := bufio.NewWriter(c)
+	idle := s.IdleTimeout
+	if idle == 0 {
+		idle = DefaultIdleTimeout
+	}
 	for {
-		c.SetReadDeadline(time.Now().Add(IdleTimeout))
+		c.SetReadDeadline(time.Now().Add(idle))
 		op, err := r.ReadString('\n')
 		if err != nil {
 			return
