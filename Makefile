@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build demo test deps vet fmt-check bench clean
+.PHONY: all build demo test deps vet fmt-check fuzz bench clean
 
 all: build
 
@@ -28,6 +28,11 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+
+# Each fuzz target for FUZZTIME (default 30s); `make test` already runs
+# their seed corpora and any saved crashers.
+fuzz:
+	./scripts/fuzz.sh
 
 bench: build
 	./scripts/bench.sh
