@@ -1,0 +1,224 @@
+package conn
+
+// Handshake initiation decoding, pure: no sockets, no device, no clocks.
+//
+// A WireGuard initiation (Noise IKpsk2, first message) hides the
+// initiator's identity. The responder recovers and authenticates it in
+// three steps, each cheaper than the next is expensive:
+//
+//  1. mac1: a keyed BLAKE2s over the message, keyed by the responder's
+//     public key. Anyone who knows that public key can compute it, so it
+//     only filters noise.
+//  2. es: one X25519 between the responder's static private key and the
+//     initiator's ephemeral; the result opens the encrypted static key.
+//     Still not proof: anyone can encrypt any public key to the responder.
+//  3. ss: a second X25519, between the responder's static private key and
+//     the static key just decrypted; the result opens the timestamp. Only
+//     the holder of that static key's private half could have sealed it.
+//
+// Decode runs all three and returns the authenticated initiator.
+// Replay protection (the timestamp must grow) is the caller's: this code
+// holds no state across messages.
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"golang.org/x/crypto/blake2s"
+	"golang.org/x/crypto/chacha20poly1305"
+	"golang.org/x/crypto/curve25519"
+	wgdevice "golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/tai64n"
+)
+
+// Offsets inside a handshake initiation.
+const (
+	initOffSender    = 4
+	initOffEphemeral = 8
+	initOffStatic    = initOffEphemeral + 32
+	initOffTimestamp = initOffStatic + 32 + chacha20poly1305.Overhead
+	initOffMAC1      = initOffTimestamp + tai64n.TimestampSize + chacha20poly1305.Overhead
+	initOffMAC2      = initOffMAC1 + blake2s.Size128
+)
+
+// Decoding errors, matched with errors.Is.
+var (
+	ErrNotInitiation = errors.New("not a handshake initiation")
+	ErrBadMAC1       = errors.New("bad mac1")
+	ErrBadStatic     = errors.New("initiator static key does not decrypt")
+	ErrBadTimestamp  = errors.New("timestamp does not authenticate")
+)
+
+// Initiation is what Decode learned from an authenticated initiation.
+type Initiation struct {
+	// Initiator is the initiator's static public key, authenticated.
+	Initiator [32]byte
+	// Sender is the initiator's session index (the response's receiver).
+	Sender uint32
+	// Timestamp is the initiator's TAI64N timestamp, which a responder
+	// must see grow from one accepted initiation to the next.
+	Timestamp tai64n.Timestamp
+}
+
+// Identity is a responder's static identity, prepared for decoding
+// initiations addressed to it. It is safe for concurrent use.
+type Identity struct {
+	priv, pub [32]byte
+	hash0     [blake2s.Size]byte // mixHash(InitialHash, pub)
+	checker   wgdevice.CookieChecker
+}
+
+// NewIdentity prepares the responder identity with static private key
+// priv (clamped as X25519 does).
+func NewIdentity(priv [32]byte) (*Identity, error) {
+	pub, err := curve25519.X25519(priv[:], curve25519.Basepoint)
+	if err != nil {
+		return nil, fmt.Errorf("failed to derive public key: %w", err)
+	}
+	id := &Identity{priv: priv}
+	copy(id.pub[:], pub)
+	mixHash(&id.hash0, &wgdevice.InitialHash, id.pub[:])
+	id.checker.Init(id.pub)
+	return id, nil
+}
+
+// PublicKey returns the identity's static public key.
+func (id *Identity) PublicKey() [32]byte { return id.pub }
+
+// CheckMAC1 reports whether packet is an initiation-sized message carrying
+// a valid mac1 for this identity. It costs one BLAKE2s over 116 bytes.
+func (id *Identity) CheckMAC1(packet []byte) bool {
+	if len(packet) != MessageInitiationSize || packet[0] != MessageInitiation {
+		return false
+	}
+	return id.checker.CheckMAC1(packet)
+}
+
+// Decode checks mac1, decrypts the initiator's static key (es) and
+// authenticates it by opening the timestamp (ss). It returns an error
+// matching ErrNotInitiation, ErrBadMAC1, ErrBadStatic or ErrBadTimestamp
+// when the packet fails the corresponding step. packet is only read.
+func (id *Identity) Decode(packet []byte) (Initiation, error) {
+	var out Initiation
+	if len(packet) != MessageInitiationSize || binary.LittleEndian.Uint32(packet) != MessageInitiation {
+		return out, ErrNotInitiation
+	}
+	if !id.checker.CheckMAC1(packet) {
+		return out, ErrBadMAC1
+	}
+	ephemeral := packet[initOffEphemeral:initOffStatic]
+	static := packet[initOffStatic:initOffTimestamp]
+	timestamp := packet[initOffTimestamp:initOffMAC1]
+
+	var hash, chainKey [blake2s.Size]byte
+	var key [chacha20poly1305.KeySize]byte
+	mixHash(&hash, &id.hash0, ephemeral)
+	wgdevice.KDF1(&chainKey, wgdevice.InitialChainKey[:], ephemeral)
+
+	// es: decrypt the initiator's static key.
+	es, err := curve25519.X25519(id.priv[:], ephemeral)
+	if err != nil {
+		return out, fmt.Errorf("%w: %v", ErrBadStatic, err)
+	}
+	wgdevice.KDF2(&chainKey, &key, chainKey[:], es)
+	aead, _ := chacha20poly1305.New(key[:])
+	var zeroNonce [chacha20poly1305.NonceSize]byte
+	if _, err := aead.Open(out.Initiator[:0], zeroNonce[:], static, hash[:]); err != nil {
+		return out, ErrBadStatic
+	}
+	mixHash(&hash, &hash, static)
+
+	// ss: authenticate it by opening the timestamp.
+	ss, err := curve25519.X25519(id.priv[:], out.Initiator[:])
+	if err != nil {
+		return out, fmt.Errorf("%w: %v", ErrBadTimestamp, err)
+	}
+	wgdevice.KDF2(&chainKey, &key, chainKey[:], ss)
+	aead, _ = chacha20poly1305.New(key[:])
+	if _, err := aead.Open(out.Timestamp[:0], zeroNonce[:], timestamp, hash[:]); err != nil {
+		return out, ErrBadTimestamp
+	}
+	out.Sender = binary.LittleEndian.Uint32(packet[initOffSender:])
+	return out, nil
+}
+
+// InitiationSender returns the sender index of an initiation-sized packet.
+func InitiationSender(packet []byte) uint32 {
+	return binary.LittleEndian.Uint32(packet[initOffSender:])
+}
+
+// ResponseReceiver returns the receiver index of a handshake response: the
+// sender index of the initiation it answers.
+func ResponseReceiver(packet []byte) (uint32, bool) {
+	if len(packet) != MessageResponseSize || packet[0] != MessageResponse {
+		return 0, false
+	}
+	return binary.LittleEndian.Uint32(packet[8:]), true
+}
+
+// SealInitiation builds the initiation that the holder of initiatorPriv
+// would send to responderPub, with the given ephemeral private key, sender
+// index and timestamp, and a valid mac1 (mac2 zero). It exists for tests,
+// fuzzing and benchmarks: a real initiator is the upstream device.
+func SealInitiation(initiatorPriv, responderPub, ephemeralPriv [32]byte, sender uint32, ts tai64n.Timestamp) ([]byte, error) {
+	initiatorPub, err := curve25519.X25519(initiatorPriv[:], curve25519.Basepoint)
+	if err != nil {
+		return nil, fmt.Errorf("failed to derive initiator public key: %w", err)
+	}
+	return SealInitiationClaiming([32]byte(initiatorPub), initiatorPriv, responderPub, ephemeralPriv, sender, ts)
+}
+
+// SealInitiationClaiming is SealInitiation with the static public key the
+// message claims given separately from the private key that seals the
+// timestamp: with a claimed key that is not initiatorPriv's, it builds
+// the impersonation a forger without the claimed key's private half could
+// send (valid mac1, decryptable static, timestamp that does not
+// authenticate). For tests.
+func SealInitiationClaiming(claimedPub, initiatorPriv, responderPub, ephemeralPriv [32]byte, sender uint32, ts tai64n.Timestamp) ([]byte, error) {
+	ephemeralPub, err := curve25519.X25519(ephemeralPriv[:], curve25519.Basepoint)
+	if err != nil {
+		return nil, fmt.Errorf("failed to derive ephemeral public key: %w", err)
+	}
+	msg := make([]byte, MessageInitiationSize)
+	binary.LittleEndian.PutUint32(msg, MessageInitiation)
+	binary.LittleEndian.PutUint32(msg[initOffSender:], sender)
+	copy(msg[initOffEphemeral:], ephemeralPub)
+
+	var hash, chainKey [blake2s.Size]byte
+	var key [chacha20poly1305.KeySize]byte
+	var zeroNonce [chacha20poly1305.NonceSize]byte
+	mixHash(&hash, &wgdevice.InitialHash, responderPub[:])
+	mixHash(&hash, &hash, ephemeralPub)
+	wgdevice.KDF1(&chainKey, wgdevice.InitialChainKey[:], ephemeralPub)
+
+	es, err := curve25519.X25519(ephemeralPriv[:], responderPub[:])
+	if err != nil {
+		return nil, fmt.Errorf("failed to compute es: %w", err)
+	}
+	wgdevice.KDF2(&chainKey, &key, chainKey[:], es)
+	aead, _ := chacha20poly1305.New(key[:])
+	aead.Seal(msg[initOffStatic:initOffStatic], zeroNonce[:], claimedPub[:], hash[:])
+	mixHash(&hash, &hash, msg[initOffStatic:initOffTimestamp])
+
+	ss, err := curve25519.X25519(initiatorPriv[:], responderPub[:])
+	if err != nil {
+		return nil, fmt.Errorf("failed to compute ss: %w", err)
+	}
+	wgdevice.KDF2(&chainKey, &key, chainKey[:], ss)
+	aead, _ = chacha20poly1305.New(key[:])
+	aead.Seal(msg[initOffTimestamp:initOffTimestamp], zeroNonce[:], ts[:], hash[:])
+
+	var gen wgdevice.CookieGenerator
+	gen.Init(responderPub)
+	gen.AddMacs(msg)
+	return msg, nil
+}
+
+// mixHash sets dst to BLAKE2s(h || data), Noise's MixHash.
+func mixHash(dst, h *[blake2s.Size]byte, data []byte) {
+	d, _ := blake2s.New256(nil)
+	d.Write(h[:])
+	d.Write(data)
+	d.Sum(dst[:0])
+}
