@@ -1,13 +1,631 @@
 package device
 
-// HAConfig configures behaviour behind UDP load balancers (flow escape).
-type HAConfig struct{}
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
-// flowEscape moves a peer's flow to a new source port when handshakes go
-// unanswered, so a flow-hashing balancer picks another backend.
-type flowEscape struct {
-	noFeature
-	d *Device
+	wgconn "golang.zx2c4.com/wireguard/conn"
+	wgdevice "golang.zx2c4.com/wireguard/device"
+
+	"wghooks/conn"
+	"wghooks/uapi"
+)
+
+// Flow escape, the client side of running behind a UDP load balancer.
+//
+// Servers sharing one key behind a flow-hashing balancer (AWS NLB and the
+// like) look like one server to a client, until the backend carrying the
+// client's flow dies: the balancer keeps that flow pinned to the dead
+// backend for as long as packets keep arriving on it, and a WireGuard
+// client with keepalives never stops sending. Moving to a new local source
+// port makes a new flow, which the balancer hashes to a healthy backend;
+// that backend holds the same key and answers a fresh handshake.
+//
+// The watcher tracks each destination endpoint (address and port) with
+// three counters bumped on the packet goroutines: data batches sent
+// (keepalives excluded: nothing answers them), handshake initiations sent,
+// and datagrams received from it. A goroutine samples them a few times per
+// HAConfig.Silence and decides, in the pure flowWatch.step:
+//
+//  1. Strikes: data sent and nothing heard for Silence is one; each
+//     initiation left unanswered for HandshakeTimeout is one.
+//  2. One strike from silence alone asks for a probe: a handshake
+//     initiation to the peers at that endpoint (upstream's own 5 s limit on
+//     initiations applies). A probe that is answered proves the flow is
+//     one-way, not dead: that endpoint's silence threshold doubles, up to
+//     16 s, and halves again every 2 minutes.
+//  3. Two strikes escape: silence plus an unanswered probe (about
+//     Silence+HandshakeTimeout), or an unanswered initiation and its first
+//     retry when no data flows. The device rebinds to a new random port
+//     (listen_port=0, from the watcher goroutine, never from a packet
+//     goroutine: the rebind waits for the receive goroutines), the peers at
+//     that endpoint get their keypairs expired (which also lifts upstream's
+//     5 s limit) and a new initiation, and other peers in use get an
+//     initiation so that their own balancers re-route them too.
+//  4. After an escape one more unanswered initiation escapes again, after
+//     a backoff that doubles from HandshakeTimeout up to MaxBackoff, until
+//     the endpoint is heard from.
+//
+// Flow escape is off when a fixed listen_port is configured (a server: its
+// port is its address), and can be turned off by HAConfig.FlowEscapeOff or
+// the UAPI key wghooks_flow_escape=off.
+
+// HAConfig configures behaviour behind UDP load balancers.
+type HAConfig struct {
+	// FlowEscapeOff turns flow escape off. Default: on while the listen
+	// port is random (no listen_port, or listen_port=0); configuring a
+	// fixed listen_port turns it off by itself.
+	FlowEscapeOff bool
+
+	// Silence is how long data sent to an endpoint may go without
+	// anything coming back before wghooks probes it with a handshake.
+	// Default 1 s.
+	Silence time.Duration
+
+	// HandshakeTimeout is how long a handshake initiation may go
+	// unanswered before it counts as lost. Default 1 s.
+	HandshakeTimeout time.Duration
+
+	// MaxBackoff caps the wait between two escapes from an endpoint that
+	// stays silent. Default 1 min.
+	MaxBackoff time.Duration
 }
 
-func newFlowEscape(d *Device) *flowEscape { return &flowEscape{d: d} }
+const (
+	defaultFlowSilence   = time.Second
+	defaultFlowHandshake = time.Second
+	defaultFlowBackoff   = time.Minute
+
+	// maxFlowSilence bounds how far a one-way flow's silence threshold
+	// grows: past upstream's passive keepalive (10 s), which a live peer
+	// sends back to a one-way flow.
+	maxFlowSilence = 16 * time.Second
+	// flowSilenceDecay is how often a raised threshold halves back.
+	flowSilenceDecay = 2 * time.Minute
+	// maxFlows bounds the endpoints tracked at once.
+	maxFlows = 4096
+	// flowForget drops an endpoint's state after this long unused.
+	flowForget = 5 * time.Minute
+	// keepaliveSize is the size of a transport message with no payload.
+	keepaliveSize = conn.MessageTransportHeader + 16
+)
+
+func (c HAConfig) withDefaults() HAConfig {
+	if c.Silence <= 0 {
+		c.Silence = defaultFlowSilence
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = defaultFlowHandshake
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = defaultFlowBackoff
+	}
+	return c
+}
+
+// flowEscape is the HA feature: flow escape, and the readiness state a
+// balancer's health check reads (Configured).
+type flowEscape struct {
+	noFeature
+	d   *Device
+	cfg HAConfig
+
+	configured atomic.Bool // see Device.Configured
+
+	fixedPort  atomic.Bool // a fixed listen_port is configured
+	runtimeOff atomic.Bool // wghooks_flow_escape=off
+	active     atomic.Bool // watching: none of the above, nor FlowEscapeOff
+
+	flows struct {
+		sync.RWMutex
+		m map[netip.AddrPort]*flowState
+	}
+	last atomic.Pointer[flowState] // the most recently used state, to skip the map
+
+	idle atomic.Bool   // the watcher sleeps until wake
+	wake chan struct{} // capacity 1
+
+	// peerCache maps endpoints to peer keys; watcher goroutine only.
+	peerCache struct {
+		at   time.Time
+		byEP map[netip.AddrPort][]wgdevice.NoisePublicKey
+	}
+}
+
+// flowState is one destination endpoint. The counters are bumped on packet
+// goroutines; w belongs to the watcher goroutine.
+type flowState struct {
+	addr             netip.AddrPort
+	data, init, recv atomic.Uint64
+	w                flowWatch
+}
+
+func newFlowEscape(d *Device) *flowEscape {
+	f := &flowEscape{d: d, cfg: d.cfg.HA.withDefaults(), wake: make(chan struct{}, 1)}
+	f.flows.m = make(map[netip.AddrPort]*flowState)
+	f.updateActive()
+	return f
+}
+
+func (f *flowEscape) updateActive() {
+	f.active.Store(!f.cfg.FlowEscapeOff && !f.fixedPort.Load() && !f.runtimeOff.Load())
+}
+
+// setListenPort records a configured listen_port: a fixed one turns flow
+// escape off, 0 (random) lets it run.
+func (f *flowEscape) setListenPort(port uint16) {
+	f.fixedPort.Store(port != 0)
+	f.updateActive()
+}
+
+func (f *flowEscape) start(d *Device) error {
+	if f.cfg.FlowEscapeOff {
+		return nil
+	}
+	d.goroutine(f.run)
+	return nil
+}
+
+func (f *flowEscape) receiveTypes() uint8 {
+	if f.cfg.FlowEscapeOff {
+		return 0
+	}
+	return conn.TypeMask(conn.MessageInitiation, conn.MessageResponse, conn.MessageCookieReply, conn.MessageTransport)
+}
+
+// onReceive counts a datagram heard from a tracked endpoint. Any type
+// counts: a cookie reply, too, says the far end is alive.
+func (f *flowEscape) onReceive(_ []byte, ep wgconn.Endpoint) conn.Verdict {
+	if !f.active.Load() {
+		return conn.Pass
+	}
+	if st := f.lookup(ep, false); st != nil {
+		st.recv.Add(1)
+	}
+	return conn.Pass
+}
+
+// onSend counts initiations (sent alone) and data batches. A batch of
+// keepalives only is not counted: nothing answers a keepalive.
+func (f *flowEscape) onSend(bufs [][]byte, ep wgconn.Endpoint) {
+	if len(bufs) == 0 || !f.active.Load() {
+		return
+	}
+	var ctr func(*flowState) *atomic.Uint64
+	switch conn.MessageType(bufs[0]) {
+	case conn.MessageInitiation:
+		if len(bufs) != 1 {
+			return
+		}
+		ctr = func(s *flowState) *atomic.Uint64 { return &s.init }
+	case conn.MessageTransport:
+		data := false
+		for _, b := range bufs {
+			if len(b) > keepaliveSize {
+				data = true
+				break
+			}
+		}
+		if !data {
+			return
+		}
+		ctr = func(s *flowState) *atomic.Uint64 { return &s.data }
+	default:
+		return
+	}
+	st := f.lookup(ep, true)
+	if st == nil {
+		return
+	}
+	ctr(st).Add(1)
+	if f.idle.Load() && f.idle.CompareAndSwap(true, false) {
+		select {
+		case f.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// endpointAddr returns the destination of ep without allocating for
+// upstream's own endpoint type.
+func endpointAddr(ep wgconn.Endpoint) (netip.AddrPort, bool) {
+	for ep != nil {
+		u, ok := ep.(conn.Unwrapper)
+		if !ok {
+			break
+		}
+		ep = u.Unwrap()
+	}
+	if ep == nil {
+		return netip.AddrPort{}, false
+	}
+	if s, ok := ep.(*wgconn.StdNetEndpoint); ok {
+		return s.AddrPort, true
+	}
+	ap, err := netip.ParseAddrPort(ep.DstToString())
+	return ap, err == nil
+}
+
+// lookup finds the state for ep's destination, creating it when asked
+// and room is left.
+func (f *flowEscape) lookup(ep wgconn.Endpoint, create bool) *flowState {
+	addr, ok := endpointAddr(ep)
+	if !ok {
+		return nil
+	}
+	if st := f.last.Load(); st != nil && st.addr == addr {
+		return st
+	}
+	f.flows.RLock()
+	st := f.flows.m[addr]
+	f.flows.RUnlock()
+	if st == nil && create {
+		f.flows.Lock()
+		if st = f.flows.m[addr]; st == nil && len(f.flows.m) < maxFlows {
+			st = &flowState{addr: addr}
+			f.flows.m[addr] = st
+		}
+		f.flows.Unlock()
+	}
+	if st != nil {
+		f.last.Store(st)
+	}
+	return st
+}
+
+// tick is how often the watcher samples while traffic flows.
+func (f *flowEscape) tick() time.Duration {
+	t := min(f.cfg.Silence, f.cfg.HandshakeTimeout) / 4
+	return max(min(t, 250*time.Millisecond), 20*time.Millisecond)
+}
+
+// run is the watcher goroutine. It samples while any endpoint is busy and
+// sleeps until the next send otherwise.
+func (f *flowEscape) run() {
+	timer := time.NewTimer(f.tick())
+	defer timer.Stop()
+	for {
+		select {
+		case <-f.d.Done():
+			return
+		case <-timer.C:
+		case <-f.wake:
+		}
+		if f.scan(time.Now()) {
+			timer.Reset(f.tick())
+			continue
+		}
+		// Nothing to watch: sleep until onSend wakes us. Scan once more
+		// after raising the flag, so a send that raced it is not missed.
+		f.idle.Store(true)
+		if f.scan(time.Now()) {
+			f.idle.Store(false)
+			timer.Reset(f.tick())
+			continue
+		}
+		select {
+		case <-f.d.Done():
+			return
+		case <-f.wake:
+			timer.Reset(f.tick())
+		}
+	}
+}
+
+// scan steps every tracked endpoint and acts on the decisions. It reports
+// whether any endpoint still needs watching.
+func (f *flowEscape) scan(now time.Time) (busy bool) {
+	if !f.active.Load() {
+		f.flows.Lock()
+		clear(f.flows.m)
+		f.flows.Unlock()
+		f.last.Store(nil)
+		return false
+	}
+	f.flows.RLock()
+	states := make([]*flowState, 0, len(f.flows.m))
+	for _, st := range f.flows.m {
+		states = append(states, st)
+	}
+	f.flows.RUnlock()
+
+	times := flowTimes{silence: f.cfg.Silence, handshake: f.cfg.HandshakeTimeout, maxBackoff: f.cfg.MaxBackoff}
+	for _, st := range states {
+		c := flowCounts{data: st.data.Load(), init: st.init.Load(), recv: st.recv.Load()}
+		switch st.w.step(now, c, times) {
+		case flowProbe:
+			f.probe(st)
+		case flowEscapeNow:
+			f.escape(st, now)
+		case flowRecovered:
+			f.d.log.Errorf("flow escape: %s answers again, %v after the first escape from it", st.addr, now.Sub(st.w.firstEscape).Round(time.Millisecond))
+		}
+		if st.w.busy(now, times) {
+			busy = true
+		} else if now.Sub(st.w.lastActive) > flowForget {
+			f.forget(st)
+		}
+	}
+	return busy
+}
+
+func (f *flowEscape) forget(st *flowState) {
+	f.flows.Lock()
+	if f.flows.m[st.addr] == st {
+		delete(f.flows.m, st.addr)
+	}
+	f.flows.Unlock()
+	f.last.CompareAndSwap(st, nil)
+}
+
+// peersAt returns the peers whose endpoint is addr, from a get reply at
+// most a second old: only needed when something is wrong, and a client
+// has few peers.
+func (f *flowEscape) peersAt(addr netip.AddrPort, now time.Time) []wgdevice.NoisePublicKey {
+	if f.peerCache.byEP == nil || now.Sub(f.peerCache.at) > time.Second {
+		get, err := f.d.wg.IpcGet()
+		if err != nil {
+			f.d.log.Errorf("flow escape: failed to read peers: %v", err)
+			return nil
+		}
+		f.peerCache.byEP = peerEndpoints(get)
+		f.peerCache.at = now
+	}
+	return f.peerCache.byEP[addr]
+}
+
+// peerEndpoints maps each endpoint in a get reply to its peers.
+func peerEndpoints(get string) map[netip.AddrPort][]wgdevice.NoisePublicKey {
+	out := make(map[netip.AddrPort][]wgdevice.NoisePublicKey)
+	var cur wgdevice.NoisePublicKey
+	have := false
+	for _, line := range strings.Split(get, "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		switch k {
+		case "public_key":
+			pk, err := uapi.ParseKey(v)
+			cur, have = pk, err == nil
+		case "endpoint":
+			if ap, err := netip.ParseAddrPort(v); err == nil && have {
+				out[ap] = append(out[ap], cur)
+			}
+		}
+	}
+	return out
+}
+
+// probe asks the peers at st's endpoint for a handshake. Upstream sends
+// nothing if it sent one in the last 5 s; the watcher asks again next tick.
+func (f *flowEscape) probe(st *flowState) {
+	now := time.Now()
+	pks := f.peersAt(st.addr, now)
+	if !st.w.probeLogged {
+		st.w.probeLogged = true
+		f.d.log.Verbosef("flow escape: nothing heard from %s for %v while sending, probing %d peer(s) with a handshake", st.addr, now.Sub(st.w.waitingSent).Round(time.Millisecond), len(pks))
+	}
+	for _, pk := range pks {
+		if p := f.d.wg.LookupPeer(pk); p != nil {
+			p.SendHandshakeInitiation(false)
+		}
+	}
+}
+
+// escape moves the device to a new random source port and restarts the
+// handshake of the peers at st's endpoint through it.
+func (f *flowEscape) escape(st *flowState, now time.Time) {
+	select {
+	case <-f.d.Done():
+		return
+	default:
+	}
+	if !f.d.IsUp() {
+		return
+	}
+	pks := f.peersAt(st.addr, now)
+	if len(pks) == 0 {
+		// Not a configured endpoint (a roaming peer moved on): nothing to
+		// escape from.
+		return
+	}
+	oldPort := f.d.bind.Port()
+	newPort := oldPort
+	for try := 0; try < 3 && newPort == oldPort; try++ {
+		if err := f.d.IpcSet("listen_port=0\n"); err != nil {
+			f.d.log.Errorf("flow escape: failed to move to a new source port: %v", err)
+			return
+		}
+		newPort = f.d.bind.Port()
+	}
+	f.d.stats.flowEscapes.Add(1)
+	names := make([]string, len(pks))
+	for i, pk := range pks {
+		names[i] = shortKey(pk)
+	}
+	f.d.log.Errorf("flow escape: %s %s unanswered (%s), moved from source port %d to %d (escape %d)",
+		strings.Join(names, ", "), st.addr, st.w.reason, oldPort, newPort, st.w.escapes)
+	for _, pk := range pks {
+		if p := f.d.wg.LookupPeer(pk); p != nil {
+			p.ExpireCurrentKeypairs()
+			p.SendHandshakeInitiation(false)
+		}
+	}
+	// Every flow moved: peers in use elsewhere get a fresh handshake so a
+	// balancer in front of them re-routes them at once.
+	f.flows.RLock()
+	var others []netip.AddrPort
+	for a, o := range f.flows.m {
+		if a != st.addr && now.Sub(o.w.lastActive) < 2*time.Minute {
+			others = append(others, a)
+		}
+	}
+	f.flows.RUnlock()
+	for _, a := range others {
+		for _, pk := range f.peersAt(a, now) {
+			if p := f.d.wg.LookupPeer(pk); p != nil {
+				p.SendHandshakeInitiation(false)
+			}
+		}
+	}
+}
+
+// flowCounts is one sample of an endpoint's counters.
+type flowCounts struct{ data, init, recv uint64 }
+
+// flowTimes are the watcher's thresholds.
+type flowTimes struct{ silence, handshake, maxBackoff time.Duration }
+
+type flowAction int
+
+const (
+	flowNone flowAction = iota
+	flowProbe
+	flowEscapeNow
+	flowRecovered
+)
+
+// flowWatch is the decision state for one endpoint. step is pure: it
+// reads a sample and the time and says what to do.
+type flowWatch struct {
+	seen        flowCounts
+	lastActive  time.Time     // last step that saw any counter move
+	waiting     bool          // data sent, nothing heard since
+	waitingSent time.Time     // when the first such send was seen
+	initAt      time.Time     // the newest unanswered initiation; zero: none pending
+	unanswered  int           // initiations lost since last heard
+	probing     bool          // silence asked for a probe this episode
+	probeLogged bool          // the shell logged this episode's probe
+	silence     time.Duration // this endpoint's threshold; 0: the default
+	decayAt     time.Time     // when silence last changed
+	escapes     int           // escapes since last heard
+	escapedAt   time.Time
+	firstEscape time.Time
+	reason      string // why the last escape happened, for the log
+}
+
+// busy reports whether the endpoint needs sampling: traffic within the
+// last silence period, or something unresolved.
+func (w *flowWatch) busy(now time.Time, t flowTimes) bool {
+	return w.waiting || !w.initAt.IsZero() || w.unanswered > 0 || w.escapes > 0 ||
+		now.Sub(w.lastActive) <= t.silence
+}
+
+// step takes one sample. Strikes (data unanswered for the silence
+// threshold; each initiation unanswered for the handshake timeout) add up;
+// two escape, as does one lost initiation after an escape.
+func (w *flowWatch) step(now time.Time, c flowCounts, t flowTimes) flowAction {
+	if w.silence == 0 {
+		w.silence = t.silence
+	}
+	heard := c.recv != w.seen.recv
+	sentData := c.data != w.seen.data
+	sentInit := c.init != w.seen.init
+	w.seen = c
+	if heard || sentData || sentInit {
+		w.lastActive = now
+	}
+	if w.silence > t.silence && now.Sub(w.decayAt) >= flowSilenceDecay {
+		w.silence = max(w.silence/2, t.silence)
+		w.decayAt = now
+	}
+
+	if heard {
+		action := flowNone
+		if w.escapes > 0 {
+			action = flowRecovered
+		} else if w.probing {
+			// Silent for the threshold, yet alive: a one-way flow.
+			w.silence = min(2*w.silence, maxFlowSilence)
+			w.decayAt = now
+		}
+		w.waiting, w.initAt, w.unanswered = false, time.Time{}, 0
+		w.probing, w.probeLogged, w.escapes = false, false, 0
+		return action
+	}
+
+	if sentData && !w.waiting {
+		w.waiting, w.waitingSent = true, now
+	}
+	if sentInit {
+		w.initAt = now
+	}
+	if !w.initAt.IsZero() && now.Sub(w.initAt) >= t.handshake {
+		w.unanswered++
+		w.initAt = time.Time{}
+	}
+	silent := w.waiting && now.Sub(w.waitingSent) >= w.silence
+
+	strikes := w.unanswered
+	if silent {
+		strikes++
+	}
+	if strikes >= 2 || (w.escapes > 0 && w.unanswered > 0) {
+		if w.escapes > 0 && now.Sub(w.escapedAt) < w.backoff(t) {
+			return flowNone
+		}
+		w.reason = w.describe(now, silent, t)
+		if w.escapes == 0 {
+			w.firstEscape = now
+		}
+		w.escapes++
+		w.escapedAt = now
+		// The new flow starts clean: keypairs are expired, so data waits
+		// for the handshake and only its initiation is watched.
+		w.waiting, w.initAt, w.unanswered, w.probing = false, time.Time{}, 0, false
+		return flowEscapeNow
+	}
+	if silent && w.initAt.IsZero() && w.unanswered == 0 {
+		w.probing = true
+		return flowProbe
+	}
+	return flowNone
+}
+
+// backoff is the wait before the next escape from a still-silent endpoint.
+func (w *flowWatch) backoff(t flowTimes) time.Duration {
+	b := t.handshake
+	for i := 1; i < w.escapes && b < t.maxBackoff; i++ {
+		b *= 2
+	}
+	return min(b, t.maxBackoff)
+}
+
+func (w *flowWatch) describe(now time.Time, silent bool, t flowTimes) string {
+	var parts []string
+	if silent {
+		parts = append(parts, fmt.Sprintf("data unanswered for %v", now.Sub(w.waitingSent).Round(time.Millisecond)))
+	}
+	if w.unanswered > 0 {
+		parts = append(parts, fmt.Sprintf("%d handshake(s) unanswered for %v", w.unanswered, t.handshake))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// The UAPI key wghooks_flow_escape=auto|off turns flow escape on (while the
+// listen port is random) or off at run time.
+func init() {
+	deviceKeys["wghooks_flow_escape"] = deviceKey{
+		doc: "auto|off: move to a new source port when a peer behind a load balancer stops answering (auto: only while listen_port is random)",
+		validate: func(v string) error {
+			if v != "auto" && v != "off" {
+				return fmt.Errorf("want auto or off")
+			}
+			return nil
+		},
+		apply: func(d *Device, v string) error {
+			d.flowEscape.runtimeOff.Store(v == "off")
+			d.flowEscape.updateActive()
+			return nil
+		},
+	}
+	deviceGetters = append(deviceGetters, func(d *Device) []uapi.Line {
+		v := "auto"
+		if d.flowEscape.cfg.FlowEscapeOff || d.flowEscape.runtimeOff.Load() {
+			v = "off"
+		}
+		return []uapi.Line{{Key: "wghooks_flow_escape", Value: v}}
+	})
+}

@@ -53,6 +53,7 @@ func (d *Device) ipcSetLines(lines []string) error {
 		// Upstream has already logged it; keep its errno for the reply.
 		return err
 	}
+	d.noteStandardSet(set)
 	if err := d.applyExtensions(set); err != nil {
 		return d.ipcFailed(err)
 	}

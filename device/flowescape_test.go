@@ -1,0 +1,231 @@
+package device
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// flowSim drives a flowWatch with a 250 ms sampling tick, as the watcher
+// does with the default thresholds.
+type flowSim struct {
+	t   *testing.T
+	w   flowWatch
+	c   flowCounts
+	now time.Time
+	tm  flowTimes
+	log []string
+}
+
+const simTick = 250 * time.Millisecond
+
+func newFlowSim(t *testing.T) *flowSim {
+	return &flowSim{t: t, now: time.Unix(1000, 0), tm: flowTimes{silence: time.Second, handshake: time.Second, maxBackoff: time.Minute}}
+}
+
+// run advances n ticks; before each, ev may bump counters (tick index
+// given). It returns the actions taken, with the tick they happened on.
+func (s *flowSim) run(n int, ev func(i int, c *flowCounts)) map[int]flowAction {
+	out := map[int]flowAction{}
+	for i := 0; i < n; i++ {
+		s.now = s.now.Add(simTick)
+		if ev != nil {
+			ev(i, &s.c)
+		}
+		if a := s.w.step(s.now, s.c, s.tm); a != flowNone {
+			out[i] = a
+		}
+	}
+	return out
+}
+
+func only(t *testing.T, got map[int]flowAction, want map[int]flowAction) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("actions = %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("actions = %v, want %v", got, want)
+		}
+	}
+}
+
+func TestFlowWatchTwoWayTrafficNeverActs(t *testing.T) {
+	s := newFlowSim(t)
+	got := s.run(400, func(i int, c *flowCounts) {
+		c.data++
+		if i%2 == 0 { // replies every other tick: never silent for a second
+			c.recv++
+		}
+		if i%100 == 50 { // a rekey, answered
+			c.init++
+		}
+	})
+	only(t, got, nil)
+}
+
+func TestFlowWatchKeepalivesOnlyNeverAct(t *testing.T) {
+	// Keepalives are not counted as data; nothing comes back.
+	s := newFlowSim(t)
+	only(t, s.run(400, nil), nil)
+	if s.w.busy(s.now, s.tm) {
+		t.Fatal("an endpoint with no traffic stays busy")
+	}
+}
+
+func TestFlowWatchDeadBackendWithTrafficEscapesAfterProbe(t *testing.T) {
+	s := newFlowSim(t)
+	var actions []int
+	for i := 0; i < 40; i++ {
+		s.now = s.now.Add(simTick)
+		if s.w.escapes == 0 {
+			s.c.data++ // after an escape data waits for the handshake
+		}
+		a := s.w.step(s.now, s.c, s.tm)
+		if a == flowProbe {
+			s.c.init++ // upstream sends the initiation
+		}
+		if a != flowNone {
+			actions = append(actions, int(a)*100+i)
+		}
+	}
+	// probe at tick 4, initiation seen at tick 5, unanswered 1 s later
+	// (tick 9): escape. Then each lost initiation escapes again after the
+	// backoff (1 s, 2 s, 4 s...), and no initiation follows here, so once.
+	want := []int{int(flowProbe)*100 + 4, int(flowEscapeNow)*100 + 9}
+	if len(actions) != len(want) || actions[0] != want[0] || actions[1] != want[1] {
+		t.Fatalf("actions (action*100+tick) = %v, want %v", actions, want)
+	}
+	if s.w.escapes != 1 || s.w.reason == "" {
+		t.Fatalf("escapes = %d, reason %q", s.w.escapes, s.w.reason)
+	}
+}
+
+func TestFlowWatchOneWayFlowBacksOff(t *testing.T) {
+	// Data goes out; the far end only sends its passive keepalive, 10 s
+	// after the data began, and answers every handshake.
+	s := newFlowSim(t)
+	probes := 0
+	for i := 0; i < 4*60; i++ {
+		s.now = s.now.Add(simTick)
+		s.c.data++
+		if i%40 == 39 {
+			s.c.recv++ // passive keepalive every 10 s
+		}
+		a := s.w.step(s.now, s.c, s.tm)
+		switch a {
+		case flowProbe:
+			probes++
+			s.c.init++
+		case flowEscapeNow:
+			t.Fatalf("escaped from a live one-way flow at tick %d", i)
+		}
+		// The probe is answered on the tick after the initiation.
+		if s.w.initAt.Equal(s.now) {
+			s.now = s.now.Add(simTick)
+			s.c.recv++
+			s.w.step(s.now, s.c, s.tm)
+		}
+	}
+	if s.w.silence != maxFlowSilence {
+		t.Fatalf("silence threshold = %v after a minute of one-way traffic, want %v", s.w.silence, maxFlowSilence)
+	}
+	if probes > 6 {
+		t.Fatalf("%d probes in a minute of one-way traffic, want the threshold to grow past the far end's keepalive", probes)
+	}
+	// It decays back once nothing is unusual for a while.
+	s.c.recv++
+	for i := 0; i < 4*60*10; i++ {
+		s.now = s.now.Add(simTick)
+		s.w.step(s.now, s.c, s.tm)
+	}
+	if s.w.silence != s.tm.silence {
+		t.Fatalf("silence threshold = %v after 10 quiet minutes, want %v", s.w.silence, s.tm.silence)
+	}
+}
+
+func TestFlowWatchIdleNeedsFirstRetry(t *testing.T) {
+	s := newFlowSim(t)
+	// One initiation unanswered, no data: not enough.
+	got := s.run(19, func(i int, c *flowCounts) {
+		if i == 0 {
+			c.init++
+		}
+	})
+	only(t, got, nil)
+	// Upstream's retry 5 s later, also unanswered: escape once it is lost.
+	got = s.run(8, func(i int, c *flowCounts) {
+		if i == 0 {
+			c.init++
+		}
+	})
+	only(t, got, map[int]flowAction{4: flowEscapeNow})
+}
+
+func TestFlowWatchEscapesBackOffAndRecover(t *testing.T) {
+	s := newFlowSim(t)
+	s.w.escapes, s.w.escapedAt, s.w.firstEscape = 1, s.now, s.now
+	var escapesAt []time.Duration
+	start := s.now
+	for i := 0; i < 4*40; i++ {
+		s.now = s.now.Add(simTick)
+		if s.w.initAt.IsZero() {
+			s.c.init++ // each escape (and upstream's retries) sends one
+		}
+		if s.w.step(s.now, s.c, s.tm) == flowEscapeNow {
+			escapesAt = append(escapesAt, s.now.Sub(start))
+		}
+	}
+	// Lost initiations escape again after 1, 2, 4, 8, 16 s.
+	want := []time.Duration{1250 * time.Millisecond, 3250 * time.Millisecond, 7250 * time.Millisecond, 15250 * time.Millisecond, 31250 * time.Millisecond}
+	if len(escapesAt) != len(want) {
+		t.Fatalf("escapes at %v, want %v", escapesAt, want)
+	}
+	for i := range want {
+		if escapesAt[i] != want[i] {
+			t.Fatalf("escapes at %v, want %v", escapesAt, want)
+		}
+	}
+	s.now = s.now.Add(simTick)
+	s.c.recv++
+	if a := s.w.step(s.now, s.c, s.tm); a != flowRecovered {
+		t.Fatalf("hearing back after escapes = %v, want flowRecovered", a)
+	}
+	if s.w.escapes != 0 || s.w.busy(s.now.Add(2*time.Second), s.tm) {
+		t.Fatalf("state not reset after recovery: %+v", s.w)
+	}
+}
+
+func TestFlowWatchBackoffCapped(t *testing.T) {
+	w := flowWatch{escapes: 30}
+	tm := flowTimes{handshake: time.Second, maxBackoff: time.Minute}
+	if b := w.backoff(tm); b != time.Minute {
+		t.Fatalf("backoff after 30 escapes = %v, want the 1 min cap", b)
+	}
+}
+
+func TestPeerEndpoints(t *testing.T) {
+	get := "private_key=" + hex64('a') + "\nlisten_port=1234\n" +
+		"public_key=" + hex64('b') + "\nendpoint=127.0.0.1:51820\nallowed_ip=198.18.0.1/32\n" +
+		"public_key=" + hex64('c') + "\nallowed_ip=198.18.0.2/32\n" +
+		"public_key=" + hex64('d') + "\nendpoint=[fd00::1]:51820\n" +
+		"public_key=" + hex64('e') + "\nendpoint=127.0.0.1:51820\n"
+	m := peerEndpoints(get)
+	v4 := netip.MustParseAddrPort("127.0.0.1:51820")
+	v6 := netip.MustParseAddrPort("[fd00::1]:51820")
+	if len(m) != 2 || len(m[v4]) != 2 || len(m[v6]) != 1 {
+		t.Fatalf("peerEndpoints = %v", m)
+	}
+	if m[v4][0][0] != 0xbb || m[v4][1][0] != 0xee || m[v6][0][0] != 0xdd {
+		t.Fatalf("peerEndpoints keys = %v", m)
+	}
+}
+
+func hex64(c byte) string {
+	b := make([]byte, 64)
+	for i := range b {
+		b[i] = c
+	}
+	return string(b)
+}
