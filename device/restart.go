@@ -1,20 +1,430 @@
 package device
 
-import "sync/atomic"
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
 
-// RestartConfig configures recovery across restarts (startup broadcast,
-// drain, state file, stale-session wake, dead-peer detection).
-type RestartConfig struct{}
+	wgconn "golang.zx2c4.com/wireguard/conn"
+	wgdevice "golang.zx2c4.com/wireguard/device"
+
+	"wghooks/conn"
+	"wghooks/uapi"
+)
+
+// Recovery across restarts.
+//
+// A restarted WireGuard server holds no sessions, and its clients hold keys
+// the new process never saw. Left alone, a client re-handshakes only when
+// one of its timers fires: about 15 s after it sends data, up to 180 s if
+// it only sends keepalives, never while it is idle. The restart feature
+// brings traffic back within one round trip of the new process being
+// configured, with at most one handshake per peer:
+//
+//  1. State (state.go): the endpoints the device learned (roaming clients'
+//     current addresses) and its last handshake times go to a file on
+//     drain, on Close and every StateInterval; the next process applies
+//     them to its configured peers before Up.
+//  2. Broadcast (broadcast.go): at Up the device sends a handshake
+//     initiation to every peer whose endpoint it knows. Clients answer
+//     within one round trip; the device confirms the session with a
+//     keepalive, so both sides switch to it at once.
+//  3. Stale-session wake (wake.go): data arriving on a receiver index this
+//     process never issued, from a peer's known address, starts a
+//     handshake to that peer at once instead of being dropped silently.
+//  4. Drain (drain.go): before a planned restart, expire every keypair,
+//     save the state file and report draining to readiness probes.
+//  5. Dead-peer detection (deadpeer.go, client side, opt-in): sent and
+//     heard nothing back for DeadPeerTimeout starts a handshake now.
+//
+// Only the side that restarted broadcasts: two sides initiating at the
+// same moment cross and stall for 5 s. Upstream's 5 s limit on handshake
+// initiations applies to everything here; nothing bypasses it.
+
+// Defaults of RestartConfig.
+const (
+	// DefaultStateInterval is how often the state file is rewritten while
+	// the device is up.
+	DefaultStateInterval = 30 * time.Second
+	// DefaultStateMaxAge is the age past which a state file is stale.
+	DefaultStateMaxAge = 24 * time.Hour
+	// DefaultStateDir is where the daemon keeps its state files, one per
+	// interface (IFACE.json).
+	DefaultStateDir = "/var/lib/wghooks"
+)
+
+// BroadcastMode selects when the startup handshake broadcast runs.
+type BroadcastMode int
+
+const (
+	// BroadcastAtUp broadcasts each time the device comes up, to the peers
+	// configured then. A kernel TUN comes up with its link: in the
+	// wg-quick flow that is after `wg setconf`, so every configured peer
+	// is reached. A netstack TUN is up from its creation, before anything
+	// is configured: call Device.Broadcast after configuring, or use
+	// BroadcastAtFirstPeers.
+	BroadcastAtUp BroadcastMode = iota
+	// BroadcastAtFirstPeers is BroadcastAtUp, and when the device came up
+	// with no peers, broadcasts at the end of the first configuration
+	// transaction that adds some (for `ip link set up` before `wg
+	// setconf`, and for netstack). Configure all peers in that one
+	// transaction. This is the daemon's default.
+	BroadcastAtFirstPeers
+	// BroadcastOff never broadcasts by itself; Device.Broadcast and the
+	// UAPI key wghooks_broadcast=true still do.
+	BroadcastOff
+)
+
+func (m BroadcastMode) String() string {
+	switch m {
+	case BroadcastAtUp:
+		return "at-up"
+	case BroadcastAtFirstPeers:
+		return "at-first-peers"
+	case BroadcastOff:
+		return "off"
+	}
+	return "BroadcastMode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// RestartConfig configures recovery across restarts. The zero value
+// broadcasts handshakes at Up and wakes stale sessions; the state file and
+// dead-peer detection are off.
+type RestartConfig struct {
+	// Broadcast selects when the device sends a handshake initiation to
+	// every peer whose endpoint it knows. Default BroadcastAtUp.
+	Broadcast BroadcastMode
+
+	// StateFile is the path of the file that carries learned endpoints
+	// and last handshake times to the next process. Default "": no state
+	// file. The daemon uses DefaultStateDir/IFACE.json.
+	StateFile string
+
+	// StateInterval is how often the state file is rewritten while the
+	// device is up, so a crash loses at most this much. Default
+	// DefaultStateInterval; negative: only on drain and Close.
+	StateInterval time.Duration
+
+	// StateMaxAge is the age past which a state file is stale and
+	// ignored. Default DefaultStateMaxAge.
+	StateMaxAge time.Duration
+
+	// NoStaleWake turns stale-session wake off. Default false: on.
+	NoStaleWake bool
+
+	// DeadPeerTimeout turns on dead-peer detection when positive: a peer
+	// we have sent to (data or keepalive) and heard nothing from for this
+	// long gets a handshake initiation now rather than when upstream's
+	// 15 s timer fires. Each peer is retried at most every
+	// max(DeadPeerTimeout, 5 s), doubling up to 2 minutes while it stays
+	// silent. A peer that only receives our keepalives never answers
+	// them, so for it this costs one handshake per timeout. Default 0:
+	// off.
+	DeadPeerTimeout time.Duration
+}
+
+func (c RestartConfig) withDefaults() (RestartConfig, error) {
+	if c.Broadcast < BroadcastAtUp || c.Broadcast > BroadcastOff {
+		return c, fmt.Errorf("failed to configure restart recovery: unknown broadcast mode %v", c.Broadcast)
+	}
+	if c.StateInterval == 0 {
+		c.StateInterval = DefaultStateInterval
+	}
+	if c.StateMaxAge <= 0 {
+		c.StateMaxAge = DefaultStateMaxAge
+	}
+	if c.DeadPeerTimeout < 0 {
+		return c, fmt.Errorf("failed to configure restart recovery: negative dead-peer timeout %v", c.DeadPeerTimeout)
+	}
+	return c, nil
+}
 
 // restart is the restart-recovery feature.
 type restart struct {
 	noFeature
-	d        *Device
+	d   *Device
+	cfg RestartConfig
+
 	draining atomic.Bool
+
+	// startup guards the actions that run once the device is up with
+	// peers. Lock order: Device.lifecycle, then startup, then state.
+	startup struct {
+		sync.Mutex
+		everUp           bool
+		restorePending   bool // the state file has not been applied yet
+		broadcastPending bool // BroadcastAtFirstPeers: came up with no peers
+	}
+
+	// configured remembers each peer's endpoint as configured, not as
+	// learned. The state file records it, so that after the operator
+	// changes a peer's endpoint the next process does not bring back the
+	// one it learned at the old address.
+	configured struct {
+		sync.Mutex
+		m map[wgdevice.NoisePublicKey]string
+	}
+
+	state  stateKeeper
+	recent recentInitiations
+	wake   staleWake
 }
 
-func newRestart(d *Device) *restart { return &restart{d: d} }
+func newRestart(d *Device) *restart {
+	r := &restart{d: d}
+	r.configured.m = make(map[wgdevice.NoisePublicKey]string)
+	return r
+}
+
+func (r *restart) start(d *Device) error {
+	cfg, err := d.cfg.Restart.withDefaults()
+	if err != nil {
+		return err
+	}
+	r.cfg = cfg
+	r.recent.init()
+	r.state.init()
+	if !cfg.NoStaleWake {
+		r.wake.init()
+		d.goroutine(r.wakeLoop)
+	}
+	if cfg.StateFile != "" && cfg.StateInterval > 0 {
+		d.goroutine(r.stateLoop)
+	}
+	if cfg.DeadPeerTimeout > 0 {
+		d.goroutine(r.deadPeerLoop)
+	}
+	return nil
+}
+
+// beforeUp runs with the lifecycle lock held: sessions from before this
+// Up are gone (upstream zeroes keys on Down), so stale-session tracking
+// starts over; the first time, the state file is applied.
+func (r *restart) beforeUp() {
+	if !r.cfg.NoStaleWake {
+		r.wake.reset()
+	}
+	s := &r.startup
+	s.Lock()
+	defer s.Unlock()
+	if !s.everUp {
+		s.everUp = true
+		s.restorePending = r.cfg.StateFile != ""
+	}
+	if s.restorePending && r.d.peers.len() > 0 {
+		r.restoreLocked()
+	}
+}
+
+// afterUp runs with the lifecycle lock held and starts the broadcast on
+// its own goroutine, so Up does not wait for thousands of initiations.
+func (r *restart) afterUp() {
+	if r.cfg.Broadcast == BroadcastOff {
+		return
+	}
+	s := &r.startup
+	s.Lock()
+	defer s.Unlock()
+	if r.d.peers.len() == 0 {
+		s.broadcastPending = r.cfg.Broadcast == BroadcastAtFirstPeers
+		return
+	}
+	s.broadcastPending = false
+	r.d.goroutine(func() { r.broadcast("startup") })
+}
+
+// configured is called after a set transaction was applied without error,
+// on the configuring goroutine. If the device came up before it had
+// peers, the startup actions run now.
+func (r *restart) configuredSet(set *uapi.Set) {
+	r.trackConfigured(set)
+	if !r.d.IsUp() || r.d.peers.len() == 0 {
+		return
+	}
+	s := &r.startup
+	s.Lock()
+	if s.restorePending {
+		r.restoreLocked()
+	}
+	bc := s.broadcastPending
+	s.broadcastPending = false
+	s.Unlock()
+	if bc {
+		r.broadcast("first peers configured")
+	}
+}
+
+// trackConfigured records the endpoints given in a set transaction.
+func (r *restart) trackConfigured(set *uapi.Set) {
+	c := &r.configured
+	c.Lock()
+	defer c.Unlock()
+	if set.ReplacePeers {
+		clear(c.m)
+	}
+	for _, p := range set.Peers {
+		pk := wgdevice.NoisePublicKey(p.PublicKey)
+		if p.Remove || !r.d.peers.has(pk) {
+			delete(c.m, pk)
+			continue
+		}
+		for _, l := range p.Lines {
+			if l.Key == "endpoint" {
+				c.m[pk] = normalizeEndpoint(l.Value)
+			}
+		}
+	}
+}
+
+func (r *restart) configuredEndpoint(pk wgdevice.NoisePublicKey) string {
+	r.configured.Lock()
+	defer r.configured.Unlock()
+	return r.configured.m[pk]
+}
+
+// normalizeEndpoint gives an address:port the form upstream prints, so
+// configured and learned endpoints compare equal.
+func normalizeEndpoint(s string) string {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+	}
+	return s
+}
+
+// close saves the state for the next process. It runs from Device.Close
+// before the upstream device closes, so the sessions are still there.
+func (r *restart) close() {
+	if err := r.saveState("exit"); err != nil {
+		r.d.log.Errorf("%v", err)
+	}
+	r.wake.stop()
+}
+
+// everyWhileUp calls fn every interval while the device is up, until
+// Close. It runs on the calling goroutine.
+func (r *restart) everyWhileUp(interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.d.done:
+			return
+		case <-t.C:
+		}
+		if r.d.IsUp() {
+			fn()
+		}
+	}
+}
+
+func (r *restart) receiveTypes() uint8 {
+	if r.cfg.NoStaleWake {
+		return conn.TypeMask(conn.MessageInitiation)
+	}
+	return conn.TypeMask(conn.MessageInitiation, conn.MessageTransport)
+}
+
+func (r *restart) onReceive(packet []byte, ep wgconn.Endpoint) conn.Verdict {
+	switch packet[0] {
+	case conn.MessageTransport:
+		r.wake.sawTransport(packet, ep)
+	case conn.MessageInitiation:
+		if !r.d.wg.IsUnderLoad() {
+			r.recent.note(ep)
+		}
+	}
+	return conn.Pass
+}
+
+func (r *restart) onSend(bufs [][]byte, _ wgconn.Endpoint) {
+	if len(bufs) == 1 && !r.cfg.NoStaleWake {
+		r.wake.sawSent(bufs[0])
+	}
+}
 
 // Draining reports whether the device has been drained and is waiting to
 // be replaced (readiness probes answer 503).
 func (d *Device) Draining() bool { return d.restart.draining.Load() }
+
+// RestartActions is the typed form of the restart feature's UAPI keys:
+// ConfigureRestart does what a set transaction with the matching keys
+// does, in the same order.
+type RestartActions struct {
+	// Undrain leaves the draining state, when a planned restart is called
+	// off (drain=false). Expired keypairs are simply renewed.
+	Undrain bool
+	// Drain is DrainPeers (drain=true).
+	Drain bool
+	// SaveState writes the state file now (wghooks_save_state=true).
+	SaveState bool
+	// Broadcast is Device.Broadcast (wghooks_broadcast=true).
+	Broadcast bool
+}
+
+// ConfigureRestart runs the requested actions: undrain, drain, save
+// state, broadcast. It runs all of them and returns their errors joined.
+func (d *Device) ConfigureRestart(a RestartActions) error {
+	if a.Drain && a.Undrain {
+		return fmt.Errorf("failed to configure restart recovery: drain and undrain together")
+	}
+	var errs []error
+	if a.Undrain {
+		d.Undrain()
+	}
+	if a.Drain {
+		errs = append(errs, d.DrainPeers())
+	}
+	if a.SaveState {
+		errs = append(errs, d.SaveState())
+	}
+	if a.Broadcast {
+		_, err := d.Broadcast()
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func validateBool(v string) error {
+	if v != "true" && v != "false" {
+		return fmt.Errorf("want true or false")
+	}
+	return nil
+}
+
+func validateTrue(v string) error {
+	if v != "true" {
+		return fmt.Errorf("want true")
+	}
+	return nil
+}
+
+func init() {
+	deviceKeys["drain"] = deviceKey{
+		doc:      "true: expire every peer's keypairs, save the state file and report draining; false: stop reporting draining",
+		validate: validateBool,
+		apply: func(d *Device, v string) error {
+			return d.ConfigureRestart(RestartActions{Drain: v == "true", Undrain: v == "false"})
+		},
+	}
+	deviceKeys["wghooks_broadcast"] = deviceKey{
+		doc:      "true: send a handshake initiation now to every peer whose endpoint is known",
+		validate: validateTrue,
+		apply: func(d *Device, _ string) error {
+			return d.ConfigureRestart(RestartActions{Broadcast: true})
+		},
+	}
+	deviceKeys["wghooks_save_state"] = deviceKey{
+		doc:      "true: write the state file (learned endpoints, last handshakes) now",
+		validate: validateTrue,
+		apply: func(d *Device, _ string) error {
+			return d.ConfigureRestart(RestartActions{SaveState: true})
+		},
+	}
+	deviceGetters = append(deviceGetters, func(d *Device) []uapi.Line {
+		return []uapi.Line{{Key: "wghooks_draining", Value: strconv.FormatBool(d.Draining())}}
+	})
+}

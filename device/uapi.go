@@ -57,6 +57,7 @@ func (d *Device) ipcSetLines(lines []string) error {
 	if err := d.applyExtensions(set); err != nil {
 		return d.ipcFailed(err)
 	}
+	d.restart.configuredSet(set)
 	return nil
 }
 

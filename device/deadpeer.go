@@ -1,0 +1,102 @@
+package device
+
+import (
+	"time"
+
+	wgdevice "golang.zx2c4.com/wireguard/device"
+)
+
+// Dead-peer detection, the client side of a server restart.
+//
+// A client whose server restarted keeps sending on a session nobody holds
+// any more; upstream re-handshakes 15 s after data went unanswered, and
+// never for keepalives alone. With RestartConfig.DeadPeerTimeout set, a
+// goroutine samples every peer's byte counters a few times per timeout
+// (through IpcGet, never per packet) and, when a peer was sent something
+// and has not been heard from for the timeout, starts a handshake now.
+// Storms are ruled out by deadPeerState.step: one attempt per
+// max(timeout, 5 s) per peer, doubling up to 2 minutes while it stays
+// silent, reset as soon as it is heard.
+
+// maxDeadPeerBackoff caps the wait between attempts to a silent peer.
+const maxDeadPeerBackoff = 2 * time.Minute
+
+// deadPeerState is what the detector knows of one peer.
+type deadPeerState struct {
+	rx, tx     uint64
+	unanswered time.Time // first send seen since the peer was last heard; zero if none
+	next       time.Time // no attempt before this
+	backoff    uint
+}
+
+// step takes one sample of the peer's counters and decides whether to
+// start a handshake now. It is pure.
+func (s *deadPeerState) step(rx, tx uint64, now time.Time, timeout time.Duration) bool {
+	if rx != s.rx {
+		*s = deadPeerState{rx: rx, tx: tx}
+		return false
+	}
+	if tx != s.tx {
+		s.tx = tx
+		if s.unanswered.IsZero() {
+			s.unanswered = now
+		}
+	}
+	if s.unanswered.IsZero() || now.Sub(s.unanswered) < timeout || now.Before(s.next) {
+		return false
+	}
+	wait := max(timeout, wgdevice.RekeyTimeout) << s.backoff
+	if wait > maxDeadPeerBackoff || wait <= 0 {
+		wait = maxDeadPeerBackoff
+	}
+	if wait < maxDeadPeerBackoff {
+		s.backoff++
+	}
+	s.next = now.Add(wait)
+	return true
+}
+
+// deadPeerInterval is how often counters are sampled for timeout.
+func deadPeerInterval(timeout time.Duration) time.Duration {
+	return min(max(timeout/4, 250*time.Millisecond), 5*time.Second)
+}
+
+func (r *restart) deadPeerLoop() {
+	timeout := r.cfg.DeadPeerTimeout
+	peers := make(map[wgdevice.NoisePublicKey]*deadPeerState)
+	r.everyWhileUp(deadPeerInterval(timeout), func() {
+		v, err := r.d.view()
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		seen := make(map[wgdevice.NoisePublicKey]bool, len(v.peers))
+		for _, p := range v.peers {
+			seen[p.pk] = true
+			st, ok := peers[p.pk]
+			if !ok {
+				peers[p.pk] = &deadPeerState{rx: p.rx, tx: p.tx}
+				continue
+			}
+			if !st.step(p.rx, p.tx, now, timeout) {
+				continue
+			}
+			// Without an endpoint upstream would arm a 90 s retry
+			// loop; a peer initiating to us right now needs nothing.
+			if p.endpoint == "" || r.recent.within(p.endpoint, wgdevice.RekeyTimeout) {
+				continue
+			}
+			if peer := r.d.wg.LookupPeer(p.pk); peer != nil {
+				r.d.log.Verbosef("%s - sent and heard nothing for %s: initiating a handshake", shortKey(p.pk), now.Sub(st.unanswered).Round(time.Millisecond))
+				if err := peer.SendHandshakeInitiation(false); err != nil {
+					r.d.log.Verbosef("%s - dead-peer detection: %v", shortKey(p.pk), err)
+				}
+			}
+		}
+		for pk := range peers {
+			if !seen[pk] {
+				delete(peers, pk)
+			}
+		}
+	})
+}

@@ -1,0 +1,41 @@
+package device
+
+// DrainPeers prepares the device to be replaced, for a planned restart or
+// before a load balancer moves its traffic away:
+//
+//  1. every peer's current keypairs expire, so the next packet either side
+//     sends to the other starts a fresh handshake (upstream's 5 s limit on
+//     initiations is reset for this; see the note below);
+//  2. the device reports draining (Draining, readiness probes answer 503,
+//     `wghooks_draining=true` in a UAPI get) until Undrain;
+//  3. the state file is written, so the next process starts from what this
+//     one learned.
+//
+// Sessions still decrypt what arrives on them until each side has
+// renewed. It returns the state file's write error, if any; keys are
+// expired and the device marked draining regardless.
+//
+// Note: a responder drops an initiation arriving within 20 ms of the
+// previous one from the same peer, so draining right after a handshake
+// costs that peer one 5 s retry.
+func (d *Device) DrainPeers() error {
+	n := 0
+	for _, pk := range d.peers.list() {
+		if p := d.wg.LookupPeer(pk); p != nil {
+			p.ExpireCurrentKeypairs()
+			n++
+		}
+	}
+	d.restart.draining.Store(true)
+	d.stats.drains.Add(1)
+	d.log.Verbosef("drained: keypairs of %d peers expired; reporting draining", n)
+	return d.restart.saveState("drain")
+}
+
+// Undrain stops reporting draining, when a planned restart is called off.
+// Peers whose keys a drain expired simply renew them.
+func (d *Device) Undrain() {
+	if d.restart.draining.Swap(false) {
+		d.log.Verbosef("no longer draining")
+	}
+}

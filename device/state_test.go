@@ -1,0 +1,250 @@
+package device
+
+import (
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/curve25519"
+	wgdevice "golang.zx2c4.com/wireguard/device"
+)
+
+func stateTestKey(b byte) (priv [32]byte, pub wgdevice.NoisePublicKey) {
+	for i := range priv {
+		priv[i] = b + byte(i)
+	}
+	priv[0] &= 248
+	priv[31] = (priv[31] & 127) | 64
+	p, _ := curve25519.X25519(priv[:], curve25519.Basepoint)
+	copy(pub[:], p)
+	return priv, pub
+}
+
+func TestStateFileRoundTripAtomic0600(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "sub")
+	path := filepath.Join(dir, "wg0.json")
+	_, own := stateTestKey(1)
+	_, peer := stateTestKey(2)
+	hs := time.Date(2026, 5, 1, 12, 0, 0, 5, time.UTC)
+	want := &stateFile{Version: stateVersion, PublicKey: encodeKey(own), Written: hs.Add(time.Minute),
+		Peers: []statePeer{{PublicKey: encodeKey(peer), Endpoint: "198.18.0.7:41641", LastHandshake: hs}}}
+	if err := writeStateFile(path, want); err != nil {
+		t.Fatal(err)
+	}
+	// Twice: the second write replaces the first.
+	want.Peers[0].Endpoint = "[fd00::7]:41641"
+	if err := writeStateFile(path, want); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("state file mode = %v, want 0600", st.Mode().Perm())
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("directory holds %d entries, want only the state file (no temporary left)", len(entries))
+	}
+	got, err := readStateFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Peers[0].Endpoint != "[fd00::7]:41641" || !got.Peers[0].LastHandshake.Equal(hs) || got.PublicKey != want.PublicKey {
+		t.Errorf("read back %+v, want %+v", got, want)
+	}
+}
+
+func TestParseStateRejects(t *testing.T) {
+	_, own := stateTestKey(1)
+	good := `{"version":1,"public_key":"` + encodeKey(own) + `","written":"2026-05-01T12:00:00Z","peers":[{"public_key":"` + encodeKey(own) + `","endpoint":"198.18.0.1:1"}]}`
+	if _, err := parseState([]byte(good)); err != nil {
+		t.Fatalf("good file rejected: %v", err)
+	}
+	for name, data := range map[string]string{
+		"empty":        "",
+		"truncated":    good[:len(good)/2],
+		"garbage":      "\x00\x01not json",
+		"version":      strings.Replace(good, `"version":1`, `"version":2`, 1),
+		"no version":   strings.Replace(good, `"version":1,`, ``, 1),
+		"own key":      strings.Replace(good, `"public_key":"`+encodeKey(own)+`","written"`, `"public_key":"abc","written"`, 1),
+		"endpoint":     strings.Replace(good, `198.18.0.1:1`, `host.example:1`, 1),
+		"trailing":     good + `{}`,
+		"peer key hex": strings.Replace(good, `"peers":[{"public_key":"`+encodeKey(own), `"peers":[{"public_key":"`+hex.EncodeToString(own[:]), 1),
+	} {
+		if _, err := parseState([]byte(data)); err == nil {
+			t.Errorf("%s: parsed without error", name)
+		} else if !strings.HasPrefix(err.Error(), "failed to parse state file") {
+			t.Errorf("%s: error %q does not say what failed", name, err)
+		}
+	}
+}
+
+func FuzzParseState(f *testing.F) {
+	_, own := stateTestKey(1)
+	f.Add([]byte(`{"version":1,"public_key":"` + encodeKey(own) + `","written":"2026-05-01T12:00:00Z","peers":[]}`))
+	f.Add([]byte(`{"version":1,"peers":[{"endpoint":"[::1]:0"}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := parseState(data)
+		if err != nil {
+			return
+		}
+		// Whatever parses must plan without panicking.
+		planRestore(s, deviceView{}, func(wgdevice.NoisePublicKey) string { return "" }, time.Now(), time.Hour)
+	})
+}
+
+func TestParseView(t *testing.T) {
+	priv, own := stateTestKey(1)
+	_, a := stateTestKey(2)
+	_, b := stateTestKey(3)
+	get := "private_key=" + hex.EncodeToString(priv[:]) + "\nlisten_port=51820\n" +
+		"public_key=" + hex.EncodeToString(a[:]) + "\nendpoint=198.18.0.2:51821\nlast_handshake_time_sec=1700000000\nlast_handshake_time_nsec=5\ntx_bytes=10\nrx_bytes=20\nallowed_ip=198.19.0.2/32\n" +
+		"public_key=" + hex.EncodeToString(b[:]) + "\nlast_handshake_time_sec=0\nlast_handshake_time_nsec=0\n"
+	v := parseView(get)
+	if pub, ok := v.publicKey(); !ok || pub != own {
+		t.Errorf("public key = %x, %v; want %x", pub, ok, own)
+	}
+	if len(v.peers) != 2 {
+		t.Fatalf("%d peers, want 2", len(v.peers))
+	}
+	if p := v.peers[0]; p.pk != a || p.endpoint != "198.18.0.2:51821" || !p.handshake.Equal(time.Unix(1700000000, 5)) || p.tx != 10 || p.rx != 20 {
+		t.Errorf("peer a = %+v", p)
+	}
+	if p := v.peers[1]; p.pk != b || p.endpoint != "" || !p.handshake.IsZero() {
+		t.Errorf("peer b = %+v", p)
+	}
+}
+
+func TestPlanRestore(t *testing.T) {
+	priv, own := stateTestKey(1)
+	_, other := stateTestKey(9)
+	keys := make([]wgdevice.NoisePublicKey, 7)
+	for i := range keys {
+		_, keys[i] = stateTestKey(byte(20 + i))
+	}
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	hs := now.Add(-time.Minute)
+	file := &stateFile{Version: 1, PublicKey: encodeKey(own), Written: now.Add(-10 * time.Second), Peers: []statePeer{
+		{PublicKey: encodeKey(keys[0]), Endpoint: "198.18.0.10:1000", LastHandshake: hs},                                          // roamed: restored
+		{PublicKey: encodeKey(keys[1]), Endpoint: "198.18.0.11:1000", LastHandshake: hs},                                          // not configured here
+		{PublicKey: encodeKey(keys[2]), Endpoint: "198.18.0.12:1000", LastHandshake: hs},                                          // has a session already
+		{PublicKey: encodeKey(keys[3]), Endpoint: "198.18.0.13:1000"},                                                             // never reached
+		{PublicKey: encodeKey(keys[4]), Endpoint: "198.18.0.14:1000", ConfiguredEndpoint: "198.18.1.14:1000", LastHandshake: hs},  // operator changed it
+		{PublicKey: encodeKey(keys[5]), Endpoint: "198.18.0.15:1000", ConfiguredEndpoint: "198.18.1.15:1000", LastHandshake: hs},  // same config: restored
+		{PublicKey: encodeKey(keys[6]), Endpoint: "198.18.0.16:1000", ConfiguredEndpoint: "198.18.0.16:1000", LastHandshake: hs}}, // already there
+	}
+	view := deviceView{privateKey: priv, peers: []peerView{
+		{pk: keys[0]},
+		{pk: keys[2], endpoint: "198.18.2.12:1000", handshake: now},
+		{pk: keys[3]},
+		{pk: keys[4], endpoint: "198.18.2.14:1000"},
+		{pk: keys[5], endpoint: "198.18.1.15:1000"},
+		{pk: keys[6], endpoint: "198.18.0.16:1000"},
+	}}
+	configured := map[wgdevice.NoisePublicKey]string{keys[4]: "198.18.2.14:1000", keys[5]: "198.18.1.15:1000", keys[6]: "198.18.0.16:1000"}
+	conf := func(pk wgdevice.NoisePublicKey) string { return configured[pk] }
+
+	items, err := planRestore(file, view, conf, now, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[wgdevice.NoisePublicKey]string{}
+	for _, it := range items {
+		got[it.pk] = it.endpoint
+	}
+	want := map[wgdevice.NoisePublicKey]string{keys[0]: "198.18.0.10:1000", keys[5]: "198.18.0.15:1000"}
+	if len(got) != len(want) || got[keys[0]] != want[keys[0]] || got[keys[5]] != want[keys[5]] {
+		t.Errorf("restored %v, want %v", got, want)
+	}
+
+	if _, err := planRestore(file, view, conf, now.Add(2*time.Hour), time.Hour); err == nil || !strings.Contains(err.Error(), "stale") {
+		t.Errorf("stale file: err = %v", err)
+	}
+	file.PublicKey = encodeKey(other)
+	if _, err := planRestore(file, view, conf, now, time.Hour); err == nil || !strings.Contains(err.Error(), "another private key") {
+		t.Errorf("file of another key: err = %v", err)
+	}
+	if _, err := planRestore(file, deviceView{}, conf, now, time.Hour); err == nil {
+		t.Error("device without private key: no error")
+	}
+}
+
+func TestDeadPeerStepNeverStorms(t *testing.T) {
+	const timeout = 2 * time.Second
+	var s deadPeerState
+	t0 := time.Unix(1000, 0)
+	s.step(0, 0, t0, timeout)
+	var attempts []time.Duration
+	// Sending every 100 ms, never hearing back, for 10 minutes.
+	for i := 1; i <= 6000; i++ {
+		now := t0.Add(time.Duration(i) * 100 * time.Millisecond)
+		if s.step(0, uint64(i), now, timeout) {
+			attempts = append(attempts, now.Sub(t0))
+		}
+	}
+	if len(attempts) == 0 || attempts[0] > timeout+200*time.Millisecond {
+		t.Fatalf("first attempt at %v, want about %v", attempts, timeout)
+	}
+	for i := 1; i < len(attempts); i++ {
+		if gap := attempts[i] - attempts[i-1]; gap < wgdevice.RekeyTimeout {
+			t.Fatalf("attempts %v and %v only %v apart", attempts[i-1], attempts[i], gap)
+		}
+	}
+	if len(attempts) > 12 {
+		t.Errorf("%d attempts in 10 minutes to a silent peer: %v", len(attempts), attempts)
+	}
+	// Heard from: back to normal, and a quiet peer is left alone.
+	now := t0.Add(11 * time.Minute)
+	if s.step(1, 6000, now, timeout) {
+		t.Error("attempt on the sample where the peer was heard")
+	}
+	if s.step(1, 6000, now.Add(time.Hour), timeout) {
+		t.Error("attempt although nothing was sent")
+	}
+	if s.step(1, 6001, now.Add(time.Hour+time.Second), timeout) || !s.step(1, 6001, now.Add(time.Hour+3*time.Second), timeout) {
+		t.Error("after being heard, a new unanswered send did not lead to an attempt after the timeout")
+	}
+}
+
+func TestStaleWakeIndices(t *testing.T) {
+	var w staleWake
+	w.init()
+	defer w.stop()
+	data := func(idx uint32) []byte {
+		p := make([]byte, 32)
+		p[0] = 4
+		p[4], p[5], p[6], p[7] = byte(idx), byte(idx>>8), byte(idx>>16), byte(idx>>24)
+		return p
+	}
+	// Inactive before Up: nothing is queued.
+	w.sawTransport(data(7), nil)
+	if len(w.misses) != 0 {
+		t.Fatal("queued while inactive")
+	}
+	w.reset()
+	resp := make([]byte, 92)
+	resp[0] = 2
+	resp[4] = 42
+	w.sawSent(resp)
+	w.sawTransport(data(42), nil)
+	if len(w.misses) != 0 {
+		t.Fatal("data on an index we issued was taken for stale")
+	}
+	w.sawTransport(data(7), nil)
+	w.sawTransport(data(7), nil)
+	if len(w.misses) != 1 {
+		t.Fatalf("%d stale packets queued for one stale index, want 1", len(w.misses))
+	}
+	// A new Up forgets the indices of the sessions Down destroyed.
+	w.reset()
+	<-w.misses
+	w.sawTransport(data(42), nil)
+	if len(w.misses) != 1 {
+		t.Fatal("index from before Up still taken as ours")
+	}
+}
