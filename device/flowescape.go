@@ -34,8 +34,9 @@ import (
 //  1. Strikes: data sent and nothing heard for Silence is one; each
 //     initiation left unanswered for HandshakeTimeout is one.
 //  2. One strike from silence alone asks for a probe: a handshake
-//     initiation to the peers at that endpoint (upstream's own 5 s limit on
-//     initiations applies). A probe that is answered proves the flow is
+//     initiation to the peers at that endpoint. If upstream's 5 s limit on
+//     initiations swallows it, the next sample forces it (keypairs
+//     expired first). A probe that is answered proves the flow is
 //     one-way, not dead: that endpoint's silence threshold doubles, up to
 //     16 s, and halves again every 2 minutes.
 //  3. Two strikes escape: silence plus an unanswered probe (about
@@ -338,7 +339,9 @@ func (f *flowEscape) scan(now time.Time) (busy bool) {
 		c := flowCounts{data: st.data.Load(), init: st.init.Load(), recv: st.recv.Load()}
 		switch st.w.step(now, c, times) {
 		case flowProbe:
-			f.probe(st)
+			f.probe(st, false)
+		case flowForceProbe:
+			f.probe(st, true)
 		case flowEscapeNow:
 			f.escape(st, now)
 		case flowRecovered:
@@ -399,8 +402,11 @@ func peerEndpoints(get string) map[netip.AddrPort][]wgdevice.NoisePublicKey {
 }
 
 // probe asks the peers at st's endpoint for a handshake. Upstream sends
-// nothing if it sent one in the last 5 s; the watcher asks again next tick.
-func (f *flowEscape) probe(st *flowState) {
+// nothing if it sent one in the last 5 s; when that happened, the watcher
+// asks again with force: the peers' keypairs are expired first, which lifts
+// the limit. If the flow is alive after all, that costs one round trip of
+// queued packets, against up to 5 s of waiting if it is dead.
+func (f *flowEscape) probe(st *flowState, force bool) {
 	now := time.Now()
 	pks := f.peersAt(st.addr, now)
 	if !st.w.probeLogged {
@@ -409,6 +415,9 @@ func (f *flowEscape) probe(st *flowState) {
 	}
 	for _, pk := range pks {
 		if p := f.d.wg.LookupPeer(pk); p != nil {
+			if force {
+				p.ExpireCurrentKeypairs()
+			}
 			p.SendHandshakeInitiation(false)
 		}
 	}
@@ -483,6 +492,7 @@ type flowAction int
 const (
 	flowNone flowAction = iota
 	flowProbe
+	flowForceProbe
 	flowEscapeNow
 	flowRecovered
 )
@@ -497,6 +507,7 @@ type flowWatch struct {
 	initAt      time.Time     // the newest unanswered initiation; zero: none pending
 	unanswered  int           // initiations lost since last heard
 	probing     bool          // silence asked for a probe this episode
+	probeAsks   int           // probes asked for with no initiation seen yet
 	probeLogged bool          // the shell logged this episode's probe
 	silence     time.Duration // this endpoint's threshold; 0: the default
 	decayAt     time.Time     // when silence last changed
@@ -542,7 +553,12 @@ func (w *flowWatch) step(now time.Time, c flowCounts, t flowTimes) flowAction {
 			w.decayAt = now
 		}
 		w.waiting, w.initAt, w.unanswered = false, time.Time{}, 0
-		w.probing, w.probeLogged, w.escapes = false, false, 0
+		w.probing, w.probeAsks, w.probeLogged, w.escapes = false, 0, false, 0
+		if sentData {
+			// Which came first is unknown: assume the send, so a flow that
+			// dies right after its last answer is not noticed a sample late.
+			w.waiting, w.waitingSent = true, now
+		}
 		return action
 	}
 
@@ -551,6 +567,7 @@ func (w *flowWatch) step(now time.Time, c flowCounts, t flowTimes) flowAction {
 	}
 	if sentInit {
 		w.initAt = now
+		w.probeAsks = 0
 	}
 	if !w.initAt.IsZero() && now.Sub(w.initAt) >= t.handshake {
 		w.unanswered++
@@ -574,11 +591,17 @@ func (w *flowWatch) step(now time.Time, c flowCounts, t flowTimes) flowAction {
 		w.escapedAt = now
 		// The new flow starts clean: keypairs are expired, so data waits
 		// for the handshake and only its initiation is watched.
-		w.waiting, w.initAt, w.unanswered, w.probing = false, time.Time{}, 0, false
+		w.waiting, w.initAt, w.unanswered, w.probing, w.probeAsks = false, time.Time{}, 0, false, 0
 		return flowEscapeNow
 	}
 	if silent && w.initAt.IsZero() && w.unanswered == 0 {
 		w.probing = true
+		w.probeAsks++
+		if w.probeAsks > 1 {
+			// Upstream swallowed the probe: it sent a handshake in the
+			// last 5 s. Waiting that out would add up to 5 s.
+			return flowForceProbe
+		}
 		return flowProbe
 	}
 	return flowNone

@@ -229,3 +229,26 @@ func hex64(c byte) string {
 	}
 	return string(b)
 }
+
+func TestFlowWatchForcesASwallowedProbe(t *testing.T) {
+	// A handshake just happened, so upstream swallows the first probe:
+	// the next sample asks for a forced one instead of waiting 5 s.
+	s := newFlowSim(t)
+	var got []flowAction
+	for i := 0; i < 12; i++ {
+		s.now = s.now.Add(simTick)
+		s.c.data++
+		a := s.w.step(s.now, s.c, s.tm)
+		if a == flowForceProbe {
+			s.c.init++ // forced: it goes out
+		}
+		if a != flowNone {
+			got = append(got, a)
+		}
+	}
+	// probe (swallowed), forced probe, then escape 1 s after it went out.
+	want := []flowAction{flowProbe, flowForceProbe, flowEscapeNow}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+		t.Fatalf("actions = %v, want %v", got, want)
+	}
+}
