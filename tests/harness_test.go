@@ -69,7 +69,7 @@ func checkLeaks(t *testing.T) {
 
 // newWghooksNode starts a wghooks device on netstack listening on
 // 127.0.0.1:port (0 picks one).
-func newWghooksNode(t *testing.T, addr string, cfg device.Config) (*node, *device.Device) {
+func newWghooksNode(t testing.TB, addr string, cfg device.Config) (*node, *device.Device) {
 	t.Helper()
 	n := &node{key: newKeypair(t), addr: netip.MustParseAddr(addr)}
 	tdev, tnet, err := tun.NewNetstack([]netip.Addr{n.addr}, 0)
@@ -96,7 +96,7 @@ func newWghooksNode(t *testing.T, addr string, cfg device.Config) (*node, *devic
 }
 
 // newUpstreamNode starts a plain upstream device on netstack.
-func newUpstreamNode(t *testing.T, addr string) (*node, *wgdevice.Device) {
+func newUpstreamNode(t testing.TB, addr string) (*node, *wgdevice.Device) {
 	t.Helper()
 	n := &node{key: newKeypair(t), addr: netip.MustParseAddr(addr)}
 	tdev, tnet, err := netstack.CreateNetTUN([]netip.Addr{n.addr}, nil, 1420)
@@ -116,7 +116,7 @@ func newUpstreamNode(t *testing.T, addr string) (*node, *wgdevice.Device) {
 	return n, d
 }
 
-func waitPort(t *testing.T, port func() uint16) uint16 {
+func waitPort(t testing.TB, port func() uint16) uint16 {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
@@ -131,7 +131,7 @@ func waitPort(t *testing.T, port func() uint16) uint16 {
 
 type ipcGetter interface{ IpcGet() (string, error) }
 
-func listenPortOf(t *testing.T, d ipcGetter) uint16 {
+func listenPortOf(t testing.TB, d ipcGetter) uint16 {
 	t.Helper()
 	get, err := d.IpcGet()
 	if err != nil {
@@ -152,7 +152,7 @@ type ipcSetter interface{ IpcSet(string) error }
 
 // peerWith adds b as a peer of a; withEndpoint gives a b's loopback
 // address.
-func peerWith(t *testing.T, a ipcSetter, b *node, withEndpoint bool) {
+func peerWith(t testing.TB, a ipcSetter, b *node, withEndpoint bool) {
 	t.Helper()
 	kv := []string{"public_key", b.key.pubHex(), "allowed_ip", netip.PrefixFrom(b.addr, b.addr.BitLen()).String()}
 	if withEndpoint {
