@@ -137,12 +137,28 @@ type flowEscape struct {
 	}
 }
 
-// flowState is one destination endpoint. The counters are bumped on packet
+// flowState is one destination endpoint. The stamps are set on packet
 // goroutines; w belongs to the watcher goroutine.
 type flowState struct {
-	addr             netip.AddrPort
+	addr netip.AddrPort
+	// seq orders events; data, init and recv hold the seq of the latest
+	// data batch sent, initiation sent and datagram received, so the
+	// watcher knows whether a send came after the last answer even when
+	// both fell between two samples.
+	seq              atomic.Uint64
 	data, init, recv atomic.Uint64
 	w                flowWatch
+}
+
+// stamp records an event of one kind in st's order.
+func (st *flowState) stamp(kind *atomic.Uint64) {
+	v := st.seq.Add(1)
+	for {
+		old := kind.Load()
+		if old >= v || kind.CompareAndSwap(old, v) {
+			return
+		}
+	}
 }
 
 func newFlowEscape(d *Device) *flowEscape {
@@ -185,7 +201,7 @@ func (f *flowEscape) onReceive(_ []byte, ep wgconn.Endpoint) conn.Verdict {
 		return conn.Pass
 	}
 	if st := f.lookup(ep, false); st != nil {
-		st.recv.Add(1)
+		st.stamp(&st.recv)
 	}
 	return conn.Pass
 }
@@ -222,7 +238,7 @@ func (f *flowEscape) onSend(bufs [][]byte, ep wgconn.Endpoint) {
 	if st == nil {
 		return
 	}
-	ctr(st).Add(1)
+	st.stamp(ctr(st))
 	if f.idle.Load() && f.idle.CompareAndSwap(true, false) {
 		select {
 		case f.wake <- struct{}{}:
@@ -481,7 +497,8 @@ func (f *flowEscape) escape(st *flowState, now time.Time) {
 	}
 }
 
-// flowCounts is one sample of an endpoint's counters.
+// flowCounts is one sample of an endpoint's stamps: for each kind of
+// event, the sequence number of the latest one (0: none yet).
 type flowCounts struct{ data, init, recv uint64 }
 
 // flowTimes are the watcher's thresholds.
@@ -543,8 +560,8 @@ func (w *flowWatch) step(now time.Time, c flowCounts, t flowTimes) flowAction {
 		w.decayAt = now
 	}
 
+	action := flowNone
 	if heard {
-		action := flowNone
 		if w.escapes > 0 {
 			action = flowRecovered
 		} else if w.probing {
@@ -554,20 +571,17 @@ func (w *flowWatch) step(now time.Time, c flowCounts, t flowTimes) flowAction {
 		}
 		w.waiting, w.initAt, w.unanswered = false, time.Time{}, 0
 		w.probing, w.probeAsks, w.probeLogged, w.escapes = false, 0, false, 0
-		if sentData {
-			// Which came first is unknown: assume the send, so a flow that
-			// dies right after its last answer is not noticed a sample late.
-			w.waiting, w.waitingSent = true, now
-		}
-		return action
 	}
-
-	if sentData && !w.waiting {
+	// What was sent after the last answer is waiting for one.
+	if c.data > c.recv && (sentData || heard) && !w.waiting {
 		w.waiting, w.waitingSent = true, now
 	}
-	if sentInit {
+	if c.init > c.recv && (sentInit || heard) && w.initAt.IsZero() {
 		w.initAt = now
 		w.probeAsks = 0
+	}
+	if heard {
+		return action
 	}
 	if !w.initAt.IsZero() && now.Sub(w.initAt) >= t.handshake {
 		w.unanswered++

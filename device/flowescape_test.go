@@ -12,10 +12,16 @@ type flowSim struct {
 	t   *testing.T
 	w   flowWatch
 	c   flowCounts
+	seq uint64
 	now time.Time
 	tm  flowTimes
-	log []string
 }
+
+// send, initiate and hear stamp events in the order they are called, as
+// flowState.stamp does.
+func (s *flowSim) send()     { s.seq++; s.c.data = s.seq }
+func (s *flowSim) initiate() { s.seq++; s.c.init = s.seq }
+func (s *flowSim) hear()     { s.seq++; s.c.recv = s.seq }
 
 const simTick = 250 * time.Millisecond
 
@@ -25,12 +31,12 @@ func newFlowSim(t *testing.T) *flowSim {
 
 // run advances n ticks; before each, ev may bump counters (tick index
 // given). It returns the actions taken, with the tick they happened on.
-func (s *flowSim) run(n int, ev func(i int, c *flowCounts)) map[int]flowAction {
+func (s *flowSim) run(n int, ev func(i int)) map[int]flowAction {
 	out := map[int]flowAction{}
 	for i := 0; i < n; i++ {
 		s.now = s.now.Add(simTick)
 		if ev != nil {
-			ev(i, &s.c)
+			ev(i)
 		}
 		if a := s.w.step(s.now, s.c, s.tm); a != flowNone {
 			out[i] = a
@@ -53,13 +59,13 @@ func only(t *testing.T, got map[int]flowAction, want map[int]flowAction) {
 
 func TestFlowWatchTwoWayTrafficNeverActs(t *testing.T) {
 	s := newFlowSim(t)
-	got := s.run(400, func(i int, c *flowCounts) {
-		c.data++
+	got := s.run(400, func(i int) {
+		s.send()
 		if i%2 == 0 { // replies every other tick: never silent for a second
-			c.recv++
+			s.hear()
 		}
 		if i%100 == 50 { // a rekey, answered
-			c.init++
+			s.initiate()
 		}
 	})
 	only(t, got, nil)
@@ -80,11 +86,11 @@ func TestFlowWatchDeadBackendWithTrafficEscapesAfterProbe(t *testing.T) {
 	for i := 0; i < 40; i++ {
 		s.now = s.now.Add(simTick)
 		if s.w.escapes == 0 {
-			s.c.data++ // after an escape data waits for the handshake
+			s.send() // after an escape data waits for the handshake
 		}
 		a := s.w.step(s.now, s.c, s.tm)
 		if a == flowProbe {
-			s.c.init++ // upstream sends the initiation
+			s.initiate() // upstream sends the initiation
 		}
 		if a != flowNone {
 			actions = append(actions, int(a)*100+i)
@@ -109,22 +115,22 @@ func TestFlowWatchOneWayFlowBacksOff(t *testing.T) {
 	probes := 0
 	for i := 0; i < 4*60; i++ {
 		s.now = s.now.Add(simTick)
-		s.c.data++
+		s.send()
 		if i%40 == 39 {
-			s.c.recv++ // passive keepalive every 10 s
+			s.hear() // passive keepalive every 10 s
 		}
 		a := s.w.step(s.now, s.c, s.tm)
 		switch a {
 		case flowProbe:
 			probes++
-			s.c.init++
+			s.initiate()
 		case flowEscapeNow:
 			t.Fatalf("escaped from a live one-way flow at tick %d", i)
 		}
 		// The probe is answered on the tick after the initiation.
 		if s.w.initAt.Equal(s.now) {
 			s.now = s.now.Add(simTick)
-			s.c.recv++
+			s.hear()
 			s.w.step(s.now, s.c, s.tm)
 		}
 	}
@@ -135,7 +141,7 @@ func TestFlowWatchOneWayFlowBacksOff(t *testing.T) {
 		t.Fatalf("%d probes in a minute of one-way traffic, want the threshold to grow past the far end's keepalive", probes)
 	}
 	// It decays back once nothing is unusual for a while.
-	s.c.recv++
+	s.hear()
 	for i := 0; i < 4*60*10; i++ {
 		s.now = s.now.Add(simTick)
 		s.w.step(s.now, s.c, s.tm)
@@ -148,16 +154,16 @@ func TestFlowWatchOneWayFlowBacksOff(t *testing.T) {
 func TestFlowWatchIdleNeedsFirstRetry(t *testing.T) {
 	s := newFlowSim(t)
 	// One initiation unanswered, no data: not enough.
-	got := s.run(19, func(i int, c *flowCounts) {
+	got := s.run(19, func(i int) {
 		if i == 0 {
-			c.init++
+			s.initiate()
 		}
 	})
 	only(t, got, nil)
 	// Upstream's retry 5 s later, also unanswered: escape once it is lost.
-	got = s.run(8, func(i int, c *flowCounts) {
+	got = s.run(8, func(i int) {
 		if i == 0 {
-			c.init++
+			s.initiate()
 		}
 	})
 	only(t, got, map[int]flowAction{4: flowEscapeNow})
@@ -171,7 +177,7 @@ func TestFlowWatchEscapesBackOffAndRecover(t *testing.T) {
 	for i := 0; i < 4*40; i++ {
 		s.now = s.now.Add(simTick)
 		if s.w.initAt.IsZero() {
-			s.c.init++ // each escape (and upstream's retries) sends one
+			s.initiate() // each escape (and upstream's retries) sends one
 		}
 		if s.w.step(s.now, s.c, s.tm) == flowEscapeNow {
 			escapesAt = append(escapesAt, s.now.Sub(start))
@@ -188,7 +194,7 @@ func TestFlowWatchEscapesBackOffAndRecover(t *testing.T) {
 		}
 	}
 	s.now = s.now.Add(simTick)
-	s.c.recv++
+	s.hear()
 	if a := s.w.step(s.now, s.c, s.tm); a != flowRecovered {
 		t.Fatalf("hearing back after escapes = %v, want flowRecovered", a)
 	}
@@ -237,10 +243,10 @@ func TestFlowWatchForcesASwallowedProbe(t *testing.T) {
 	var got []flowAction
 	for i := 0; i < 12; i++ {
 		s.now = s.now.Add(simTick)
-		s.c.data++
+		s.send()
 		a := s.w.step(s.now, s.c, s.tm)
 		if a == flowForceProbe {
-			s.c.init++ // forced: it goes out
+			s.initiate() // forced: it goes out
 		}
 		if a != flowNone {
 			got = append(got, a)
@@ -251,4 +257,26 @@ func TestFlowWatchForcesASwallowedProbe(t *testing.T) {
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
 		t.Fatalf("actions = %v, want %v", got, want)
 	}
+}
+
+func TestFlowWatchOrderWithinASample(t *testing.T) {
+	// A request answered between two samples, then idleness: nothing is
+	// waiting, so nothing is probed (a DNS query, a single ping).
+	s := newFlowSim(t)
+	only(t, s.run(40, func(i int) {
+		if i == 0 {
+			s.send()
+			s.hear()
+		}
+	}), nil)
+	// The answer, then one more send that is never answered, in the same
+	// sample: that send is waiting, and silence is noticed on time.
+	s = newFlowSim(t)
+	got := s.run(8, func(i int) {
+		if i == 0 {
+			s.hear()
+			s.send()
+		}
+	})
+	only(t, got, map[int]flowAction{4: flowProbe, 5: flowForceProbe, 6: flowForceProbe, 7: flowForceProbe})
 }

@@ -48,6 +48,13 @@ type haFleet struct {
 // fixed listen port, as servers do.
 func newHAFleet(t *testing.T, addr string) *haFleet {
 	t.Helper()
+	return newHAFleetWith(t, addr, lbsim.Config{})
+}
+
+// newHAFleetWith is newHAFleet with balancer settings; Backends is filled
+// in, and HealthInterval defaults to 200 ms.
+func newHAFleetWith(t *testing.T, addr string, lbc lbsim.Config) *haFleet {
+	t.Helper()
 	shared := newKeypair(t)
 	f := &haFleet{}
 	var backends []lbsim.Backend
@@ -70,7 +77,11 @@ func newHAFleet(t *testing.T, addr string) *haFleet {
 			Health: o.URL() + "/readyz",
 		})
 	}
-	lb, err := lbsim.Start(lbsim.Config{Backends: backends, HealthInterval: 200 * time.Millisecond})
+	lbc.Backends = backends
+	if lbc.HealthInterval == 0 {
+		lbc.HealthInterval = 200 * time.Millisecond
+	}
+	lb, err := lbsim.Start(lbc)
 	if err != nil {
 		t.Fatal(err)
 	}
