@@ -1,13 +1,707 @@
 package device
 
-// EndpointConfig configures endpoints that heal (hostname re-resolution,
-// failover, source-address reset).
-type EndpointConfig struct{}
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	wgconn "golang.zx2c4.com/wireguard/conn"
+	wgdevice "golang.zx2c4.com/wireguard/device"
+
+	"wghooks/hooks"
+	"wghooks/hooks/dnsresolver"
+	"wghooks/uapi"
+)
+
+// Endpoints that heal.
+//
+// A peer's endpoint may be a hostname ("vpn.example.com:51820", set with
+// SetEndpointHost, EndpointConfig.Hosts or the UAPI key wghooks_endpoint).
+// The device keeps the name, resolves it on its own goroutine (never on a
+// packet path), and treats every A and AAAA record as a candidate address,
+// ordered for happy eyeballs (RFC 8305: IPv6 first, families alternating).
+// The address in use is upstream's ordinary endpoint, so `wg show` prints
+// it as usual.
+//
+//  1. Resolution: at start, when the answer's TTL runs out (clamped to
+//     [MinTTL, MaxTTL]), and at once (at most every 5 s) when the address
+//     in use stops answering. When the address in use leaves the answer,
+//     the peer moves to the first candidate.
+//  2. Failover by WireGuard itself, no ICMP (failover.go): every handshake
+//     initiation to a hostname peer is also sent, as an exact copy, to the
+//     other candidates, staggered by Stagger, until a response arrives; a
+//     copy that follows an unanswered initiation (upstream retries every
+//     5 s) leaves at once. The responder answers the first copy to reach
+//     it (it drops the others as replays), and upstream roams the peer to
+//     the address the response came from.
+//  3. Traffic without replies: when data has gone out for ReplyTimeout
+//     with nothing heard back, the session's packets (and keepalives sent
+//     every Stagger) are copied to the next candidate, one candidate per
+//     Stagger; the first authenticated reply roams the peer there.
+//  4. Fail-back: while a peer is on IPv4 and has an IPv6 candidate, its
+//     next initiation goes to IPv6 first, every FailbackInterval; the
+//     interval doubles (up to 10 min) each time the peer has to leave IPv6
+//     again, so a flaky path cannot make it flap.
+//
+// Source addresses (srccache.go) are the other half: replies leave from
+// the local address the peer contacted, and a route or address change
+// resets that choice.
+
+// EndpointConfig configures endpoints that heal. The zero value works.
+type EndpointConfig struct {
+	// Resolver resolves hostname endpoints. Default: dnsresolver.Resolver,
+	// a DNS client over the name servers of /etc/resolv.conf that reports
+	// TTLs, falling back to the system resolver.
+	Resolver hooks.Resolver
+
+	// Hosts are hostname endpoints ("host:port") of peers by public key,
+	// applied when the peer is configured (now or later). Default: none.
+	Hosts map[wgdevice.NoisePublicKey]string
+
+	// MinTTL is the floor of the re-resolution interval, whatever the TTL.
+	// Default 10 s.
+	MinTTL time.Duration
+
+	// MaxTTL is the ceiling of the re-resolution interval: a name is asked
+	// again at least this often, whatever its TTL. Default 5 min.
+	MaxTTL time.Duration
+
+	// UnknownTTL is used when the resolver reports no TTL (then clamped to
+	// [MinTTL, MaxTTL]). Default 1 min.
+	UnknownTTL time.Duration
+
+	// ResolveTimeout bounds one resolution. Default 5 s.
+	ResolveTimeout time.Duration
+
+	// Stagger is the delay between copies to successive candidates (RFC
+	// 8305's "connection attempt delay"); it grows to twice the measured
+	// handshake round trip when that is longer, up to 2 s. Default 250 ms.
+	Stagger time.Duration
+
+	// ReplyTimeout is how long data may go out to a hostname peer with
+	// nothing coming back before other candidates are tried. Default 1 s.
+	ReplyTimeout time.Duration
+
+	// FailbackInterval is how often a peer that left IPv6 tries it again.
+	// It doubles each time the peer has to leave IPv6 again, up to 10 min,
+	// and returns to this value after 10 min on IPv6. Default 30 s.
+	FailbackInterval time.Duration
+
+	// NoRouteWatch stops watching route and address changes (Linux
+	// netlink), which otherwise reset cached source addresses. Default:
+	// watching.
+	NoRouteWatch bool
+}
+
+func (c EndpointConfig) withDefaults() EndpointConfig {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.MinTTL, defaultMinTTL)
+	def(&c.MaxTTL, defaultMaxTTL)
+	if c.MaxTTL < c.MinTTL {
+		c.MaxTTL = c.MinTTL
+	}
+	def(&c.UnknownTTL, defaultUnknownTTL)
+	def(&c.ResolveTimeout, defaultResolveTimeout)
+	def(&c.Stagger, defaultStagger)
+	def(&c.ReplyTimeout, defaultReplyTimeout)
+	def(&c.FailbackInterval, defaultFailbackInterval)
+	if c.Resolver == nil {
+		c.Resolver = &dnsresolver.Resolver{}
+	}
+	return c
+}
 
 // endpoints is the healing-endpoints feature.
 type endpoints struct {
 	noFeature
-	d *Device
+	d   *Device
+	cfg EndpointConfig
+
+	ctx    context.Context // cancelled when the device closes
+	cancel context.CancelFunc
+
+	// active counts hostname peers: zero keeps the packet hooks at one
+	// atomic load.
+	active atomic.Int32
+
+	// tab maps indices and addresses to hostname peers; copy on write,
+	// read lock-free on the packet paths.
+	tab   atomic.Pointer[peerTable]
+	tabMu sync.Mutex // serializes writers of tab
+
+	// mu guards peers and pending. Lock order: mu, then hostPeer.mu, then
+	// tabMu.
+	mu      sync.Mutex
+	peers   map[wgdevice.NoisePublicKey]*hostPeer
+	pending map[wgdevice.NoisePublicKey]hostPort // waiting for the peer to exist
+
+	jobs chan copyJob  // to the copy sender goroutine
+	kick chan struct{} // wakes the monitor
+
+	src *sourceReset // srccache.go
 }
 
-func newEndpoints(d *Device) *endpoints { return &endpoints{d: d} }
+func newEndpoints(d *Device) *endpoints {
+	e := &endpoints{
+		d:       d,
+		cfg:     d.cfg.Endpoints.withDefaults(),
+		peers:   map[wgdevice.NoisePublicKey]*hostPeer{},
+		pending: map[wgdevice.NoisePublicKey]hostPort{},
+		jobs:    make(chan copyJob, 256),
+		kick:    make(chan struct{}, 1),
+	}
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.tab.Store(&peerTable{})
+	return e
+}
+
+func (e *endpoints) start(d *Device) error {
+	for pk, s := range e.cfg.Hosts {
+		hp, err := parseHostPort(s)
+		if err != nil {
+			return fmt.Errorf("failed to configure endpoint of %s: %w", shortKey(pk), err)
+		}
+		e.pending[pk] = hp
+	}
+	e.src = newSourceReset(e)
+	d.goroutine(e.monitor)
+	d.goroutine(e.copySender)
+	if err := e.src.start(); err != nil {
+		d.log.Errorf("failed to watch routes, source addresses reset only on demand: %v", err)
+	}
+	return nil
+}
+
+func (e *endpoints) close() {
+	e.cancel()
+	e.src.close()
+}
+
+func (e *endpoints) wake() {
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+// hostPeer is one peer with a hostname endpoint.
+type hostPeer struct {
+	pk   wgdevice.NoisePublicKey
+	name string // shortKey, for log lines
+	mac1 wgdevice.CookieChecker
+
+	// Packet-path state, atomics only. Times are monoNow() nanoseconds.
+	rxAt      atomic.Int64 // last datagram from the peer (response, cookie, data)
+	txAt      atomic.Int64 // last data sent to the peer
+	txSinceRx atomic.Int64 // first data sent after the last rx; 0 after an rx
+	suspect   atomic.Bool  // replies stopped: copies go to other candidates
+	lastCopy  atomic.Int64 // last data copy queued, for rate limiting
+	dst       atomic.Pointer[epBox]
+
+	mu         sync.Mutex // guards everything below
+	hp         hostPort
+	fromConfig bool // from EndpointConfig.Hosts: survives the peer's removal
+	cands      []candidate
+	local      indexRing // our indices of this peer's sessions
+	remote     indexRing // the peer's indices
+	init       initiation
+	rtt        time.Duration
+
+	resolving    bool
+	resolveAt    time.Time
+	lastForced   time.Time
+	resolveFails int
+	resolvedAt   time.Time
+	ttl          time.Duration
+	lastErr      string
+
+	suspectSince time.Time
+	nextNudge    time.Time
+	cursor       int // next candidate for copies while suspect
+
+	failbackEvery time.Duration
+	nextFailback  time.Time
+	v6Since       time.Time // since when the peer is on IPv6
+	failovers     uint64
+}
+
+// candidate is one resolved address of a hostname peer.
+type candidate struct {
+	addr     netip.AddrPort
+	ep       wgconn.Endpoint // parsed by the bind
+	failedAt time.Time       // a send to it failed (no route)
+}
+
+// initiation is the latest handshake initiation sent to a hostname peer.
+type initiation struct {
+	gen      uint64
+	idx      uint32
+	sentAt   time.Time
+	dst      netip.AddrPort
+	answered bool
+	answerBy netip.AddrPort
+}
+
+// epBox holds the endpoint data last went to.
+type epBox struct {
+	ep   wgconn.Endpoint
+	addr netip.AddrPort
+}
+
+type indexRing struct {
+	idx [6]uint32
+	n   int
+}
+
+// add records i and returns the index it pushed out (0 for none).
+func (r *indexRing) add(i uint32) (evicted uint32) {
+	for _, v := range r.idx {
+		if v == i {
+			return 0
+		}
+	}
+	slot := r.n % len(r.idx)
+	evicted = r.idx[slot]
+	r.idx[slot] = i
+	r.n++
+	return evicted
+}
+
+// peerTable is the packet paths' read-only view; replaced whole.
+type peerTable struct {
+	local  map[uint32]*hostPeer
+	remote map[uint32]*hostPeer
+	byAddr map[netip.AddrPort][]*hostPeer
+	all    []*hostPeer
+}
+
+// updateTable applies fn to a copy of the table and publishes it.
+func (e *endpoints) updateTable(fn func(t *peerTable)) {
+	e.tabMu.Lock()
+	defer e.tabMu.Unlock()
+	old := e.tab.Load()
+	t := &peerTable{
+		local:  make(map[uint32]*hostPeer, len(old.local)+1),
+		remote: make(map[uint32]*hostPeer, len(old.remote)+1),
+		byAddr: make(map[netip.AddrPort][]*hostPeer, len(old.byAddr)),
+		all:    append([]*hostPeer(nil), old.all...),
+	}
+	for k, v := range old.local {
+		t.local[k] = v
+	}
+	for k, v := range old.remote {
+		t.remote[k] = v
+	}
+	for k, v := range old.byAddr {
+		t.byAddr[k] = v
+	}
+	fn(t)
+	e.tab.Store(t)
+	e.active.Store(int32(len(t.all)))
+}
+
+// addrsChanged re-indexes hp's candidate addresses. Called with hp.mu held.
+func (e *endpoints) addrsChangedLocked(hp *hostPeer) {
+	addrs := make([]netip.AddrPort, 0, len(hp.cands))
+	for _, c := range hp.cands {
+		addrs = append(addrs, c.addr)
+	}
+	e.updateTable(func(t *peerTable) {
+		for a, list := range t.byAddr {
+			t.byAddr[a] = without(list, hp)
+			if len(t.byAddr[a]) == 0 {
+				delete(t.byAddr, a)
+			}
+		}
+		for _, a := range addrs {
+			t.byAddr[a] = append(t.byAddr[a], hp)
+		}
+	})
+}
+
+func without(list []*hostPeer, hp *hostPeer) []*hostPeer {
+	out := make([]*hostPeer, 0, len(list))
+	for _, x := range list {
+		if x != hp {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// SetEndpointHost gives the peer with public key pk a hostname endpoint
+// ("host:port", or "[v6]:port" / "v4:port" for a fixed address kept as a
+// candidate list of one). The name is resolved on the device's goroutine;
+// SetEndpointHost returns at once. An empty hostport removes the hostname
+// and leaves the endpoint in use as it is.
+func (d *Device) SetEndpointHost(pk wgdevice.NoisePublicKey, hostport string) error {
+	return d.endpoints.setHost(pk, hostport, false)
+}
+
+func (e *endpoints) setHost(pk wgdevice.NoisePublicKey, s string, fromConfig bool) error {
+	if s == "" {
+		e.removeHost(pk)
+		return nil
+	}
+	h, err := parseHostPort(s)
+	if err != nil {
+		return err
+	}
+	if !e.d.HasPeer(pk) && e.d.wg.LookupPeer(pk) == nil {
+		return fmt.Errorf("failed to set endpoint %q of %s: no such peer", s, shortKey(pk))
+	}
+	e.mu.Lock()
+	hp := e.peers[pk]
+	if hp == nil {
+		hp = &hostPeer{pk: pk, name: shortKey(pk), fromConfig: fromConfig}
+		hp.mac1.Init(pk)
+		e.peers[pk] = hp
+		e.updateTable(func(t *peerTable) { t.all = append(t.all, hp) })
+	}
+	e.mu.Unlock()
+
+	hp.mu.Lock()
+	changed := hp.hp != h
+	hp.hp = h
+	if changed {
+		hp.cands = nil
+		hp.resolveFails = 0
+		hp.lastErr = ""
+		hp.resolveAt = time.Time{} // now
+		e.addrsChangedLocked(hp)
+	}
+	hp.mu.Unlock()
+	e.d.log.Verbosef("%s - endpoint host set to %s", hp.name, h)
+	e.wake()
+	return nil
+}
+
+func (e *endpoints) removeHost(pk wgdevice.NoisePublicKey) {
+	e.mu.Lock()
+	hp := e.peers[pk]
+	delete(e.peers, pk)
+	delete(e.pending, pk)
+	e.mu.Unlock()
+	if hp == nil {
+		return
+	}
+	hp.suspect.Store(false)
+	e.updateTable(func(t *peerTable) {
+		t.all = without(t.all, hp)
+		for k, v := range t.local {
+			if v == hp {
+				delete(t.local, k)
+			}
+		}
+		for k, v := range t.remote {
+			if v == hp {
+				delete(t.remote, k)
+			}
+		}
+		for a, list := range t.byAddr {
+			if l := without(list, hp); len(l) > 0 {
+				t.byAddr[a] = l
+			} else {
+				delete(t.byAddr, a)
+			}
+		}
+	})
+}
+
+// EndpointStatus describes a hostname peer, for the CLI and tests.
+type EndpointStatus struct {
+	Host        string           // "host:port" as configured
+	Candidates  []netip.AddrPort // happy-eyeballs order
+	InUse       netip.AddrPort   // where data last went (zero before any)
+	ResolvedAt  time.Time        // last successful resolution
+	NextResolve time.Time
+	TTL         time.Duration
+	Error       string // last resolution error, "" after a success
+	Failovers   uint64 // times the peer moved to another candidate
+	Suspect     bool   // replies stopped; other candidates being tried
+}
+
+// EndpointStatus returns the hostname endpoint state of the peer with
+// public key pk; ok is false when it has no hostname endpoint.
+func (d *Device) EndpointStatus(pk wgdevice.NoisePublicKey) (st EndpointStatus, ok bool) {
+	e := d.endpoints
+	e.mu.Lock()
+	hp := e.peers[pk]
+	e.mu.Unlock()
+	if hp == nil {
+		return st, false
+	}
+	hp.mu.Lock()
+	defer hp.mu.Unlock()
+	st.Host = hp.hp.String()
+	for _, c := range hp.cands {
+		st.Candidates = append(st.Candidates, c.addr)
+	}
+	if b := hp.dst.Load(); b != nil {
+		st.InUse = b.addr
+	}
+	st.ResolvedAt, st.NextResolve, st.TTL, st.Error = hp.resolvedAt, hp.resolveAt, hp.ttl, hp.lastErr
+	st.Failovers = hp.failovers
+	st.Suspect = hp.suspect.Load()
+	return st, true
+}
+
+// monitor is the feature's housekeeping goroutine: it starts
+// resolutions, applies pending hostnames, drops removed peers, and
+// watches data for missing replies (failover.go).
+func (e *endpoints) monitor() {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-e.d.Done():
+			return
+		case <-tick.C:
+		case <-e.kick:
+		}
+		e.housekeep()
+		if e.active.Load() > 0 {
+			e.watchReplies(time.Now())
+		}
+	}
+}
+
+func (e *endpoints) housekeep() {
+	now := time.Now()
+	e.mu.Lock()
+	var adopt []wgdevice.NoisePublicKey
+	for pk := range e.pending {
+		if e.d.wg.LookupPeer(pk) != nil {
+			adopt = append(adopt, pk)
+		}
+	}
+	var gone []*hostPeer
+	var due []*hostPeer
+	for _, hp := range e.peers {
+		if e.d.wg.LookupPeer(hp.pk) == nil {
+			gone = append(gone, hp)
+			continue
+		}
+		hp.mu.Lock()
+		if !hp.resolving && !now.Before(hp.resolveAt) {
+			hp.resolving = true
+			due = append(due, hp)
+		}
+		hp.mu.Unlock()
+	}
+	pending := make(map[wgdevice.NoisePublicKey]hostPort, len(adopt))
+	for _, pk := range adopt {
+		pending[pk] = e.pending[pk]
+		delete(e.pending, pk)
+	}
+	e.mu.Unlock()
+
+	for _, hp := range gone {
+		hp.mu.Lock()
+		fromConfig, h := hp.fromConfig, hp.hp
+		hp.mu.Unlock()
+		e.removeHost(hp.pk)
+		if fromConfig {
+			e.mu.Lock()
+			e.pending[hp.pk] = h
+			e.mu.Unlock()
+		}
+	}
+	for pk, h := range pending {
+		if err := e.setHost(pk, h.String(), true); err != nil {
+			e.d.log.Errorf("%v", err)
+		}
+	}
+	for _, hp := range due {
+		e.d.goroutine(func() { e.resolve(hp) })
+	}
+}
+
+// resolve runs one resolution of hp's name and applies the answer.
+func (e *endpoints) resolve(hp *hostPeer) {
+	hp.mu.Lock()
+	h := hp.hp
+	hp.mu.Unlock()
+	addrs, ttl, err := resolveOnce(e.ctx, e.cfg.Resolver, h.host, e.cfg.ResolveTimeout)
+	if e.ctx.Err() != nil {
+		return
+	}
+	hp.mu.Lock()
+	defer hp.mu.Unlock()
+	hp.resolving = false
+	if hp.hp != h {
+		hp.resolveAt = time.Time{} // changed meanwhile: again, now
+		e.wake()
+		return
+	}
+	now := time.Now()
+	if err != nil {
+		hp.resolveFails++
+		wait := resolveBackoff(hp.resolveFails)
+		hp.resolveAt = now.Add(wait)
+		hp.lastErr = err.Error()
+		e.d.log.Errorf("%s - failed to resolve endpoint %q (keeping %d known addresses, retry in %v): %v", hp.name, h.String(), len(hp.cands), wait, err)
+		return
+	}
+	hp.resolveFails = 0
+	hp.lastErr = ""
+	hp.resolvedAt = now
+	hp.ttl = nextResolve(ttl, e.cfg.MinTTL, e.cfg.MaxTTL, e.cfg.UnknownTTL)
+	hp.resolveAt = now.Add(hp.ttl)
+	e.applyCandidatesLocked(hp, addrs, now)
+}
+
+// applyCandidatesLocked installs a new answer. When the address in use is
+// not part of it, the peer moves to the first candidate (and a session
+// that was alive re-handshakes there). Called with hp.mu held.
+func (e *endpoints) applyCandidatesLocked(hp *hostPeer, addrs []netip.Addr, now time.Time) {
+	old := make(map[netip.AddrPort]candidate, len(hp.cands))
+	for _, c := range hp.cands {
+		old[c.addr] = c
+	}
+	cands := make([]candidate, 0, len(addrs))
+	same := len(addrs) == len(hp.cands)
+	for i, a := range addrs {
+		ap := netip.AddrPortFrom(a, hp.hp.port)
+		if c, ok := old[ap]; ok {
+			cands = append(cands, c)
+		} else {
+			ep, err := e.d.bind.ParseEndpoint(ap.String())
+			if err != nil {
+				e.d.log.Errorf("%s - failed to use address %s of %q: %v", hp.name, ap, hp.hp.String(), err)
+				continue
+			}
+			cands = append(cands, candidate{addr: ap, ep: ep})
+		}
+		if same && hp.cands[i].addr != ap {
+			same = false
+		}
+	}
+	if len(cands) == 0 {
+		return
+	}
+	if !same {
+		list := make([]string, len(cands))
+		for i, c := range cands {
+			list[i] = c.addr.String()
+		}
+		e.d.log.Verbosef("%s - %s resolves to %s", hp.name, hp.hp.String(), strings.Join(list, ", "))
+	}
+	hp.cands = cands
+	if !same {
+		e.addrsChangedLocked(hp)
+	}
+	inUse := netip.AddrPort{}
+	if b := hp.dst.Load(); b != nil {
+		inUse = b.addr
+	}
+	for _, c := range cands {
+		if c.addr == inUse {
+			return
+		}
+	}
+	// The address in use is gone from DNS (or none was chosen yet).
+	first := cands[0]
+	for _, c := range cands {
+		if c.failedAt.IsZero() || now.Sub(c.failedAt) > time.Minute {
+			first = c
+			break
+		}
+	}
+	peer := e.d.wg.LookupPeer(hp.pk)
+	if peer == nil {
+		return
+	}
+	peer.SetEndpointFromPacket(first.ep)
+	hp.dst.Store(&epBox{ep: first.ep, addr: first.addr})
+	if inUse.IsValid() {
+		e.d.log.Verbosef("%s - %s no longer lists %s, moving to %s", hp.name, hp.hp.String(), inUse, first.addr)
+		if rx := hp.rxAt.Load(); rx != 0 && monoNow()-rx < int64(wgdevice.RejectAfterTime) {
+			e.d.goroutine(func() { peer.SendHandshakeInitiation(false) }) // a live session follows the move
+		}
+		return
+	}
+	if hp.rxAt.Load() == 0 {
+		// First address of a peer without a session: handshake now, so
+		// that traffic queued before the name resolved (whose initiation
+		// failed for want of an endpoint, arming a 5 s retry) goes at
+		// once, and the candidates are raced before it is needed.
+		e.d.goroutine(func() {
+			peer.ExpireCurrentKeypairs()
+			peer.SendHandshakeInitiation(false)
+		})
+	}
+}
+
+// forceResolveLocked asks for a resolution now, at most every
+// forcedResolveGap: the address in use stopped answering.
+func (e *endpoints) forceResolveLocked(hp *hostPeer, now time.Time) {
+	if now.Sub(hp.lastForced) < forcedResolveGap || hp.resolving {
+		return
+	}
+	hp.lastForced = now
+	hp.resolveAt = now
+	e.wake()
+}
+
+func init() {
+	peerKeys["wghooks_endpoint"] = peerKey{
+		doc: "hostname endpoint host:port kept and re-resolved by the device (empty: remove)",
+		validate: func(v string) error {
+			if v == "" {
+				return nil
+			}
+			_, err := parseHostPort(v)
+			return err
+		},
+		apply: func(d *Device, pk wgdevice.NoisePublicKey, v string) error {
+			if err := d.endpoints.setHost(pk, v, false); err != nil {
+				return uapi.Errorf(uapi.ErrnoInvalid, "%w", err)
+			}
+			return nil
+		},
+	}
+	peerGetters = append(peerGetters, func(d *Device, pk wgdevice.NoisePublicKey) []uapi.Line {
+		st, ok := d.EndpointStatus(pk)
+		if !ok {
+			return nil
+		}
+		out := []uapi.Line{{Key: "wghooks_endpoint", Value: st.Host}}
+		if len(st.Candidates) > 0 {
+			list := make([]string, len(st.Candidates))
+			for i, c := range st.Candidates {
+				list[i] = c.String()
+			}
+			out = append(out, uapi.Line{Key: "wghooks_endpoint_candidates", Value: strings.Join(list, ",")})
+		}
+		if !st.ResolvedAt.IsZero() {
+			out = append(out, uapi.Line{Key: "wghooks_endpoint_ttl_sec", Value: fmt.Sprint(int64(st.TTL / time.Second))})
+		}
+		if st.Error != "" {
+			out = append(out, uapi.Line{Key: "wghooks_endpoint_error", Value: strings.ReplaceAll(st.Error, "=", ":")})
+		}
+		out = append(out, uapi.Line{Key: "wghooks_endpoint_failovers", Value: fmt.Sprint(st.Failovers)})
+		return out
+	})
+}
+
+// hostPeersSorted returns the hostname peers, by key, for stable output.
+func (e *endpoints) hostPeersSorted() []*hostPeer {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]*hostPeer, 0, len(e.peers))
+	for _, hp := range e.peers {
+		out = append(out, hp)
+	}
+	sort.Slice(out, func(i, j int) bool { return string(out[i].pk[:]) < string(out[j].pk[:]) })
+	return out
+}

@@ -1,0 +1,578 @@
+package device
+
+// Failover of hostname peers between their candidate addresses, driven by
+// WireGuard's own messages (no ICMP):
+//
+//  1. Which peer a datagram belongs to: a handshake initiation or response
+//     we send carries a mac1 keyed by the peer's public key
+//     (CookieChecker.CheckMAC1 tells whose); it also carries our index and,
+//     for a response, the peer's. Data we send names the peer's index,
+//     data we receive names ours; responses and cookie replies name ours.
+//     So the packet hooks map every datagram to its hostname peer with one
+//     table lookup, without touching upstream.
+//  2. Initiations (onSend, type 1): the copy sender resends the exact
+//     datagram to the other candidates in happy-eyeballs order, one every
+//     Stagger, until a response or cookie reply for that initiation
+//     arrives. After an unanswered initiation the first copy leaves at once.
+//  3. Fail-back: an initiation to an IPv4 address of a peer with an IPv6
+//     candidate is first sent to IPv6 (synchronously, so that copy arrives
+//     first) when a fail-back is due.
+//  4. Replies stopped (monitor, every 100 ms): data sent for ReplyTimeout
+//     with nothing back marks the peer suspect; its data and a keepalive
+//     every Stagger are then copied to one other candidate per Stagger,
+//     after the original has left, so a path that still works wins the
+//     race and the copy is dropped as a replay.
+
+import (
+	"container/heap"
+	"encoding/binary"
+	"net/netip"
+	"time"
+
+	wgconn "golang.zx2c4.com/wireguard/conn"
+	wgdevice "golang.zx2c4.com/wireguard/device"
+
+	"wghooks/conn"
+)
+
+var monoBase = time.Now()
+
+// monoNow is a monotonic clock in nanoseconds, never 0 (0 means "unset"
+// in the packet-path atomics).
+func monoNow() int64 { return int64(time.Since(monoBase)) + 1 }
+
+func le32(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }
+
+// epAddrPort returns an endpoint's destination address and port.
+func epAddrPort(ep wgconn.Endpoint) netip.AddrPort {
+	for {
+		u, ok := ep.(conn.Unwrapper)
+		if !ok {
+			break
+		}
+		ep = u.Unwrap()
+	}
+	switch e := ep.(type) {
+	case *wgconn.StdNetEndpoint:
+		return e.AddrPort
+	case interface{ DstAddrPort() netip.AddrPort }:
+		return e.DstAddrPort()
+	case nil:
+		return netip.AddrPort{}
+	}
+	ap, _ := netip.ParseAddrPort(ep.DstToString())
+	return ap
+}
+
+func (e *endpoints) receiveTypes() uint8 {
+	return conn.TypeMask(conn.MessageResponse, conn.MessageCookieReply, conn.MessageTransport)
+}
+
+func (e *endpoints) onSend(bufs [][]byte, ep wgconn.Endpoint) {
+	if e.active.Load() == 0 || len(bufs) == 0 {
+		return
+	}
+	b := bufs[0]
+	if len(b) < conn.MessageTransportHeader {
+		return
+	}
+	switch b[0] {
+	case conn.MessageTransport:
+		e.sentData(b, ep)
+	case conn.MessageInitiation:
+		if len(bufs) == 1 && len(b) == conn.MessageInitiationSize {
+			e.sentInitiation(b, ep)
+		}
+	case conn.MessageResponse:
+		if len(bufs) == 1 && len(b) == conn.MessageResponseSize {
+			e.sentResponse(b, ep)
+		}
+	}
+}
+
+func (e *endpoints) onReceive(p []byte, ep wgconn.Endpoint) conn.Verdict {
+	if e.active.Load() == 0 {
+		return conn.Pass
+	}
+	tab := e.tab.Load()
+	switch p[0] {
+	case conn.MessageTransport:
+		if len(p) >= conn.MessageTransportHeader {
+			if hp := tab.local[le32(p[4:8])]; hp != nil {
+				e.gotReply(hp, ep)
+			}
+		}
+	case conn.MessageResponse:
+		if len(p) == conn.MessageResponseSize {
+			if hp := tab.local[le32(p[8:12])]; hp != nil {
+				e.gotAnswer(hp, le32(p[8:12]), le32(p[4:8]), true, ep)
+			}
+		}
+	case conn.MessageCookieReply:
+		if len(p) == conn.MessageCookieReplySize {
+			if hp := tab.local[le32(p[4:8])]; hp != nil {
+				e.gotAnswer(hp, le32(p[4:8]), 0, false, ep)
+			}
+		}
+	}
+	return conn.Pass
+}
+
+// identify finds the hostname peer a handshake message we send is for.
+func identify(tab *peerTable, dst netip.AddrPort, msg []byte) *hostPeer {
+	for _, hp := range tab.byAddr[dst] {
+		if hp.mac1.CheckMAC1(msg) {
+			return hp
+		}
+	}
+	for _, hp := range tab.all {
+		if hp.mac1.CheckMAC1(msg) {
+			return hp
+		}
+	}
+	return nil
+}
+
+func (hp *hostPeer) noteDst(ep wgconn.Endpoint) netip.AddrPort {
+	addr := epAddrPort(ep)
+	if box := hp.dst.Load(); box == nil || box.addr != addr {
+		hp.dst.Store(&epBox{ep: ep, addr: addr})
+	}
+	return addr
+}
+
+func (e *endpoints) sentData(b []byte, ep wgconn.Endpoint) {
+	hp := e.tab.Load().remote[le32(b[4:8])]
+	if hp == nil {
+		return
+	}
+	now := monoNow()
+	hp.txAt.Store(now)
+	if hp.txSinceRx.Load() == 0 {
+		hp.txSinceRx.CompareAndSwap(0, now)
+	}
+	hp.noteDst(ep)
+	if !hp.suspect.Load() {
+		return
+	}
+	last := hp.lastCopy.Load()
+	if now-last >= int64(20*time.Millisecond) && hp.lastCopy.CompareAndSwap(last, now) {
+		e.queue(copyJob{kind: copyData, hp: hp, pkt: append([]byte(nil), b...)})
+	}
+}
+
+func (e *endpoints) sentInitiation(b []byte, ep wgconn.Endpoint) {
+	tab := e.tab.Load()
+	dst := epAddrPort(ep)
+	hp := identify(tab, dst, b)
+	if hp == nil {
+		return
+	}
+	hp.noteDst(ep)
+	idx := le32(b[4:8])
+	now := time.Now()
+	hp.mu.Lock()
+	prev := hp.init
+	retry := prev.gen > 0 && !prev.answered && now.Sub(prev.sentAt) < 2*wgdevice.RekeyTimeout
+	hp.init = initiation{gen: prev.gen + 1, idx: idx, sentAt: now, dst: dst}
+	gen := hp.init.gen
+	evicted := hp.local.add(idx)
+	var failback *candidate
+	if dst.Addr().Is4() && !now.Before(hp.nextFailback) {
+		failback = firstV6(hp.cands, now)
+		if failback != nil {
+			hp.nextFailback = now.Add(hp.failbackInterval(e.cfg.FailbackInterval))
+		}
+	}
+	if retry {
+		e.forceResolveLocked(hp, now)
+	}
+	hp.mu.Unlock()
+	e.updateTable(func(t *peerTable) {
+		t.local[idx] = hp
+		if evicted != 0 && t.local[evicted] == hp {
+			delete(t.local, evicted)
+		}
+	})
+	var skip netip.AddrPort
+	if failback != nil {
+		// Before the original leaves, so that a working IPv6 path wins.
+		if err := e.d.bind.SendInner([][]byte{b}, failback.ep); err == nil {
+			skip = failback.addr
+			e.d.log.Verbosef("%s - trying IPv6 again: initiation to %s first", hp.name, failback.addr)
+		}
+	}
+	e.queue(copyJob{kind: copyInitiation, hp: hp, gen: gen, pkt: append([]byte(nil), b...), dst: dst, skip: skip, retry: retry, at: now})
+}
+
+func firstV6(cands []candidate, now time.Time) *candidate {
+	for i := range cands {
+		c := &cands[i]
+		if c.addr.Addr().Is6() && (c.failedAt.IsZero() || now.Sub(c.failedAt) > time.Minute) {
+			return c
+		}
+	}
+	return nil
+}
+
+func (hp *hostPeer) failbackInterval(base time.Duration) time.Duration {
+	if hp.failbackEvery < base {
+		hp.failbackEvery = base
+	}
+	return hp.failbackEvery
+}
+
+// sentResponse: the peer initiated to us, so it is alive and its indices
+// are known.
+func (e *endpoints) sentResponse(b []byte, ep wgconn.Endpoint) {
+	tab := e.tab.Load()
+	hp := identify(tab, epAddrPort(ep), b)
+	if hp == nil {
+		return
+	}
+	hp.noteDst(ep)
+	local, remote := le32(b[4:8]), le32(b[8:12])
+	hp.mu.Lock()
+	evL := hp.local.add(local)
+	evR := hp.remote.add(remote)
+	hp.mu.Unlock()
+	e.updateTable(func(t *peerTable) {
+		t.local[local], t.remote[remote] = hp, hp
+		if evL != 0 && t.local[evL] == hp {
+			delete(t.local, evL)
+		}
+		if evR != 0 && t.remote[evR] == hp {
+			delete(t.remote, evR)
+		}
+	})
+	e.gotReply(hp, ep)
+}
+
+// gotReply notes that the peer was heard from (data, or an initiation we
+// answered).
+func (e *endpoints) gotReply(hp *hostPeer, ep wgconn.Endpoint) {
+	hp.rxAt.Store(monoNow())
+	if hp.txSinceRx.Load() != 0 {
+		hp.txSinceRx.Store(0)
+	}
+	if hp.suspect.Load() && hp.suspect.CompareAndSwap(true, false) {
+		from := epAddrPort(ep)
+		hp.mu.Lock()
+		since := time.Since(hp.suspectSince)
+		old := netip.AddrPort{}
+		if box := hp.dst.Load(); box != nil {
+			old = box.addr
+		}
+		moved := from != old && from.IsValid()
+		if moved {
+			e.movedLocked(hp, old, from)
+		}
+		hp.mu.Unlock()
+		if moved {
+			e.d.log.Verbosef("%s - replies again after %v, now from %s (was %s)", hp.name, since.Round(time.Millisecond), from, old)
+		} else {
+			e.d.log.Verbosef("%s - replies again after %v from %s", hp.name, since.Round(time.Millisecond), from)
+		}
+	}
+}
+
+// gotAnswer handles a response (or a cookie reply: the initiation arrived,
+// the responder is only busy) to one of our initiations.
+func (e *endpoints) gotAnswer(hp *hostPeer, local, remote uint32, response bool, ep wgconn.Endpoint) {
+	from := epAddrPort(ep)
+	hp.mu.Lock()
+	var moved bool
+	var old netip.AddrPort
+	if hp.init.idx == local && !hp.init.answered {
+		hp.init.answered = true
+		hp.init.answerBy = from
+		hp.rtt = time.Since(hp.init.sentAt)
+		old = hp.init.dst
+		if moved = from != old && from.IsValid(); moved {
+			e.movedLocked(hp, old, from)
+		}
+	}
+	var evicted uint32
+	if response {
+		evicted = hp.remote.add(remote)
+	}
+	if from.Addr().Is6() && hp.v6Since.IsZero() {
+		hp.v6Since = time.Now()
+	}
+	hp.mu.Unlock()
+	if response {
+		e.updateTable(func(t *peerTable) {
+			t.remote[remote] = hp
+			if evicted != 0 && t.remote[evicted] == hp {
+				delete(t.remote, evicted)
+			}
+		})
+		e.gotReply(hp, ep)
+	}
+	if moved {
+		e.d.log.Verbosef("%s - handshake answered from %s (initiation went to %s)", hp.name, from, old)
+	}
+}
+
+// movedLocked accounts for the peer leaving address old for new: a
+// failover, or a fail-back to IPv6. Leaving IPv6 soon after coming back
+// to it doubles the fail-back interval. Called with hp.mu held.
+func (e *endpoints) movedLocked(hp *hostPeer, old, new netip.AddrPort) {
+	hp.failovers++
+	e.d.stats.endpointFailovers.Add(1)
+	now := time.Now()
+	switch {
+	case old.Addr().Is6() && new.Addr().Is4():
+		base := e.cfg.FailbackInterval
+		if !hp.v6Since.IsZero() && now.Sub(hp.v6Since) < maxFailbackInterval && hp.failbackEvery >= base {
+			hp.failbackEvery = min(2*hp.failbackEvery, maxFailbackInterval)
+		} else {
+			hp.failbackEvery = base
+		}
+		hp.v6Since = time.Time{}
+		hp.nextFailback = now.Add(hp.failbackEvery)
+	case new.Addr().Is6():
+		hp.v6Since = now
+	}
+}
+
+// stagger is the delay between copies to successive candidates.
+func (e *endpoints) staggerLocked(hp *hostPeer) time.Duration {
+	s := e.cfg.Stagger
+	if 2*hp.rtt > s {
+		s = min(2*hp.rtt, 2*time.Second)
+	}
+	return s
+}
+
+// watchReplies runs on the monitor every 100 ms: it marks peers whose
+// data goes unanswered suspect, nudges suspect peers with a keepalive
+// every Stagger (each keepalive, like data, is copied to the next
+// candidate), and starts fail-back handshakes that are due.
+func (e *endpoints) watchReplies(now time.Time) {
+	mono := monoNow()
+	reply := int64(e.cfg.ReplyTimeout)
+	for _, hp := range e.tab.Load().all {
+		var nudge, failback bool
+		if !hp.suspect.Load() {
+			ts := hp.txSinceRx.Load()
+			if ts != 0 && mono-ts > reply && mono-hp.txAt.Load() < 3*reply {
+				hp.mu.Lock()
+				dst := netip.AddrPort{}
+				if box := hp.dst.Load(); box != nil {
+					dst = box.addr
+				}
+				if len(alternatives(hp.cands, dst)) > 0 {
+					hp.suspect.Store(true)
+					hp.suspectSince = now
+					hp.cursor = 0
+					hp.nextNudge = now
+					e.forceResolveLocked(hp, now)
+					e.d.log.Verbosef("%s - no reply from %s for %v, trying the other addresses of %s", hp.name, dst, time.Duration(mono-ts).Round(time.Millisecond), hp.hp.String())
+				}
+				hp.mu.Unlock()
+			}
+		}
+		hp.mu.Lock()
+		if hp.suspect.Load() && !now.Before(hp.nextNudge) && now.Sub(hp.suspectSince) < 30*time.Second {
+			if !hp.nextNudge.Equal(hp.suspectSince) {
+				hp.cursor++
+			}
+			hp.nextNudge = now.Add(e.staggerLocked(hp))
+			nudge = true
+		}
+		if box := hp.dst.Load(); box != nil && box.addr.Addr().Is4() && !hp.suspect.Load() &&
+			!hp.nextFailback.IsZero() && !now.Before(hp.nextFailback) &&
+			mono-hp.txAt.Load() < int64(e.cfg.FailbackInterval) && firstV6(hp.cands, now) != nil {
+			failback = true
+		}
+		hp.mu.Unlock()
+		peer := e.d.wg.LookupPeer(hp.pk)
+		if peer == nil {
+			continue
+		}
+		if nudge {
+			hp.lastCopy.Store(0) // let this keepalive's copy through
+			peer.SendKeepalive()
+		}
+		if failback {
+			// The initiation's onSend sends the IPv6 copy first and
+			// schedules the next fail-back.
+			peer.SendHandshakeInitiation(false)
+		}
+	}
+}
+
+// alternatives returns the candidates other than dst.
+func alternatives(cands []candidate, dst netip.AddrPort) []candidate {
+	out := make([]candidate, 0, len(cands))
+	for _, c := range cands {
+		if c.addr != dst {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Copies are sent by one goroutine with a timer heap, so packet paths
+// only queue them.
+
+type copyKind int
+
+const (
+	copyInitiation copyKind = iota + 1
+	copyData
+)
+
+type copyJob struct {
+	kind  copyKind
+	hp    *hostPeer
+	gen   uint64
+	pkt   []byte
+	dst   netip.AddrPort // where the original went
+	skip  netip.AddrPort // already sent there (fail-back)
+	retry bool
+	at    time.Time
+}
+
+// queue hands a job to the copy sender; a full queue drops it (a copy is
+// an optimisation, never the only packet).
+func (e *endpoints) queue(j copyJob) {
+	select {
+	case e.jobs <- j:
+	default:
+	}
+}
+
+type scheduledCopy struct {
+	at   time.Time
+	hp   *hostPeer
+	gen  uint64
+	pkt  []byte
+	cand candidate
+}
+
+type copyHeap []scheduledCopy
+
+func (h copyHeap) Len() int           { return len(h) }
+func (h copyHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h copyHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *copyHeap) Push(x any)        { *h = append(*h, x.(scheduledCopy)) }
+func (h *copyHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// maxScheduledCopies bounds the copy sender's heap.
+const maxScheduledCopies = 4096
+
+func (e *endpoints) copySender() {
+	var h copyHeap
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		wait := time.Hour
+		if len(h) > 0 {
+			wait = time.Until(h[0].at)
+		}
+		timer.Reset(max(wait, 0))
+		select {
+		case <-e.d.Done():
+			return
+		case j := <-e.jobs:
+			timer.Stop()
+			switch j.kind {
+			case copyInitiation:
+				e.planInitiation(&h, j)
+			case copyData:
+				e.sendDataCopy(j)
+			}
+		case <-timer.C:
+		}
+		now := time.Now()
+		for len(h) > 0 && !h[0].at.After(now) {
+			sc := heap.Pop(&h).(scheduledCopy)
+			e.sendInitiationCopy(sc)
+		}
+	}
+}
+
+// planInitiation schedules the copies of one initiation.
+func (e *endpoints) planInitiation(h *copyHeap, j copyJob) {
+	hp := j.hp
+	hp.mu.Lock()
+	if hp.init.gen != j.gen {
+		hp.mu.Unlock()
+		return
+	}
+	alts := alternatives(hp.cands, j.dst)
+	stagger := e.staggerLocked(hp)
+	hp.mu.Unlock()
+	at := j.at.Add(stagger)
+	if j.retry {
+		at = j.at
+	}
+	for _, c := range alts {
+		if c.addr == j.skip {
+			continue
+		}
+		if h.Len() >= maxScheduledCopies {
+			return
+		}
+		heap.Push(h, scheduledCopy{at: at, hp: hp, gen: j.gen, pkt: j.pkt, cand: c})
+		at = at.Add(stagger)
+	}
+}
+
+func (e *endpoints) sendInitiationCopy(sc scheduledCopy) {
+	hp := sc.hp
+	hp.mu.Lock()
+	live := hp.init.gen == sc.gen && !hp.init.answered
+	hp.mu.Unlock()
+	if !live {
+		return
+	}
+	e.sendCopy(hp, sc.pkt, sc.cand, "initiation")
+}
+
+func (e *endpoints) sendDataCopy(j copyJob) {
+	hp := j.hp
+	if !hp.suspect.Load() {
+		return
+	}
+	hp.mu.Lock()
+	dst := netip.AddrPort{}
+	if box := hp.dst.Load(); box != nil {
+		dst = box.addr
+	}
+	alts := alternatives(hp.cands, dst)
+	var c candidate
+	if len(alts) > 0 {
+		c = alts[hp.cursor%len(alts)]
+	}
+	hp.mu.Unlock()
+	if c.ep == nil {
+		return
+	}
+	e.sendCopy(hp, j.pkt, c, "data")
+}
+
+func (e *endpoints) sendCopy(hp *hostPeer, pkt []byte, c candidate, what string) {
+	err := e.d.bind.SendInner([][]byte{pkt}, c.ep)
+	hp.mu.Lock()
+	for i := range hp.cands {
+		if hp.cands[i].addr == c.addr {
+			if err != nil {
+				hp.cands[i].failedAt = time.Now()
+			} else {
+				hp.cands[i].failedAt = time.Time{}
+			}
+		}
+	}
+	hp.mu.Unlock()
+	if err != nil {
+		e.d.log.Verbosef("%s - failed to send %s copy to %s: %v", hp.name, what, c.addr, err)
+	}
+}
