@@ -2,8 +2,11 @@ package device
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
+
+	"wghooks/tun"
 )
 
 // flowSim drives a flowWatch with a 250 ms sampling tick, as the watcher
@@ -279,4 +282,62 @@ func TestFlowWatchOrderWithinASample(t *testing.T) {
 		}
 	})
 	only(t, got, map[int]flowAction{4: flowProbe, 5: flowForceProbe, 6: flowForceProbe, 7: flowForceProbe})
+}
+
+func TestFlowEscapeOffForFixedListenPort(t *testing.T) {
+	tdev, _, err := tun.NewNetstack([]netip.Addr{netip.MustParseAddr("198.18.9.9")}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(tdev, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	fe := d.flowEscape
+	if !fe.active.Load() {
+		t.Fatal("flow escape off on a fresh device (random port)")
+	}
+	get := func() string {
+		t.Helper()
+		g, err := d.IpcGet()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	steps := []struct {
+		set    string
+		active bool
+		get    string
+	}{
+		{"listen_port=51999\n", false, "wghooks_flow_escape=auto"}, // a server
+		{"listen_port=0\n", true, "wghooks_flow_escape=auto"},
+		{"wghooks_flow_escape=off\n", false, "wghooks_flow_escape=off"},
+		{"wghooks_flow_escape=auto\n", true, "wghooks_flow_escape=auto"},
+	}
+	for _, s := range steps {
+		if err := d.IpcSet(s.set); err != nil {
+			t.Fatalf("%q: %v", s.set, err)
+		}
+		if fe.active.Load() != s.active {
+			t.Fatalf("after %q: active = %v, want %v", s.set, !s.active, s.active)
+		}
+		if g := get(); !strings.Contains(g, s.get+"\n") {
+			t.Fatalf("after %q: get reply lacks %q:\n%s", s.set, s.get, g)
+		}
+	}
+	if err := d.IpcSet("wghooks_flow_escape=maybe\n"); err == nil || !strings.Contains(err.Error(), `"maybe"`) {
+		t.Fatalf("bad value: error %v, want one quoting it", err)
+	}
+
+	tdev2, _, _ := tun.NewNetstack([]netip.Addr{netip.MustParseAddr("198.18.9.10")}, 0)
+	d2, err := New(tdev2, Config{HA: HAConfig{FlowEscapeOff: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	if d2.flowEscape.active.Load() || d2.flowEscape.receiveTypes() != 0 {
+		t.Fatal("FlowEscapeOff left flow escape watching")
+	}
 }
