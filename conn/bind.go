@@ -95,10 +95,11 @@ var (
 	_ wgconn.PeekLookAtSocketFd    = (*Bind)(nil)
 )
 
-// NewBind wraps inner. A nil inner means upstream's default bind.
+// NewBind wraps inner. A nil inner means the default: StickyBind on Linux
+// (stickybind_linux.go), upstream's default bind elsewhere.
 func NewBind(inner wgconn.Bind) *Bind {
 	if inner == nil {
-		inner = wgconn.NewDefaultBind()
+		inner = defaultInnerBind()
 	}
 	return &Bind{inner: inner}
 }
