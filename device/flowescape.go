@@ -26,12 +26,14 @@ import (
 // that backend holds the same key and answers a fresh handshake.
 //
 // The watcher tracks each destination endpoint (address and port) with
-// three counters bumped on the packet goroutines: data batches sent
-// (keepalives excluded: nothing answers them), handshake initiations sent,
-// and datagrams received from it. A goroutine samples them a few times per
-// HAConfig.Silence and decides, in the pure flowWatch.step:
+// three stamps set on the packet goroutines, ordered by one sequence per
+// endpoint: the latest data batch sent (keepalives excluded: nothing
+// answers them), the latest handshake initiation sent, and the latest
+// datagram of any type received from it. A goroutine samples them a few
+// times per HAConfig.Silence, only while there is traffic or something
+// unresolved, and decides in the pure flowWatch.step:
 //
-//  1. Strikes: data sent and nothing heard for Silence is one; each
+//  1. Strikes: data sent and nothing heard since for Silence is one; each
 //     initiation left unanswered for HandshakeTimeout is one.
 //  2. One strike from silence alone asks for a probe: a handshake
 //     initiation to the peers at that endpoint. If upstream's 5 s limit on
@@ -194,7 +196,7 @@ func (f *flowEscape) receiveTypes() uint8 {
 	return conn.TypeMask(conn.MessageInitiation, conn.MessageResponse, conn.MessageCookieReply, conn.MessageTransport)
 }
 
-// onReceive counts a datagram heard from a tracked endpoint. Any type
+// onReceive stamps a datagram heard from a tracked endpoint. Any type
 // counts: a cookie reply, too, says the far end is alive.
 func (f *flowEscape) onReceive(_ []byte, ep wgconn.Endpoint) conn.Verdict {
 	if !f.active.Load() {
@@ -206,19 +208,19 @@ func (f *flowEscape) onReceive(_ []byte, ep wgconn.Endpoint) conn.Verdict {
 	return conn.Pass
 }
 
-// onSend counts initiations (sent alone) and data batches. A batch of
-// keepalives only is not counted: nothing answers a keepalive.
+// onSend stamps initiations (sent alone) and data batches. A batch of
+// keepalives only is not stamped: nothing answers a keepalive.
 func (f *flowEscape) onSend(bufs [][]byte, ep wgconn.Endpoint) {
 	if len(bufs) == 0 || !f.active.Load() {
 		return
 	}
-	var ctr func(*flowState) *atomic.Uint64
+	initiation := false
 	switch conn.MessageType(bufs[0]) {
 	case conn.MessageInitiation:
 		if len(bufs) != 1 {
 			return
 		}
-		ctr = func(s *flowState) *atomic.Uint64 { return &s.init }
+		initiation = true
 	case conn.MessageTransport:
 		data := false
 		for _, b := range bufs {
@@ -230,7 +232,6 @@ func (f *flowEscape) onSend(bufs [][]byte, ep wgconn.Endpoint) {
 		if !data {
 			return
 		}
-		ctr = func(s *flowState) *atomic.Uint64 { return &s.data }
 	default:
 		return
 	}
@@ -238,7 +239,11 @@ func (f *flowEscape) onSend(bufs [][]byte, ep wgconn.Endpoint) {
 	if st == nil {
 		return
 	}
-	st.stamp(ctr(st))
+	if initiation {
+		st.stamp(&st.init)
+	} else {
+		st.stamp(&st.data)
+	}
 	if f.idle.Load() && f.idle.CompareAndSwap(true, false) {
 		select {
 		case f.wake <- struct{}{}:
