@@ -1,13 +1,931 @@
 package device
 
+// Just-in-time peers: a peer is installed when its first handshake
+// initiation arrives, from a hooks.Provider, and answered without a
+// client retransmit. The flow, in order:
+//
+//  1. onReceive (receive goroutine, never blocks) sees each initiation.
+//     From a source address that recently handshook with us (a known
+//     source) it passes untouched: known peers pay one map look-up, and
+//     the initiation is watched until the device answers it. From a new
+//     source it checks mac1, stands back while the device is under load,
+//     rate-limits per source IP, and holds a copy for the decoders.
+//  2. A decoder goroutine authenticates the initiator (conn.Identity:
+//     es and ss DH). A key the device holds is re-injected at once (one
+//     extra DH on a known peer's first contact from a new address). A key
+//     it does not hold is a peer miss.
+//  3. A miss keeps only the newest initiation per key, and starts one
+//     provisioning goroutine per key (bounded). It asks the provider
+//     (context, timeout, merged with any concurrent ask of the same key),
+//     unless the negative cache says the key was unknown a moment ago.
+//  4. The peer is installed through Device.IpcSet, marked wghooks_jit;
+//     only after IpcSet returned is the held initiation re-injected, so the
+//     device answers it.
+//  5. A watched initiation the device did not answer in watchAfter (a
+//     known source now used by an unknown key) is decoded as in 2.
+//
+// Eviction, the cap and revalidation are in evict.go.
+//
+// Lock order: jit.mu, then Device.peers; sources.mu and watch.mu are
+// leaves.
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	wgconn "golang.zx2c4.com/wireguard/conn"
+	wgdevice "golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/ratelimiter"
+	"golang.zx2c4.com/wireguard/tai64n"
+
+	"wghooks/conn"
+	"wghooks/hooks"
+	"wghooks/uapi"
+)
+
 // JITConfig configures just-in-time peers (peer-miss provisioning,
-// eviction, revalidation).
-type JITConfig struct{}
+// eviction, revalidation). The zero value turns the feature off.
+type JITConfig struct {
+	// Provider says which peer a public key belongs to. Default (nil): no
+	// just-in-time peers; an initiation from an unknown key is dropped as
+	// upstream drops it, and nothing of this feature runs.
+	Provider hooks.Provider
+
+	// LookupTimeout bounds one provider lookup. Default 3 s.
+	LookupTimeout time.Duration
+
+	// NegativeTTL is how long a key the provider called unknown is refused
+	// without asking again. Default 1 min.
+	NegativeTTL time.Duration
+
+	// ErrorRetry is how long after a failed lookup (error, timeout,
+	// invalid answer) the same key is asked again. Default 2 s.
+	ErrorRetry time.Duration
+
+	// HoldTimeout is how long a held initiation stays worth answering;
+	// older ones are dropped (their initiator has moved on to a newer one,
+	// it retransmits after 5 s). Default 4 s.
+	HoldTimeout time.Duration
+
+	// IdleTimeout evicts a just-in-time peer that has had no handshake and
+	// no traffic for this long. WireGuard repeats the handshake at least
+	// every 3 minutes while any traffic flows, so anything above that
+	// never cuts a live session. Default 10 min; negative never evicts.
+	IdleTimeout time.Duration
+
+	// MaxPeers caps installed just-in-time peers; installing one more
+	// first evicts the least recently active. Static peers do not count.
+	// Default 16384.
+	MaxPeers int
+
+	// RevalidateInterval re-asks the provider about every installed
+	// just-in-time peer at this interval: a key now unknown is removed
+	// (revocation), a changed configuration is applied, and a failed
+	// lookup keeps the peer (an outage cuts no one off). Default 5 min;
+	// negative never revalidates.
+	RevalidateInterval time.Duration
+
+	// MaxLookups bounds concurrent provider lookups; a miss beyond it is
+	// dropped (the client retransmits). Default 64.
+	MaxLookups int
+
+	// OnPeerEvent is notified of installs, refusals, failures, evictions,
+	// revocations and updates. Default: nothing.
+	OnPeerEvent hooks.OnPeerEvent
+}
+
+const (
+	decodeQueueLen = 256
+	maxHeld        = 4096
+	maxWatched     = 1024
+	maxSources     = 1 << 17
+	maxNegative    = 1 << 16
+	// sourceTTL keeps a source known for longer than the 3-minute
+	// worst case between handshakes of a live session.
+	sourceTTL = 5 * time.Minute
+	// watchAfter is how long the device gets to answer an initiation
+	// from a known source before wghooks decodes it itself.
+	watchAfter = 300 * time.Millisecond
+	// removedMemory is how long a removal cancels a lookup that was
+	// already under way for the same key.
+	removedMemory = time.Minute
+)
+
+func (c JITConfig) withDefaults() JITConfig {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.LookupTimeout, 3*time.Second)
+	def(&c.NegativeTTL, time.Minute)
+	def(&c.ErrorRetry, 2*time.Second)
+	def(&c.HoldTimeout, 4*time.Second)
+	def(&c.IdleTimeout, 10*time.Minute)
+	def(&c.RevalidateInterval, 5*time.Minute)
+	if c.MaxPeers <= 0 {
+		c.MaxPeers = 16384
+	}
+	if c.MaxLookups <= 0 {
+		c.MaxLookups = 64
+	}
+	return c
+}
+
+type noiseKey = wgdevice.NoisePublicKey
 
 // jit is the just-in-time provisioning feature.
 type jit struct {
 	noFeature
-	d *Device
+	d   *Device
+	cfg JITConfig // with defaults; Provider nil means off
+
+	id      atomic.Pointer[conn.Identity] // nil without a private key
+	limiter ratelimiter.Ratelimiter
+	jobs    chan decodeJob
+	slots   chan struct{} // one per provisioning goroutine
+	kick    chan struct{} // wakes housekeeping when something is watched
+	ctx     context.Context
+	cancel  context.CancelFunc
+
+	sources sourceSet
+	watch   watchSet
+
+	// installMu serializes installs so the cap holds.
+	installMu sync.Mutex
+
+	mu           sync.Mutex
+	held         map[noiseKey]heldInit
+	provisioning map[noiseKey]struct{}
+	calls        map[noiseKey]*lookupCall
+	negative     map[noiseKey]time.Time // refused until
+	removed      map[noiseKey]time.Time // removal time, for in-flight lookups
+	peers        map[noiseKey]*jitPeer  // installed just-in-time peers
+	revalidating bool
 }
 
-func newJIT(d *Device) *jit { return &jit{d: d} }
+// jitPeer is one installed just-in-time peer.
+type jitPeer struct {
+	cfg        hooks.PeerConfig
+	installed  time.Time
+	lastActive time.Time // latest handshake or traffic seen
+	rx, tx     int64     // counters at the last look, -1 before
+}
+
+type decodeJob struct {
+	pkt     [conn.MessageInitiationSize]byte
+	ep      wgconn.Endpoint
+	src     netip.AddrPort
+	at      time.Time
+	watched bool // the device already saw it and did not answer
+}
+
+type heldInit struct {
+	job decodeJob
+	ts  tai64n.Timestamp
+}
+
+type lookupCall struct {
+	done chan struct{}
+	cfg  hooks.PeerConfig
+	err  error
+}
+
+func newJIT(d *Device) *jit {
+	return &jit{d: d, cfg: d.cfg.JIT.withDefaults()}
+}
+
+func (j *jit) enabled() bool { return j.cfg.Provider != nil }
+
+func (j *jit) start(d *Device) error {
+	j.held = make(map[noiseKey]heldInit)
+	j.provisioning = make(map[noiseKey]struct{})
+	j.calls = make(map[noiseKey]*lookupCall)
+	j.negative = make(map[noiseKey]time.Time)
+	j.removed = make(map[noiseKey]time.Time)
+	j.peers = make(map[noiseKey]*jitPeer)
+	j.sources.m = make(map[netip.AddrPort]source)
+	j.watch.m = make(map[uint32]decodeJob)
+	j.ctx, j.cancel = context.WithCancel(context.Background())
+	if !j.enabled() {
+		return nil
+	}
+	j.limiter.Init()
+	j.jobs = make(chan decodeJob, decodeQueueLen)
+	j.slots = make(chan struct{}, j.cfg.MaxLookups)
+	j.kick = make(chan struct{}, 1)
+	workers := min(runtime.GOMAXPROCS(0), 4)
+	for i := 0; i < workers; i++ {
+		d.goroutine(j.decodeLoop)
+	}
+	d.goroutine(j.housekeep)
+	return nil
+}
+
+func (j *jit) close() {
+	j.cancel()
+	if j.enabled() {
+		j.limiter.Close()
+	}
+}
+
+func (j *jit) receiveTypes() uint8 {
+	if !j.enabled() {
+		return 0
+	}
+	return conn.TypeMask(conn.MessageInitiation)
+}
+
+// onReceive runs on a receive goroutine: it never blocks. It calls the
+// upstream device's IsUnderLoad, which reads a channel length and an
+// atomic and takes no lock.
+func (j *jit) onReceive(pkt []byte, ep wgconn.Endpoint) conn.Verdict {
+	if len(pkt) != conn.MessageInitiationSize {
+		return conn.Pass
+	}
+	id := j.id.Load()
+	if id == nil {
+		return conn.Pass
+	}
+	src, ok := addrPortOf(ep)
+	if !ok {
+		return conn.Pass
+	}
+	now := time.Now()
+	if j.sources.known(src, now) {
+		j.watchInitiation(pkt, ep, src, now)
+		return conn.Pass
+	}
+	if !j.admit(id, pkt, src) {
+		return conn.Pass
+	}
+	job := decodeJob{ep: ep, src: src, at: now}
+	copy(job.pkt[:], pkt)
+	select {
+	case j.jobs <- job:
+		return conn.Hold
+	default:
+		return conn.Pass
+	}
+}
+
+// admit decides from cheap signals whether an initiation may cost a
+// decode: a valid mac1, a device and decoders that are not under load
+// (then upstream's cookie defence handles everything), and the source IP
+// within its rate.
+func (j *jit) admit(id *conn.Identity, pkt []byte, src netip.AddrPort) bool {
+	if !id.CheckMAC1(pkt) {
+		return false
+	}
+	if j.d.wg.IsUnderLoad() || len(j.jobs) >= cap(j.jobs)/8 {
+		return false
+	}
+	return j.limiter.Allow(src.Addr())
+}
+
+// onSend learns known sources from the handshake messages the device
+// sends, and which watched initiations it answered.
+func (j *jit) onSend(bufs [][]byte, ep wgconn.Endpoint) {
+	if !j.enabled() || len(bufs) != 1 {
+		return
+	}
+	pkt := bufs[0]
+	switch conn.MessageType(pkt) {
+	case conn.MessageResponse:
+		if r, ok := conn.ResponseReceiver(pkt); ok {
+			j.watch.answered(r)
+		}
+	case conn.MessageCookieReply:
+		if len(pkt) == conn.MessageCookieReplySize {
+			j.watch.answered(conn.InitiationSender(pkt))
+		}
+		return
+	case conn.MessageInitiation:
+	default:
+		return
+	}
+	if src, ok := addrPortOf(ep); ok {
+		j.sources.seen(src, time.Now())
+	}
+}
+
+// addrPortOf returns ep's destination address, unwrapping wrappers.
+func addrPortOf(ep wgconn.Endpoint) (netip.AddrPort, bool) {
+	if ep == nil {
+		return netip.AddrPort{}, false
+	}
+	for {
+		u, ok := ep.(conn.Unwrapper)
+		if !ok {
+			break
+		}
+		ep = u.Unwrap()
+	}
+	if a, ok := ep.(interface {
+		Addr() netip.Addr
+		Port() uint16
+	}); ok {
+		return netip.AddrPortFrom(a.Addr(), a.Port()), true
+	}
+	ap, err := netip.ParseAddrPort(ep.DstToString())
+	return ap, err == nil
+}
+
+func (j *jit) decodeLoop() {
+	for {
+		select {
+		case job := <-j.jobs:
+			j.handle(job)
+		case <-j.d.done:
+			return
+		}
+	}
+}
+
+// handle authenticates one initiation and routes it: known key to the
+// device, unknown key to provisioning, anything forged nowhere.
+func (j *jit) handle(job decodeJob) {
+	id := j.id.Load()
+	if id == nil {
+		return
+	}
+	init, err := id.Decode(job.pkt[:])
+	if err != nil {
+		j.d.log.Verbosef("jit: dropped initiation from %s: %v", job.src, err)
+		return
+	}
+	key := noiseKey(init.Initiator)
+	j.mu.Lock()
+	if _, busy := j.provisioning[key]; busy {
+		j.holdLocked(key, job, init.Timestamp)
+		j.mu.Unlock()
+		return
+	}
+	if j.d.HasPeer(key) {
+		j.mu.Unlock()
+		j.sources.learn(job.src, key, time.Now())
+		if !job.watched {
+			j.inject(job)
+		}
+		return
+	}
+	j.d.stats.peerMisses.Add(1)
+	if until, ok := j.negative[key]; ok && time.Now().Before(until) {
+		j.mu.Unlock()
+		j.d.log.Verbosef("jit: %s refused (negative cache)", shortKey(key))
+		j.event(hooks.PeerEvent{Kind: hooks.PeerRefused, Key: hooks.PublicKey(key)})
+		return
+	}
+	select {
+	case j.slots <- struct{}{}:
+	default:
+		j.mu.Unlock()
+		j.d.log.Verbosef("jit: %s dropped: %d lookups under way", shortKey(key), cap(j.slots))
+		return
+	}
+	j.holdLocked(key, job, init.Timestamp)
+	j.provisioning[key] = struct{}{}
+	j.mu.Unlock()
+	j.d.goroutine(func() {
+		defer func() { <-j.slots }()
+		j.provision(key, job.src)
+	})
+}
+
+// holdLocked keeps job if it is the newest initiation from key.
+func (j *jit) holdLocked(key noiseKey, job decodeJob, ts tai64n.Timestamp) {
+	h, ok := j.held[key]
+	if ok && !ts.After(h.ts) {
+		return
+	}
+	if !ok && len(j.held) >= maxHeld {
+		return
+	}
+	j.held[key] = heldInit{job: job, ts: ts}
+}
+
+func (j *jit) inject(job decodeJob) {
+	if err := j.d.bind.Inject(job.pkt[:], job.ep); err != nil {
+		j.d.log.Verbosef("jit: failed to re-inject initiation from %s: %v", job.src, err)
+	}
+}
+
+// provision looks key up, installs it, then re-injects its newest held
+// initiation. It runs on its own goroutine, never a receive goroutine.
+func (j *jit) provision(key noiseKey, src netip.AddrPort) {
+	started := time.Now()
+	cfg, err := j.lookup(key)
+	installed := false
+	switch {
+	case errors.Is(err, hooks.ErrUnknownPeer):
+		j.setNegative(key, j.cfg.NegativeTTL)
+		j.d.log.Verbosef("jit: %s from %s unknown to the provider", shortKey(key), src)
+		j.event(hooks.PeerEvent{Kind: hooks.PeerRefused, Key: hooks.PublicKey(key)})
+	case err != nil:
+		j.setNegative(key, j.cfg.ErrorRetry)
+		j.d.log.Errorf("jit: %s not installed: %v", shortKey(key), err)
+		j.event(hooks.PeerEvent{Kind: hooks.PeerLookupFailed, Key: hooks.PublicKey(key), Err: err})
+	case j.removedSince(key, started):
+		j.d.log.Verbosef("jit: %s removed while it was being looked up; not installed", shortKey(key))
+	default:
+		if err := j.install(key, cfg); err != nil {
+			j.setNegative(key, j.cfg.ErrorRetry)
+			j.d.stats.providerErrors.Add(1)
+			j.d.log.Errorf("jit: %v", err)
+			j.event(hooks.PeerEvent{Kind: hooks.PeerLookupFailed, Key: hooks.PublicKey(key), Err: err})
+		} else {
+			installed = true
+		}
+	}
+
+	j.mu.Lock()
+	h, ok := j.held[key]
+	delete(j.held, key)
+	delete(j.provisioning, key)
+	j.mu.Unlock()
+	if !installed {
+		return
+	}
+	j.d.stats.peersInstalled.Add(1)
+	lat := time.Duration(0)
+	if ok {
+		lat = time.Since(h.job.at)
+	}
+	j.d.log.Verbosef("jit: %s installed for %s in %v", shortKey(key), src, lat.Round(time.Microsecond))
+	j.event(hooks.PeerEvent{Kind: hooks.PeerInstalled, Key: hooks.PublicKey(key), Latency: lat})
+	if !ok || time.Since(h.job.at) > j.cfg.HoldTimeout {
+		return
+	}
+	if cfg.PersistentKeepalive == 0 {
+		j.inject(h.job)
+		return
+	}
+	// Turning persistent keepalive on makes upstream send at once, which
+	// without a session means an initiation of its own, crossing the
+	// client's. Turn it on once the device has answered.
+	answered := j.watch.await(conn.InitiationSender(h.job.pkt[:]))
+	j.inject(h.job)
+	select {
+	case <-answered:
+	case <-time.After(time.Second):
+	case <-j.d.done:
+		return
+	}
+	j.watch.forget(conn.InitiationSender(h.job.pkt[:]))
+	if err := j.d.IpcSet(fmt.Sprintf("public_key=%s\npersistent_keepalive_interval=%d\nwghooks_jit=true\n",
+		hex.EncodeToString(key[:]), int(cfg.PersistentKeepalive/time.Second))); err != nil {
+		j.d.log.Errorf("jit: failed to set keepalive of %s: %v", shortKey(key), err)
+	}
+}
+
+// lookup asks the provider about key, merging concurrent asks of the same
+// key into one call. The answer is validated: invalid data is an error.
+func (j *jit) lookup(key noiseKey) (hooks.PeerConfig, error) {
+	j.mu.Lock()
+	if c, ok := j.calls[key]; ok {
+		j.mu.Unlock()
+		select {
+		case <-c.done:
+			return c.cfg, c.err
+		case <-j.ctx.Done():
+			return hooks.PeerConfig{}, fmt.Errorf("failed to look up %s: %w", shortKey(key), j.ctx.Err())
+		}
+	}
+	c := &lookupCall{done: make(chan struct{})}
+	j.calls[key] = c
+	j.mu.Unlock()
+
+	start := time.Now()
+	c.cfg, c.err = j.callProvider(key)
+	j.d.stats.providerLookups.Add(1)
+	j.d.stats.providerLatencyNanos.Add(uint64(time.Since(start)))
+	if c.err != nil && !errors.Is(c.err, hooks.ErrUnknownPeer) {
+		j.d.stats.providerErrors.Add(1)
+	}
+	close(c.done)
+	j.mu.Lock()
+	delete(j.calls, key)
+	j.mu.Unlock()
+	return c.cfg, c.err
+}
+
+// callProvider runs one provider call with the lookup timeout. The call
+// runs on a goroutine of its own so a provider that ignores its context
+// costs that goroutine, not the device's; a panic is an error.
+func (j *jit) callProvider(key noiseKey) (hooks.PeerConfig, error) {
+	ctx, cancel := context.WithTimeout(j.ctx, j.cfg.LookupTimeout)
+	defer cancel()
+	type result struct {
+		cfg hooks.PeerConfig
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		var r result
+		defer func() {
+			if p := recover(); p != nil {
+				r.err = fmt.Errorf("provider panicked: %v", p)
+			}
+			res <- r
+		}()
+		r.cfg, r.err = j.cfg.Provider.LookupPeer(ctx, hooks.PublicKey(key))
+	}()
+	var r result
+	select {
+	case r = <-res:
+	case <-ctx.Done():
+		r.err = ctx.Err()
+	}
+	if r.err != nil {
+		if errors.Is(r.err, hooks.ErrUnknownPeer) {
+			return r.cfg, r.err
+		}
+		return r.cfg, fmt.Errorf("failed to look up %s: %w", shortKey(key), r.err)
+	}
+	if err := r.cfg.Validate(hooks.PublicKey(key)); err != nil {
+		return r.cfg, fmt.Errorf("failed to look up %s: %w", shortKey(key), err)
+	}
+	return r.cfg, nil
+}
+
+// install adds key as a just-in-time peer with cfg, first evicting the
+// least recently active one if the cap is reached. Persistent keepalive
+// is left to the caller (see provision).
+func (j *jit) install(key noiseKey, cfg hooks.PeerConfig) error {
+	j.installMu.Lock()
+	defer j.installMu.Unlock()
+	j.mu.Lock()
+	_, exists := j.peers[key]
+	var victims []noiseKey
+	if !exists && len(j.peers) >= j.cfg.MaxPeers {
+		victims = j.leastActiveLocked(len(j.peers) - j.cfg.MaxPeers + 1)
+	}
+	j.mu.Unlock()
+	if len(victims) > 0 {
+		j.evict(victims, "cap")
+	}
+	keepalive := cfg.PersistentKeepalive
+	cfg.PersistentKeepalive = 0
+	if err := j.d.IpcSet(peerLines(key, cfg)); err != nil {
+		return fmt.Errorf("failed to install peer %s: %w", shortKey(key), err)
+	}
+	cfg.PersistentKeepalive = keepalive
+	j.mu.Lock()
+	if p := j.peers[key]; p != nil {
+		p.cfg = cfg
+	}
+	j.mu.Unlock()
+	return nil
+}
+
+// peerLines is the set transaction that installs or updates key with cfg.
+func peerLines(key noiseKey, cfg hooks.PeerConfig) string {
+	var b strings.Builder
+	b.WriteString("public_key=" + hex.EncodeToString(key[:]) + "\n")
+	b.WriteString("replace_allowed_ips=true\n")
+	b.WriteString("preshared_key=" + hex.EncodeToString(cfg.PresharedKey[:]) + "\n")
+	b.WriteString("persistent_keepalive_interval=" + strconv.Itoa(int(cfg.PersistentKeepalive/time.Second)) + "\n")
+	if cfg.Endpoint.IsValid() {
+		b.WriteString("endpoint=" + cfg.Endpoint.String() + "\n")
+	}
+	for _, p := range cfg.AllowedIPs {
+		b.WriteString("allowed_ip=" + p.Masked().String() + "\n")
+	}
+	b.WriteString("wghooks_jit=true\n")
+	return b.String()
+}
+
+func (j *jit) setNegative(key noiseKey, ttl time.Duration) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if len(j.negative) >= maxNegative {
+		now := time.Now()
+		for k, until := range j.negative {
+			if now.After(until) {
+				delete(j.negative, k)
+			}
+		}
+		if len(j.negative) >= maxNegative {
+			return
+		}
+	}
+	j.negative[key] = time.Now().Add(ttl)
+}
+
+func (j *jit) removedSince(key noiseKey, t time.Time) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	at, ok := j.removed[key]
+	return ok && !at.Before(t)
+}
+
+func (j *jit) event(ev hooks.PeerEvent) {
+	if f := j.cfg.OnPeerEvent; f != nil {
+		f(ev)
+	}
+}
+
+// configured follows every set transaction after upstream applied it: a
+// new private key, removed peers, and peers configured by hand (which
+// become static: never evicted).
+func (j *jit) configured(set *uapi.Set) {
+	for _, l := range set.Device {
+		if l.Key == "private_key" {
+			j.setPrivateKey(l.Value)
+		}
+	}
+	var gone []noiseKey
+	j.mu.Lock()
+	for _, p := range set.Peers {
+		key := noiseKey(p.PublicKey)
+		switch {
+		case p.Remove:
+			gone = append(gone, key)
+		case !hasLine(p.Ext, "wghooks_jit"):
+			delete(j.peers, key)
+		}
+	}
+	if set.ReplacePeers {
+		for key := range j.peers {
+			if !j.d.HasPeer(key) {
+				gone = append(gone, key)
+			}
+		}
+	}
+	j.mu.Unlock()
+	if len(gone) > 0 {
+		j.forget(gone)
+	}
+}
+
+func hasLine(lines []uapi.Line, key string) bool {
+	for _, l := range lines {
+		if l.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// forget drops wghooks' state for removed peers: they are no longer just
+// in time, their lookups under way must not reinstall them, and their
+// source addresses must be decoded again.
+func (j *jit) forget(keys []noiseKey) {
+	now := time.Now()
+	j.mu.Lock()
+	for _, k := range keys {
+		delete(j.peers, k)
+		j.removed[k] = now
+	}
+	j.mu.Unlock()
+	j.sources.purge(keys)
+}
+
+func (j *jit) setPrivateKey(h string) {
+	var priv [32]byte
+	b, err := hex.DecodeString(h)
+	if err != nil || len(b) != 32 {
+		return
+	}
+	copy(priv[:], b)
+	if priv == ([32]byte{}) {
+		j.id.Store(nil)
+		return
+	}
+	id, err := conn.NewIdentity(priv)
+	if err != nil {
+		j.d.log.Errorf("jit: %v", err)
+		j.id.Store(nil)
+		return
+	}
+	j.id.Store(id)
+	j.sources.purge(nil)
+}
+
+// sourceSet remembers the UDP addresses that recently handshook with the
+// device, and for each, the peer it was decoded for (zero when the device
+// matched it without wghooks decoding).
+type sourceSet struct {
+	mu sync.Mutex
+	m  map[netip.AddrPort]source
+}
+
+type source struct {
+	owner noiseKey
+	seen  time.Time
+}
+
+func (s *sourceSet) known(src netip.AddrPort, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.m[src]
+	return ok && now.Sub(e.seen) < sourceTTL
+}
+
+// seen records that the device sent a handshake message to src.
+func (s *sourceSet) seen(src netip.AddrPort, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.m[src]
+	if !ok && len(s.m) >= maxSources {
+		return
+	}
+	e.seen = now
+	s.m[src] = e
+}
+
+// learn records that src carried an authenticated initiation from owner.
+func (s *sourceSet) learn(src netip.AddrPort, owner noiseKey, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.m[src]; !ok && len(s.m) >= maxSources {
+		return
+	}
+	s.m[src] = source{owner: owner, seen: now}
+}
+
+// purge forgets the sources of the given owners and every source whose
+// owner is not known; nil owners forgets all.
+func (s *sourceSet) purge(owners []noiseKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if owners == nil {
+		clear(s.m)
+		return
+	}
+	set := make(map[noiseKey]struct{}, len(owners))
+	for _, k := range owners {
+		set[k] = struct{}{}
+	}
+	for src, e := range s.m {
+		if _, ok := set[e.owner]; ok || e.owner == (noiseKey{}) {
+			delete(s.m, src)
+		}
+	}
+}
+
+func (s *sourceSet) expire(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for src, e := range s.m {
+		if now.Sub(e.seen) >= sourceTTL {
+			delete(s.m, src)
+		}
+	}
+}
+
+// watchSet holds copies of initiations passed to the device from known
+// sources until the device answers them (a response or cookie reply to
+// their sender index), and lets provisioning wait for an answer.
+type watchSet struct {
+	mu      sync.Mutex
+	m       map[uint32]decodeJob
+	waiters map[uint32]chan struct{}
+}
+
+func (j *jit) watchInitiation(pkt []byte, ep wgconn.Endpoint, src netip.AddrPort, now time.Time) {
+	w := &j.watch
+	w.mu.Lock()
+	if len(w.m) >= maxWatched {
+		w.mu.Unlock()
+		return
+	}
+	job := decodeJob{ep: ep, src: src, at: now, watched: true}
+	copy(job.pkt[:], pkt)
+	w.m[conn.InitiationSender(pkt)] = job
+	first := len(w.m) == 1
+	w.mu.Unlock()
+	if first {
+		select {
+		case j.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (w *watchSet) answered(sender uint32) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.m, sender)
+	if ch, ok := w.waiters[sender]; ok {
+		close(ch)
+		delete(w.waiters, sender)
+	}
+}
+
+// await returns a channel closed when the device answers sender.
+func (w *watchSet) await(sender uint32) <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.waiters == nil {
+		w.waiters = make(map[uint32]chan struct{})
+	}
+	ch := make(chan struct{})
+	w.waiters[sender] = ch
+	return ch
+}
+
+func (w *watchSet) forget(sender uint32) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.waiters, sender)
+}
+
+// unanswered removes and returns the watched initiations older than
+// watchAfter, and reports whether any remain.
+func (w *watchSet) unanswered(now time.Time) (due []decodeJob, more bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for k, job := range w.m {
+		if now.Sub(job.at) >= watchAfter {
+			due = append(due, job)
+			delete(w.m, k)
+		}
+	}
+	return due, len(w.m) > 0
+}
+
+// redecode sends unanswered initiations to the decoders, under the same
+// gates as new sources.
+func (j *jit) redecode(due []decodeJob) {
+	id := j.id.Load()
+	for _, job := range due {
+		if id == nil || !j.admit(id, job.pkt[:], job.src) {
+			continue
+		}
+		select {
+		case j.jobs <- job:
+		default:
+			return
+		}
+	}
+}
+
+func init() {
+	peerKeys["wghooks_jit"] = peerKey{
+		doc: "true marks a just-in-time peer (evictable, revalidated); false makes it static",
+		validate: func(v string) error {
+			if v != "true" && v != "false" {
+				return uapi.Errorf(uapi.ErrnoInvalid, "failed to set wghooks_jit: %q is not true or false", v)
+			}
+			return nil
+		},
+		apply: func(d *Device, pk wgdevice.NoisePublicKey, v string) error {
+			d.jit.mark(pk, v == "true")
+			return nil
+		},
+	}
+	peerGetters = append(peerGetters, func(d *Device, pk wgdevice.NoisePublicKey) []uapi.Line {
+		if d.jit.isJIT(pk) {
+			return []uapi.Line{{Key: "wghooks_jit", Value: "true"}}
+		}
+		return nil
+	})
+	deviceKeys["wghooks_jit_forget"] = deviceKey{
+		doc: "hex public key: forget a cached \"unknown\" answer so the key's next initiation asks the provider again",
+		validate: func(v string) error {
+			if _, err := uapi.ParseKey(v); err != nil {
+				return uapi.Errorf(uapi.ErrnoInvalid, "failed to set wghooks_jit_forget: %q is not a hex key", v)
+			}
+			return nil
+		},
+		apply: func(d *Device, v string) error {
+			k, _ := uapi.ParseKey(v)
+			d.jit.mu.Lock()
+			delete(d.jit.negative, k)
+			d.jit.mu.Unlock()
+			return nil
+		},
+	}
+}
+
+// mark makes pk a just-in-time peer (jit) or a static one.
+func (j *jit) mark(pk noiseKey, isJIT bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if !isJIT {
+		delete(j.peers, pk)
+		return
+	}
+	if _, ok := j.peers[pk]; ok || !j.d.HasPeer(pk) {
+		return
+	}
+	now := time.Now()
+	j.peers[pk] = &jitPeer{installed: now, lastActive: now, rx: -1, tx: -1}
+}
+
+func (j *jit) isJIT(pk noiseKey) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	_, ok := j.peers[pk]
+	return ok
+}

@@ -49,6 +49,7 @@ func (d *Device) ipcSetLines(lines []string) error {
 
 	err = d.wg.IpcSet(set.Standard())
 	d.peers.reconcile(d.wg, touched)
+	d.jit.configured(set) // also on error: part of it may have applied
 	if err != nil {
 		// Upstream has already logged it; keep its errno for the reply.
 		return err

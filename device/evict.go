@@ -1,0 +1,349 @@
+package device
+
+// Housekeeping of just-in-time peers: idle eviction, the cap's least
+// recently active choice, revalidation with the provider, and expiry of
+// the caches in provision.go. One goroutine (housekeep) drives it all;
+// revalidation passes run on a goroutine of their own so a slow provider
+// never delays eviction.
+//
+// Activity is read from upstream's own counters (one IpcGetOperation per
+// sweep, only while some peer has been quiet for half the idle time): the last handshake time, and
+// rx/tx bytes compared with the previous look. A live session handshakes
+// at least every 3 minutes, so the handshake time alone already tells a
+// live peer from an idle one at the default idle time; traffic covers the
+// rest.
+
+import (
+	"bufio"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"wghooks/hooks"
+	"wghooks/uapi"
+)
+
+// revalidateWorkers bounds concurrent revalidation lookups.
+const revalidateWorkers = 4
+
+// sweepInterval is how often housekeeping looks at peers and caches: a
+// quarter of the shortest period it enforces, within [50 ms, 30 s].
+func (j *jit) sweepInterval() time.Duration {
+	iv := 30 * time.Second
+	for _, p := range []time.Duration{j.cfg.IdleTimeout, j.cfg.RevalidateInterval, j.cfg.NegativeTTL} {
+		if p > 0 && p/4 < iv {
+			iv = p / 4
+		}
+	}
+	return max(iv, 50*time.Millisecond)
+}
+
+func (j *jit) housekeep() {
+	sweep := time.NewTicker(j.sweepInterval())
+	defer sweep.Stop()
+	watch := time.NewTimer(time.Hour)
+	watch.Stop()
+	armed := false
+	lastRevalidate := time.Now()
+	for {
+		select {
+		case <-j.d.done:
+			watch.Stop()
+			return
+		case <-j.kick:
+			if !armed {
+				watch.Reset(watchAfter)
+				armed = true
+			}
+		case now := <-watch.C:
+			due, more := j.watch.unanswered(now)
+			j.redecode(due)
+			armed = more
+			if more {
+				watch.Reset(watchAfter / 2)
+			}
+		case now := <-sweep.C:
+			j.expireCaches(now)
+			if j.cfg.IdleTimeout > 0 {
+				j.evictIdle(now)
+			}
+			if j.cfg.RevalidateInterval > 0 && now.Sub(lastRevalidate) >= j.cfg.RevalidateInterval {
+				lastRevalidate = now
+				j.startRevalidation()
+			}
+		}
+	}
+}
+
+func (j *jit) expireCaches(now time.Time) {
+	j.mu.Lock()
+	for k, until := range j.negative {
+		if now.After(until) {
+			delete(j.negative, k)
+		}
+	}
+	for k, at := range j.removed {
+		if now.Sub(at) > removedMemory {
+			delete(j.removed, k)
+		}
+	}
+	for k, h := range j.held {
+		if _, busy := j.provisioning[k]; !busy && now.Sub(h.job.at) > j.cfg.HoldTimeout {
+			delete(j.held, k)
+		}
+	}
+	j.mu.Unlock()
+	j.sources.expire(now)
+}
+
+// evictIdle removes the just-in-time peers idle for longer than
+// IdleTimeout. Upstream's counters are read only when some peer has been
+// quiet for half the idle time by our own record: that first read is its
+// baseline, later ones see whether its counters moved.
+func (j *jit) evictIdle(now time.Time) {
+	idle := j.cfg.IdleTimeout
+	if !j.anyQuiet(now, idle/2) {
+		return
+	}
+	acts, err := j.readActivity()
+	if err != nil {
+		j.d.log.Errorf("jit: failed to read peer activity: %v", err)
+		return
+	}
+	var victims []noiseKey
+	j.mu.Lock()
+	for k, p := range j.peers {
+		if a, ok := acts[k]; ok {
+			if a.handshake.After(p.lastActive) {
+				p.lastActive = a.handshake
+			}
+			baseline := p.rx >= 0
+			if baseline && (a.rx != p.rx || a.tx != p.tx) {
+				p.lastActive = now
+			}
+			p.rx, p.tx = a.rx, a.tx
+			if !baseline {
+				continue
+			}
+		}
+		if now.Sub(p.lastActive) > idle {
+			victims = append(victims, k)
+		}
+	}
+	j.mu.Unlock()
+	if len(victims) > 0 {
+		j.evict(victims, "idle")
+	}
+}
+
+func (j *jit) anyQuiet(now time.Time, quiet time.Duration) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, p := range j.peers {
+		if now.Sub(p.lastActive) > quiet {
+			return true
+		}
+	}
+	return false
+}
+
+// leastActiveLocked returns the n just-in-time peers least recently
+// active.
+func (j *jit) leastActiveLocked(n int) []noiseKey {
+	type cand struct {
+		k noiseKey
+		t time.Time
+	}
+	all := make([]cand, 0, len(j.peers))
+	for k, p := range j.peers {
+		all = append(all, cand{k, p.lastActive})
+	}
+	slices.SortFunc(all, func(a, b cand) int { return a.t.Compare(b.t) })
+	out := make([]noiseKey, 0, n)
+	for i := 0; i < n && i < len(all); i++ {
+		out = append(out, all[i].k)
+	}
+	return out
+}
+
+// evict removes keys from the device in one transaction.
+func (j *jit) evict(keys []noiseKey, reason string) {
+	if err := j.remove(keys); err != nil {
+		j.d.log.Errorf("jit: failed to evict %d peers: %v", len(keys), err)
+		return
+	}
+	j.d.stats.peersEvicted.Add(uint64(len(keys)))
+	for _, k := range keys {
+		j.d.log.Verbosef("jit: %s evicted (%s)", shortKey(k), reason)
+		j.event(hooks.PeerEvent{Kind: hooks.PeerEvicted, Key: hooks.PublicKey(k), Reason: reason})
+	}
+}
+
+// remove takes keys off the device through IpcSet, so the peer set and
+// configured (which forgets their state) see it.
+func (j *jit) remove(keys []noiseKey) error {
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString("public_key=")
+		b.WriteString(hooks.PublicKey(k).Hex())
+		b.WriteString("\nremove=true\n")
+	}
+	return j.d.IpcSet(b.String())
+}
+
+type activity struct {
+	handshake time.Time
+	rx, tx    int64
+}
+
+// readActivity reads the just-in-time peers' last handshake and byte
+// counters from upstream's get reply.
+func (j *jit) readActivity() (map[noiseKey]activity, error) {
+	var sb strings.Builder
+	if err := j.d.wg.IpcGetOperation(&sb); err != nil {
+		return nil, err
+	}
+	j.mu.Lock()
+	want := make(map[noiseKey]struct{}, len(j.peers))
+	for k := range j.peers {
+		want[k] = struct{}{}
+	}
+	j.mu.Unlock()
+	out := make(map[noiseKey]activity, len(want))
+	var (
+		cur       noiseKey
+		a         activity
+		have      bool
+		sec, nsec int64
+	)
+	flush := func() {
+		if !have {
+			return
+		}
+		if sec != 0 {
+			a.handshake = time.Unix(sec, nsec)
+		}
+		out[cur] = a
+	}
+	sc := bufio.NewScanner(strings.NewReader(sb.String()))
+	for sc.Scan() {
+		k, v, _ := strings.Cut(sc.Text(), "=")
+		switch k {
+		case "public_key":
+			flush()
+			a, sec, nsec, have = activity{}, 0, 0, false
+			key, err := uapi.ParseKey(v)
+			if err != nil {
+				continue
+			}
+			_, have = want[key]
+			cur = key
+		case "last_handshake_time_sec":
+			sec, _ = strconv.ParseInt(v, 10, 64)
+		case "last_handshake_time_nsec":
+			nsec, _ = strconv.ParseInt(v, 10, 64)
+		case "rx_bytes":
+			a.rx, _ = strconv.ParseInt(v, 10, 64)
+		case "tx_bytes":
+			a.tx, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	flush()
+	return out, sc.Err()
+}
+
+func (j *jit) startRevalidation() {
+	j.mu.Lock()
+	if j.revalidating || len(j.peers) == 0 {
+		j.mu.Unlock()
+		return
+	}
+	j.revalidating = true
+	keys := make([]noiseKey, 0, len(j.peers))
+	for k := range j.peers {
+		keys = append(keys, k)
+	}
+	j.mu.Unlock()
+	j.d.goroutine(func() {
+		defer func() {
+			j.mu.Lock()
+			j.revalidating = false
+			j.mu.Unlock()
+		}()
+		j.revalidate(keys)
+	})
+}
+
+// revalidate asks the provider again about each key: unknown removes the
+// peer (revocation), a changed answer is applied, an error keeps it.
+func (j *jit) revalidate(keys []noiseKey) {
+	work := make(chan noiseKey)
+	done := make(chan struct{})
+	for i := 0; i < revalidateWorkers; i++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for k := range work {
+				j.revalidateOne(k)
+			}
+		}()
+	}
+feed:
+	for _, k := range keys {
+		select {
+		case work <- k:
+		case <-j.d.done:
+			break feed
+		}
+	}
+	close(work)
+	for i := 0; i < revalidateWorkers; i++ {
+		<-done
+	}
+}
+
+func (j *jit) revalidateOne(key noiseKey) {
+	if !j.isJIT(key) {
+		return
+	}
+	started := time.Now()
+	cfg, err := j.lookup(key)
+	switch {
+	case errors.Is(err, hooks.ErrUnknownPeer):
+		if j.removedSince(key, started) || !j.isJIT(key) {
+			return
+		}
+		if err := j.remove([]noiseKey{key}); err != nil {
+			j.d.log.Errorf("jit: failed to remove revoked %s: %v", shortKey(key), err)
+			return
+		}
+		j.setNegative(key, j.cfg.NegativeTTL)
+		j.d.log.Verbosef("jit: %s revoked by the provider, removed", shortKey(key))
+		j.event(hooks.PeerEvent{Kind: hooks.PeerRevoked, Key: hooks.PublicKey(key), Reason: "revalidation"})
+	case err != nil:
+		j.d.log.Verbosef("jit: %s kept, revalidation failed: %v", shortKey(key), err)
+	default:
+		j.mu.Lock()
+		p := j.peers[key]
+		same := p == nil || p.cfg.Equal(cfg)
+		j.mu.Unlock()
+		if same || j.removedSince(key, started) {
+			return
+		}
+		j.installMu.Lock()
+		err := j.d.IpcSet(peerLines(key, cfg))
+		j.installMu.Unlock()
+		if err != nil {
+			j.d.log.Errorf("jit: failed to update %s: %v", shortKey(key), err)
+			return
+		}
+		j.mu.Lock()
+		if p := j.peers[key]; p != nil {
+			p.cfg = cfg
+		}
+		j.mu.Unlock()
+		j.d.log.Verbosef("jit: %s updated from the provider", shortKey(key))
+		j.event(hooks.PeerEvent{Kind: hooks.PeerUpdated, Key: hooks.PublicKey(key)})
+	}
+}

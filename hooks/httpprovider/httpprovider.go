@@ -1,0 +1,233 @@
+// Package httpprovider asks an operator's control plane about peers over
+// HTTP: the hooks.Provider for fleets of gateways sharing one source of
+// truth.
+//
+// The protocol is one request per lookup:
+//
+//	GET <URL>/<key>            Authorization: Bearer <token>
+//
+// where <key> is the peer's public key in URL-safe base64 ("-" and "_"
+// for "+" and "/", with padding). A URL containing "{key}" gets the key
+// there instead; "{hex}" gets it in hex. The answers:
+//
+//	200 with a JSON Peer          the peer's configuration
+//	404 or 410                    unknown key (cached negatively by the device)
+//	anything else, or no answer   an error: nothing installed, installed
+//	                              peers kept
+//
+// Handler serves the same protocol from any hooks.Provider, so a control
+// plane (or a test) can be a few lines.
+package httpprovider
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"wghooks/hooks"
+)
+
+// Peer is the JSON body of a 200 answer. Keys are standard base64, as
+// `wg` prints them.
+type Peer struct {
+	PublicKey           string   `json:"public_key"`
+	AllowedIPs          []string `json:"allowed_ips"`
+	PresharedKey        string   `json:"preshared_key,omitempty"`
+	PersistentKeepalive int      `json:"persistent_keepalive,omitempty"` // seconds
+	Endpoint            string   `json:"endpoint,omitempty"`             // ip:port
+}
+
+// maxBody bounds the answer a provider reads.
+const maxBody = 64 << 10
+
+// Config configures a Provider.
+type Config struct {
+	// URL is the base URL of the control plane's peer resource. Required.
+	URL string
+	// Token is sent as "Authorization: Bearer <Token>". Default: none.
+	Token string
+	// Timeout bounds one request, on top of the device's own lookup
+	// timeout. Default 5 s.
+	Timeout time.Duration
+	// Client sends the requests. Default: a client with Timeout.
+	Client *http.Client
+}
+
+// Provider is a hooks.Provider backed by an HTTP control plane.
+type Provider struct {
+	cfg    Config
+	client *http.Client
+}
+
+var _ hooks.Provider = (*Provider)(nil)
+
+// New checks cfg and returns a Provider.
+func New(cfg Config) (*Provider, error) {
+	if cfg.URL == "" {
+		return nil, fmt.Errorf("failed to create HTTP provider: no URL")
+	}
+	if !strings.HasPrefix(cfg.URL, "http://") && !strings.HasPrefix(cfg.URL, "https://") {
+		return nil, fmt.Errorf("failed to create HTTP provider: URL %q is not http:// or https://", cfg.URL)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	c := cfg.Client
+	if c == nil {
+		c = &http.Client{Timeout: cfg.Timeout}
+	}
+	return &Provider{cfg: cfg, client: c}, nil
+}
+
+// URLFor returns the URL asked for key.
+func (p *Provider) URLFor(key hooks.PublicKey) string {
+	u := p.cfg.URL
+	switch {
+	case strings.Contains(u, "{key}"):
+		return strings.ReplaceAll(u, "{key}", base64.URLEncoding.EncodeToString(key[:]))
+	case strings.Contains(u, "{hex}"):
+		return strings.ReplaceAll(u, "{hex}", key.Hex())
+	}
+	return strings.TrimSuffix(u, "/") + "/" + base64.URLEncoding.EncodeToString(key[:])
+}
+
+// LookupPeer implements hooks.Provider.
+func (p *Provider) LookupPeer(ctx context.Context, key hooks.PublicKey) (hooks.PeerConfig, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	u := p.URLFor(key)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return hooks.PeerConfig{}, fmt.Errorf("failed to ask %q: %w", u, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if p.cfg.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+p.cfg.Token)
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return hooks.PeerConfig{}, fmt.Errorf("failed to ask %q: %w", u, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		return hooks.PeerConfig{}, fmt.Errorf("failed to read answer from %q: %w", u, err)
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound, http.StatusGone:
+		return hooks.PeerConfig{}, hooks.ErrUnknownPeer
+	default:
+		return hooks.PeerConfig{}, fmt.Errorf("failed to ask %q: status %s", u, resp.Status)
+	}
+	if len(body) > maxBody {
+		return hooks.PeerConfig{}, fmt.Errorf("failed to read answer from %q: longer than %d bytes", u, maxBody)
+	}
+	var jp Peer
+	if err := json.Unmarshal(body, &jp); err != nil {
+		return hooks.PeerConfig{}, fmt.Errorf("failed to decode answer from %q: %w", u, err)
+	}
+	cfg, err := jp.Config()
+	if err != nil {
+		return cfg, fmt.Errorf("failed to decode answer from %q: %w", u, err)
+	}
+	if err := cfg.Validate(key); err != nil {
+		return cfg, fmt.Errorf("failed to decode answer from %q: %w", u, err)
+	}
+	return cfg, nil
+}
+
+// Config converts the JSON form to a PeerConfig.
+func (jp Peer) Config() (hooks.PeerConfig, error) {
+	var cfg hooks.PeerConfig
+	if jp.PublicKey != "" {
+		k, err := hooks.ParsePublicKey(jp.PublicKey)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.PublicKey = k
+	}
+	for _, s := range jp.AllowedIPs {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return cfg, fmt.Errorf("failed to parse allowed IP %q: %w", s, err)
+		}
+		cfg.AllowedIPs = append(cfg.AllowedIPs, p)
+	}
+	if jp.PresharedKey != "" {
+		b, err := base64.StdEncoding.DecodeString(jp.PresharedKey)
+		if err != nil || len(b) != 32 {
+			return cfg, fmt.Errorf("failed to parse preshared key: not base64 of 32 bytes")
+		}
+		copy(cfg.PresharedKey[:], b)
+	}
+	if jp.PersistentKeepalive < 0 || jp.PersistentKeepalive > 65535 {
+		return cfg, fmt.Errorf("failed to parse persistent keepalive %d: not 0..65535", jp.PersistentKeepalive)
+	}
+	cfg.PersistentKeepalive = time.Duration(jp.PersistentKeepalive) * time.Second
+	if jp.Endpoint != "" {
+		ep, err := netip.ParseAddrPort(jp.Endpoint)
+		if err != nil {
+			return cfg, fmt.Errorf("failed to parse endpoint %q: %w", jp.Endpoint, err)
+		}
+		cfg.Endpoint = ep
+	}
+	return cfg, nil
+}
+
+// FromConfig converts a PeerConfig to the JSON form.
+func FromConfig(key hooks.PublicKey, cfg hooks.PeerConfig) Peer {
+	jp := Peer{PublicKey: key.String(), AllowedIPs: []string{}}
+	for _, p := range cfg.AllowedIPs {
+		jp.AllowedIPs = append(jp.AllowedIPs, p.String())
+	}
+	if cfg.PresharedKey != ([32]byte{}) {
+		jp.PresharedKey = base64.StdEncoding.EncodeToString(cfg.PresharedKey[:])
+	}
+	jp.PersistentKeepalive = int(cfg.PersistentKeepalive / time.Second)
+	if cfg.Endpoint.IsValid() {
+		jp.Endpoint = cfg.Endpoint.String()
+	}
+	return jp
+}
+
+// Handler serves the protocol from p: GET <prefix>/<key> with the key in
+// URL-safe or standard base64 (escaped) or hex as the last path element.
+// A non-empty token is required as a bearer token.
+func Handler(p hooks.Provider, token string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		if token != "" && r.Header.Get("Authorization") != "Bearer "+token {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		last := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+		last = strings.NewReplacer("-", "+", "_", "/").Replace(last)
+		key, err := hooks.ParsePublicKey(last)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		cfg, err := p.LookupPeer(r.Context(), key)
+		switch {
+		case errors.Is(err, hooks.ErrUnknownPeer):
+			http.Error(w, "unknown peer", http.StatusNotFound)
+			return
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(FromConfig(key, cfg))
+	})
+}

@@ -1,0 +1,289 @@
+// Package sqlstore is an embedded SQLite peer store: the wghooks daemon's
+// default hooks.Provider. One file holds any number of peers (a million
+// is routine); the device asks it only about keys that just proved
+// themselves in a handshake, so the store's size costs neither start-up
+// time nor memory.
+//
+// It uses a pure-Go SQLite (modernc.org/sqlite, no cgo) in WAL mode, so
+// the control CLI can add and remove peers while the daemon reads.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"wghooks/hooks"
+)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS peers (
+	public_key           BLOB PRIMARY KEY CHECK (length(public_key) = 32),
+	allowed_ips          TEXT NOT NULL DEFAULT '',
+	preshared_key        BLOB CHECK (preshared_key IS NULL OR length(preshared_key) = 32),
+	persistent_keepalive INTEGER NOT NULL DEFAULT 0,
+	endpoint             TEXT NOT NULL DEFAULT '',
+	comment              TEXT NOT NULL DEFAULT '',
+	added                INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+`
+
+// Peer is one stored peer.
+type Peer struct {
+	hooks.PeerConfig
+	// Comment is free text for operators (e.g. who the key belongs to).
+	Comment string
+	// Added is when the peer was stored.
+	Added time.Time
+}
+
+// Store is a SQLite peer store. It is safe for concurrent use.
+type Store struct {
+	db     *sql.DB
+	path   string
+	lookup *sql.Stmt
+}
+
+var _ hooks.Provider = (*Store)(nil)
+
+// Open opens the store at path, creating the file and its table when
+// missing.
+func Open(path string) (*Store, error) {
+	if path == "" {
+		return nil, fmt.Errorf("failed to open peer store: empty path")
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("failed to open peer store %q: %w", path, err)
+	}
+	if _, err := db.Exec(schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("failed to open peer store %q: %w", path, err)
+	}
+	s := &Store{db: db, path: path}
+	s.lookup, err = db.Prepare(`SELECT allowed_ips, preshared_key, persistent_keepalive, endpoint FROM peers WHERE public_key = ?`)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("failed to open peer store %q: %w", path, err)
+	}
+	return s, nil
+}
+
+// Path returns the file the store was opened from.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the store.
+func (s *Store) Close() error {
+	s.lookup.Close()
+	return s.db.Close()
+}
+
+// LookupPeer implements hooks.Provider.
+func (s *Store) LookupPeer(ctx context.Context, key hooks.PublicKey) (hooks.PeerConfig, error) {
+	var (
+		ips, ep string
+		psk     []byte
+		ka      int64
+	)
+	err := s.lookup.QueryRowContext(ctx, key[:]).Scan(&ips, &psk, &ka, &ep)
+	if errors.Is(err, sql.ErrNoRows) {
+		return hooks.PeerConfig{}, hooks.ErrUnknownPeer
+	}
+	if err != nil {
+		return hooks.PeerConfig{}, fmt.Errorf("failed to look up peer %s: %w", key, err)
+	}
+	return decodeRow(key, ips, psk, ka, ep)
+}
+
+func decodeRow(key hooks.PublicKey, ips string, psk []byte, ka int64, ep string) (hooks.PeerConfig, error) {
+	cfg := hooks.PeerConfig{PublicKey: key, PersistentKeepalive: time.Duration(ka) * time.Second}
+	var err error
+	if cfg.AllowedIPs, err = ParseAllowedIPs(ips); err != nil {
+		return cfg, fmt.Errorf("failed to read peer %s: %w", key, err)
+	}
+	if len(psk) == 32 {
+		copy(cfg.PresharedKey[:], psk)
+	}
+	if ep != "" {
+		if cfg.Endpoint, err = netip.ParseAddrPort(ep); err != nil {
+			return cfg, fmt.Errorf("failed to read peer %s: endpoint %q: %w", key, ep, err)
+		}
+	}
+	return cfg, nil
+}
+
+// ParseAllowedIPs parses a comma-separated list of prefixes (spaces
+// allowed), as `wg` writes AllowedIPs. A bare address means a host
+// prefix.
+func ParseAllowedIPs(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				return nil, fmt.Errorf("failed to parse allowed IP %q: %w", f, err)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func formatAllowedIPs(ps []netip.Prefix) string {
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// Put stores peers, replacing any with the same keys, in one transaction.
+// Each peer's PublicKey must be set and its configuration valid.
+func (s *Store) Put(ctx context.Context, peers ...Peer) error {
+	for _, p := range peers {
+		if p.PublicKey == (hooks.PublicKey{}) {
+			return fmt.Errorf("failed to store peer: no public key")
+		}
+		if err := p.Validate(p.PublicKey); err != nil {
+			return fmt.Errorf("failed to store peer: %w", err)
+		}
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("failed to store peers: %w", err)
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO peers
+		(public_key, allowed_ips, preshared_key, persistent_keepalive, endpoint, comment, added)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("failed to store peers: %w", err)
+	}
+	defer st.Close()
+	now := time.Now().Unix()
+	for _, p := range peers {
+		var psk any
+		if p.PresharedKey != ([32]byte{}) {
+			psk = p.PresharedKey[:]
+		}
+		ep := ""
+		if p.Endpoint.IsValid() {
+			ep = p.Endpoint.String()
+		}
+		added := now
+		if !p.Added.IsZero() {
+			added = p.Added.Unix()
+		}
+		if _, err := st.ExecContext(ctx, p.PublicKey[:], formatAllowedIPs(p.AllowedIPs), psk,
+			int64(p.PersistentKeepalive/time.Second), ep, p.Comment, added); err != nil {
+			return fmt.Errorf("failed to store peer %s: %w", p.PublicKey, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("failed to store peers: %w", err)
+	}
+	return nil
+}
+
+// Delete removes the peer with key and reports whether it was there.
+func (s *Store) Delete(ctx context.Context, key hooks.PublicKey) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM peers WHERE public_key = ?`, key[:])
+	if err != nil {
+		return false, fmt.Errorf("failed to delete peer %s: %w", key, err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// Get returns one stored peer, or an error matching hooks.ErrUnknownPeer.
+func (s *Store) Get(ctx context.Context, key hooks.PublicKey) (Peer, error) {
+	var out Peer
+	err := s.scan(ctx, func(p Peer) error { out = p; return nil },
+		`WHERE public_key = ?`, key[:])
+	if err != nil {
+		return out, err
+	}
+	if out.PublicKey == (hooks.PublicKey{}) {
+		return out, fmt.Errorf("failed to get peer %s: %w", key, hooks.ErrUnknownPeer)
+	}
+	return out, nil
+}
+
+// Each calls fn for every stored peer in key order, streaming: a store of
+// any size costs one row at a time. An error from fn stops it.
+func (s *Store) Each(ctx context.Context, fn func(Peer) error) error {
+	return s.scan(ctx, fn, `ORDER BY public_key`)
+}
+
+func (s *Store) scan(ctx context.Context, fn func(Peer) error, tail string, args ...any) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT public_key, allowed_ips, preshared_key, persistent_keepalive, endpoint, comment, added FROM peers `+tail, args...)
+	if err != nil {
+		return fmt.Errorf("failed to list peers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			k, psk        []byte
+			ips, ep, note string
+			ka, addedUnix int64
+			key           hooks.PublicKey
+		)
+		if err := rows.Scan(&k, &ips, &psk, &ka, &ep, &note, &addedUnix); err != nil {
+			return fmt.Errorf("failed to list peers: %w", err)
+		}
+		copy(key[:], k)
+		cfg, err := decodeRow(key, ips, psk, ka, ep)
+		if err != nil {
+			return err
+		}
+		if err := fn(Peer{PeerConfig: cfg, Comment: note, Added: time.Unix(addedUnix, 0)}); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("failed to list peers: %w", err)
+	}
+	return nil
+}
+
+// Count returns how many peers are stored.
+func (s *Store) Count(ctx context.Context) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM peers`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("failed to count peers: %w", err)
+	}
+	return n, nil
+}
+
+// EnvPath names the environment variable that sets the store's path for
+// the daemon and the control CLI alike.
+const EnvPath = "WGHOOKS_PEER_DB"
+
+// DefaultDir holds the stores of interfaces without WGHOOKS_PEER_DB.
+const DefaultDir = "/var/lib/wghooks"
+
+// PathFor returns the store path for iface: WGHOOKS_PEER_DB from getenv
+// when set, else DefaultDir/IFACE.db.
+func PathFor(iface string, getenv func(string) string) string {
+	if p := getenv(EnvPath); p != "" {
+		return p
+	}
+	return DefaultDir + "/" + iface + ".db"
+}
