@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	wgconn "golang.zx2c4.com/wireguard/conn"
+
 	"wghooks/tun"
 )
 
@@ -340,4 +342,44 @@ func TestFlowEscapeOffForFixedListenPort(t *testing.T) {
 	if d2.flowEscape.active.Load() || d2.flowEscape.receiveTypes() != 0 {
 		t.Fatal("FlowEscapeOff left flow escape watching")
 	}
+}
+
+// BenchmarkFlowEscapeHooks measures what flow escape adds per packet: on
+// a client (watching) for a data packet received during a download, and
+// for a request batch sent plus its answer; on a server (fixed port: off).
+func BenchmarkFlowEscapeHooks(b *testing.B) {
+	ep := &wgconn.StdNetEndpoint{AddrPort: netip.MustParseAddrPort("127.0.0.1:51820")}
+	pkt := make([]byte, 1400)
+	pkt[0] = 4
+	batch := [][]byte{pkt}
+	newFE := func(watching bool) *flowEscape {
+		f := &flowEscape{cfg: HAConfig{}.withDefaults(), wake: make(chan struct{}, 1)}
+		f.flows.m = make(map[netip.AddrPort]*flowState)
+		f.fixedPort.Store(!watching)
+		f.updateActive()
+		f.onSend(batch, ep)
+		return f
+	}
+	b.Run("client-receive", func(b *testing.B) {
+		f := newFE(true)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			f.onReceive(pkt, ep)
+		}
+	})
+	b.Run("client-send-and-answer", func(b *testing.B) {
+		f := newFE(true)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			f.onSend(batch, ep)
+			f.onReceive(pkt, ep)
+		}
+	})
+	b.Run("server-receive", func(b *testing.B) {
+		f := newFE(false)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			f.onReceive(pkt, ep)
+		}
+	})
 }
