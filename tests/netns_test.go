@@ -49,6 +49,9 @@ const (
 	debianWireguardGo = "/usr/bin/wireguard-go"
 	// netnsPrefix starts every namespace these tests create.
 	netnsPrefix = "wghooks-"
+	// netnsBuildPrefix starts the temporary directory of built daemons,
+	// followed by the test binary's pid.
+	netnsBuildPrefix = "wghooks-bin-"
 	// netnsSocketDir is where userspace WireGuard sockets live; shared by
 	// all namespaces.
 	netnsSocketDir = "/var/run/wireguard"
@@ -155,9 +158,28 @@ func killPid(pid int) {
 	}
 }
 
-// netnsSweepStale deletes namespaces named by a test binary that no longer
-// runs (killed by a timeout, say).
+// netnsDeadOwner reports whether name is prefix followed by the pid of a
+// process that no longer runs, then "-".
+func netnsDeadOwner(name, prefix string) bool {
+	rest, ok := strings.CutPrefix(name, prefix)
+	if !ok {
+		return false
+	}
+	owner, _, found := strings.Cut(rest, "-")
+	pid, err := strconv.Atoi(owner)
+	return found && err == nil && pid != os.Getpid() && syscall.Kill(pid, 0) == syscall.ESRCH
+}
+
+// netnsSweepStale deletes namespaces and daemon builds left by a test
+// binary that no longer runs (killed by a timeout, say).
 func netnsSweepStale() {
+	if old, err := filepath.Glob(filepath.Join(os.TempDir(), netnsBuildPrefix+"*")); err == nil {
+		for _, dir := range old {
+			if netnsDeadOwner(filepath.Base(dir), netnsBuildPrefix) {
+				os.RemoveAll(dir)
+			}
+		}
+	}
 	if os.Geteuid() != 0 {
 		return
 	}
@@ -166,16 +188,9 @@ func netnsSweepStale() {
 		return
 	}
 	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 || !strings.HasPrefix(f[0], netnsPrefix) {
-			continue
+		if f := strings.Fields(line); len(f) > 0 && netnsDeadOwner(f[0], netnsPrefix) {
+			netnsDelete(f[0])
 		}
-		owner, _, _ := strings.Cut(strings.TrimPrefix(f[0], netnsPrefix), "-")
-		pid, err := strconv.Atoi(owner)
-		if err != nil || pid == os.Getpid() || syscall.Kill(pid, 0) == nil {
-			continue
-		}
-		netnsDelete(f[0])
 	}
 }
 
@@ -246,7 +261,7 @@ func (b *netnsBuffer) String() string {
 // SIGTERM, then SIGKILL after 5 s.
 func (ns *netns) start(t testing.TB, env []string, args ...string) *netnsProc {
 	t.Helper()
-	p := &netnsProc{name: filepath.Base(args[0]), done: make(chan struct{})}
+	p := &netnsProc{name: args[0], done: make(chan struct{})}
 	// `ip netns exec` execs the command itself, so the pid is the command's.
 	p.cmd = ns.command(context.Background(), args...)
 	p.cmd.Env = append(os.Environ(), env...)
@@ -479,7 +494,7 @@ func netnsBuild(t testing.TB, pkg, name string) string {
 		t.Fatal(err)
 	}
 	if b.dir == "" {
-		dir, err := os.MkdirTemp("", "wghooks-bin-")
+		dir, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", netnsBuildPrefix, os.Getpid()))
 		if err != nil {
 			t.Fatal(err)
 		}
