@@ -151,6 +151,13 @@ func (p *haPinger) close() {
 	<-p.done
 }
 
+// count returns how many pings succeeded so far.
+func (p *haPinger) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.oks)
+}
+
 // firstAfter returns the first success after t0.
 func (p *haPinger) firstAfter(t0 time.Time) (time.Time, bool) {
 	p.mu.Lock()
@@ -213,6 +220,16 @@ func TestHAFlowEscape(t *testing.T) {
 			// The surviving backend now holds the session.
 			if got := f.servers[1-dead].d.Stats().HandshakesReceived; got == 0 {
 				t.Fatal("surviving backend never saw a handshake")
+			}
+			// A healthy flow is left alone: 20 more answered pings, no
+			// further escape.
+			escapes := d.Stats().FlowEscapes
+			base := p.count()
+			eventually(t, 20*time.Second, "20 more pings through the surviving backend", func() bool {
+				return p.count() >= base+20
+			})
+			if n := d.Stats().FlowEscapes; n != escapes || d.Bind().Port() != newPort {
+				t.Fatalf("escaped again from a healthy flow: %d escapes (was %d), port %d (was %d)", n, escapes, d.Bind().Port(), newPort)
 			}
 		})
 
