@@ -15,6 +15,7 @@ import (
 
 	"wghooks/device"
 	"wghooks/hooks"
+	"wghooks/internal/udprelay"
 )
 
 // Helpers of the endpoint tests: a resolver the test controls, UDP relays
@@ -61,125 +62,13 @@ func (r *epResolver) Resolve(ctx context.Context, host string) (hooks.Answer, er
 	return ans, err
 }
 
-// epRelay listens on one address of the "server" and relays datagrams to
-// the real server and back. Cutting it drops everything, both ways, like
-// a dead path.
-type epRelay struct {
-	addr   netip.AddrPort
-	listen *net.UDPConn
-	fwd    *net.UDPConn
-	target netip.AddrPort
-	alive  atomic.Bool
-	client atomic.Pointer[netip.AddrPort]
-	in     atomic.Int64 // datagrams relayed towards the server
-	out    atomic.Int64 // datagrams relayed back
-	wg     sync.WaitGroup
-}
-
-func (r *epRelay) cut()     { r.alive.Store(false) }
-func (r *epRelay) restore() { r.alive.Store(true) }
-
-// newEpRelays starts one relay per address, all on the same port (the
-// port of a hostname endpoint is shared by its records), relaying to the
-// server at target. dead lists addresses whose relay starts cut.
-func newEpRelays(t *testing.T, target netip.AddrPort, addrs []string, dead ...string) (uint16, map[string]*epRelay) {
-	t.Helper()
-	for attempt := 0; attempt < 20; attempt++ {
-		relays := map[string]*epRelay{}
-		var port uint16
-		ok := true
-		for _, a := range addrs {
-			ap := netip.AddrPortFrom(netip.MustParseAddr(a), port)
-			l, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
-			if err != nil {
-				ok = false
-				break
-			}
-			if port == 0 {
-				port = uint16(l.LocalAddr().(*net.UDPAddr).Port)
-				ap = netip.AddrPortFrom(ap.Addr(), port)
-			}
-			fwdNet := "udp4"
-			if target.Addr().Is6() {
-				fwdNet = "udp6"
-			}
-			f, err := net.ListenUDP(fwdNet, nil)
-			if err != nil {
-				l.Close()
-				t.Fatal(err)
-			}
-			r := &epRelay{addr: ap, listen: l, fwd: f, target: target}
-			r.alive.Store(true)
-			relays[a] = r
-		}
-		if !ok {
-			for _, r := range relays {
-				r.close()
-			}
-			continue
-		}
-		for _, d := range dead {
-			relays[d].cut()
-		}
-		for _, r := range relays {
-			r.start()
-			t.Cleanup(r.close)
-		}
-		return port, relays
-	}
-	t.Fatal("failed to find a UDP port free on every relay address")
-	return 0, nil
-}
-
-func (r *epRelay) start() {
-	r.wg.Add(2)
-	go func() {
-		defer r.wg.Done()
-		buf := make([]byte, 65536)
-		for {
-			n, from, err := r.listen.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			if !r.alive.Load() {
-				continue
-			}
-			r.client.Store(&from)
-			r.in.Add(1)
-			r.fwd.WriteToUDPAddrPort(buf[:n], r.target)
-		}
-	}()
-	go func() {
-		defer r.wg.Done()
-		buf := make([]byte, 65536)
-		for {
-			n, _, err := r.fwd.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			c := r.client.Load()
-			if !r.alive.Load() || c == nil {
-				continue
-			}
-			r.out.Add(1)
-			r.listen.WriteToUDPAddrPort(buf[:n], *c)
-		}
-	}()
-}
-
-func (r *epRelay) close() {
-	r.listen.Close()
-	r.fwd.Close()
-	r.wg.Wait()
-}
-
 // epPair is a wghooks client whose peer is a server known by a hostname.
 type epPair struct {
 	client, server *node
 	dc, ds         *device.Device
 	res            *epResolver
 	port           uint16
-	relays         map[string]*epRelay
+	relays         map[string]*udprelay.Relay
 	host           string
 	clientLog      *epLog
 	serverPk       [32]byte
@@ -213,7 +102,14 @@ func newEpPair(t *testing.T, cfg device.Config, addrs []string, dead ...string) 
 	serverLog := &epLog{t: t}
 	p.server, p.ds = newWghooksNode(t, "198.18.40.1", device.Config{Verbosef: serverLog.logf, Errorf: serverLog.logf})
 	p.serverPk = p.server.key.pub
-	p.port, p.relays = newEpRelays(t, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), p.server.port), addrs, dead...)
+	var err error
+	p.port, p.relays, err = udprelay.Start(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), p.server.port), addrs, dead...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range p.relays {
+		t.Cleanup(r.Close)
+	}
 	p.res.set(time.Hour, addrs...)
 	if cfg.Endpoints.Resolver == nil {
 		cfg.Endpoints.Resolver = p.res
@@ -226,7 +122,7 @@ func newEpPair(t *testing.T, cfg device.Config, addrs []string, dead ...string) 
 			t.Logf("client log:\n%s", p.clientLog)
 			t.Logf("server log:\n%s", serverLog)
 			for a, r := range p.relays {
-				t.Logf("relay %s: %d in, %d out", a, r.in.Load(), r.out.Load())
+				t.Logf("relay %s: %d in, %d out", a, r.In(), r.Out())
 			}
 		}
 	})

@@ -35,7 +35,7 @@ func TestEndpointsIPv6DeadFailsOverToIPv4(t *testing.T) {
 	if v := peerValue(t, p.dc, p.serverPk, "wghooks_endpoint_candidates"); v != p.relayAddr("::1")+","+p.relayAddr("127.0.0.2") {
 		t.Errorf("wghooks_endpoint_candidates = %q, want IPv6 first", v)
 	}
-	if p.relays["127.0.0.2"].in.Load() == 0 {
+	if p.relays["127.0.0.2"].In() == 0 {
 		t.Error("nothing went through the IPv4 relay")
 	}
 
@@ -57,7 +57,7 @@ func TestEndpointsIPv6DeadFailsOverToIPv4(t *testing.T) {
 func TestEndpointsThirdRecordChosen(t *testing.T) {
 	checkLeaks(t)
 	p := newEpPair(t, device.Config{}, []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"}, "127.0.0.3")
-	p.relays["127.0.0.2"].close() // nothing listens there any more
+	p.relays["127.0.0.2"].Close() // nothing listens there any more
 
 	took, err := pingUntil(t, p.client, p.server.addr, time.Second, 15*time.Second)
 	if err != nil {
@@ -105,11 +105,11 @@ func TestEndpointsDNSChangeFollowedAfterTTL(t *testing.T) {
 	if took < 900*time.Millisecond {
 		t.Errorf("moved %v after the previous answer, before its 1 s TTL ran out", took)
 	}
-	before := p.relays["127.0.0.3"].in.Load()
+	before := p.relays["127.0.0.3"].In()
 	if _, err := pingUntil(t, p.client, p.server.addr, time.Second, 15*time.Second); err != nil {
 		t.Fatalf("no ping after the move: %v", err)
 	}
-	if p.relays["127.0.0.3"].in.Load() == before {
+	if p.relays["127.0.0.3"].In() == before {
 		t.Error("the ping did not go through the new address")
 	}
 }
@@ -128,7 +128,7 @@ func TestEndpointsFailbackToIPv6(t *testing.T) {
 		t.Fatalf("endpoint = %q, want the IPv4 address while IPv6 is dead", got)
 	}
 	pg := newEpPinger(t, p.client, p.server.addr)
-	p.relays["::1"].restore()
+	p.relays["::1"].Restore()
 	back := time.Now()
 	deadline := time.Now().Add(20 * time.Second)
 	for endpointOf(t, p.dc, p.serverPk) != p.relayAddr("::1") {
@@ -172,7 +172,7 @@ func TestEndpointsTrafficMovesWhenRepliesStop(t *testing.T) {
 		pg.send()
 		time.Sleep(100 * time.Millisecond)
 	}
-	p.relays["::1"].cut()
+	p.relays["::1"].Cut()
 	cut := time.Now()
 	var took time.Duration
 	for {
