@@ -57,6 +57,11 @@ func TestReadinessFollowsConfiguration(t *testing.T) {
 	if code, body := get(t, h, "/readyz"); code != 200 {
 		t.Fatalf("/readyz configured and up = %d %q, want 200", code, body)
 	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("HEAD", "/readyz", nil))
+	if rec.Code != 200 {
+		t.Fatalf("HEAD /readyz = %d, want 200 (some balancers probe with HEAD)", rec.Code)
+	}
 	// A failed transaction changes nothing; removing the key does.
 	if err := d.IpcSet("private_key=zz\n"); err == nil {
 		t.Fatal("bad private key accepted")
