@@ -125,7 +125,7 @@ func startHAPinger(t *testing.T, c *node, to netip.Addr) *haPinger {
 	p := &haPinger{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
-		for {
+		for i := 0; i < 100000; i++ { // bounded: stopped at cleanup long before
 			select {
 			case <-p.stop:
 				return

@@ -35,7 +35,7 @@ func startHAPings(ping func(netip.Addr, time.Duration) error, to netip.Addr) *ha
 	p := &haPings{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
-		for {
+		for i := 0; i < 100000; i++ { // bounded: stopped when the scene ends
 			select {
 			case <-p.stop:
 				return
