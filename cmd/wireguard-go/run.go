@@ -52,7 +52,8 @@ func run(a args) int {
 		return exitSetupSuccess
 	}
 
-	cfg.Name, cfg.Verbosef, cfg.Errorf = a.iface, verbosef, errorf
+	cfg.Name = a.iface
+	cfg.Verbosef, cfg.Errorf = logFuncs(level, "")
 	dev, err := device.New(tdev, cfg)
 	if err != nil {
 		errorf("Failed to create device: %v", err)
@@ -106,7 +107,12 @@ func run(a args) int {
 
 func logFuncs(level int, iface string) (verbosef, errorf hooks.Logf) {
 	l := log.New(os.Stdout, "", log.Ldate|log.Ltime)
-	prefix := fmt.Sprintf("(%s) ", iface)
+	// The device prefixes its own lines with the interface; the daemon's
+	// lines get the same prefix here.
+	prefix := ""
+	if iface != "" {
+		prefix = fmt.Sprintf("(%s) ", iface)
+	}
 	out := func(tag string) hooks.Logf {
 		return func(format string, args ...any) { l.Printf(tag+": "+prefix+format, args...) }
 	}
