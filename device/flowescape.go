@@ -254,31 +254,11 @@ func (f *flowEscape) onSend(bufs [][]byte, ep wgconn.Endpoint) {
 	}
 }
 
-// endpointAddr returns the destination of ep without allocating for
-// upstream's own endpoint type.
-func endpointAddr(ep wgconn.Endpoint) (netip.AddrPort, bool) {
-	for ep != nil {
-		u, ok := ep.(conn.Unwrapper)
-		if !ok {
-			break
-		}
-		ep = u.Unwrap()
-	}
-	if ep == nil {
-		return netip.AddrPort{}, false
-	}
-	if s, ok := ep.(*wgconn.StdNetEndpoint); ok {
-		return s.AddrPort, true
-	}
-	ap, err := netip.ParseAddrPort(ep.DstToString())
-	return ap, err == nil
-}
-
 // lookup finds the state for ep's destination, creating it when asked
 // and room is left.
 func (f *flowEscape) lookup(ep wgconn.Endpoint, create bool) *flowState {
-	addr, ok := endpointAddr(ep)
-	if !ok {
+	addr := epAddrPort(ep) // failover.go
+	if !addr.IsValid() {
 		return nil
 	}
 	if st := f.last.Load(); st != nil && st.addr == addr {
