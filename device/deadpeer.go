@@ -56,6 +56,16 @@ func (s *deadPeerState) step(rx, tx uint64, now time.Time, timeout time.Duration
 	return true
 }
 
+// absorbed undoes the last step's wait when the attempt sent nothing
+// (upstream's 5 s limit swallowed it, a handshake having just happened):
+// try again at retry instead of backing off.
+func (s *deadPeerState) absorbed(now time.Time, retry time.Duration) {
+	if s.backoff > 0 {
+		s.backoff--
+	}
+	s.next = now.Add(retry)
+}
+
 // deadPeerInterval is how often counters are sampled for timeout.
 func deadPeerInterval(timeout time.Duration) time.Duration {
 	return min(max(timeout/4, 250*time.Millisecond), 5*time.Second)
@@ -86,12 +96,19 @@ func (r *restart) deadPeerLoop() {
 			if p.endpoint == "" || r.recent.within(p.endpoint, wgdevice.RekeyTimeout) {
 				continue
 			}
-			if peer := r.d.wg.LookupPeer(p.pk); peer != nil {
-				r.d.log.Verbosef("%s - sent and heard nothing for %s: initiating a handshake", shortKey(p.pk), now.Sub(st.unanswered).Round(time.Millisecond))
-				if err := peer.SendHandshakeInitiation(false); err != nil {
-					r.d.log.Verbosef("%s - dead-peer detection: %v", shortKey(p.pk), err)
-				}
+			peer := r.d.wg.LookupPeer(p.pk)
+			if peer == nil {
+				continue
 			}
+			sent := r.initiationsSent.Load()
+			if err := peer.SendHandshakeInitiation(false); err != nil {
+				r.d.log.Verbosef("%s - dead-peer detection: %v", shortKey(p.pk), err)
+			}
+			if r.initiationsSent.Load() == sent {
+				st.absorbed(now, deadPeerInterval(timeout))
+				continue
+			}
+			r.d.log.Verbosef("%s - sent and heard nothing for %s: handshake initiated", shortKey(p.pk), now.Sub(st.unanswered).Round(time.Millisecond))
 		}
 		for pk := range peers {
 			if !seen[pk] {

@@ -1,0 +1,128 @@
+package tests
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"wghooks/device"
+)
+
+// restartStateJSON is a state file as wghooks writes it.
+func restartStateJSON(own keypair, written time.Time, peers ...string) string {
+	return fmt.Sprintf(`{"version":1,"public_key":%q,"written":%q,"peers":[%s]}`,
+		base64.StdEncoding.EncodeToString(own.pub[:]), written.UTC().Format(time.RFC3339Nano), strings.Join(peers, ","))
+}
+
+func restartStatePeerJSON(k keypair, endpoint string, handshake time.Time) string {
+	return fmt.Sprintf(`{"public_key":%q,"endpoint":%q,"last_handshake":%q}`,
+		base64.StdEncoding.EncodeToString(k.pub[:]), endpoint, handshake.UTC().Format(time.RFC3339Nano))
+}
+
+// A state file that cannot be used is reported, kept aside untouched, and
+// the device starts and carries traffic anyway; the next save writes a
+// good file.
+func TestRestartStateFileRejected(t *testing.T) {
+	other := newKeypair(t)
+	for _, tc := range []struct {
+		name, want string
+		file       func(own, client keypair) string
+	}{
+		{"corrupt", "failed to parse state file", func(own, client keypair) string {
+			return restartStateJSON(own, time.Now(), restartStatePeerJSON(client, "127.0.0.1:9", time.Now()))[:40]
+		}},
+		{"future-version", "this wghooks reads version 1", func(own, client keypair) string {
+			return strings.Replace(restartStateJSON(own, time.Now()), `"version":1`, `"version":7`, 1)
+		}},
+		{"stale", "stale: written 48h0m", func(own, client keypair) string {
+			return restartStateJSON(own, time.Now().Add(-48*time.Hour), restartStatePeerJSON(client, "127.0.0.1:9", time.Now().Add(-48*time.Hour)))
+		}},
+		{"another-key", "written for another private key", func(own, client keypair) string {
+			return restartStateJSON(other, time.Now(), restartStatePeerJSON(client, "127.0.0.1:9", time.Now()))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client := newRestartClient(t, "198.18.6.2")
+			key := newKeypair(t)
+			statePath := restartStatePath(t)
+			bad := tc.file(key, client.key)
+			if err := os.MkdirAll(filepath.Dir(statePath), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(statePath, []byte(bad), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			port := restartFreeUDPPort(t)
+			if err := client.dev.IpcSet(restartClientPeerConf(&node{key: key, addr: netip.MustParseAddr("198.18.6.1")}, port, 0)); err != nil {
+				t.Fatal(err)
+			}
+			s := startRestartServer(t, key, "198.18.6.1", port, restartPeerConf(&client.node, false),
+				device.Config{Restart: device.RestartConfig{StateFile: statePath}}, restartDaemonFlow)
+			restartWait(t, 10*time.Second, "a ping through the server", func() bool {
+				return restartPing(&client.node, s.addr, 500*time.Millisecond) == nil
+			})
+			log := s.log.String()
+			if !strings.Contains(log, tc.want) || !strings.Contains(log, "starting without saved endpoints") {
+				t.Errorf("log does not report the rejected file with %q:\n%s", tc.want, log)
+			}
+			kept, err := os.ReadFile(statePath + ".rejected")
+			if err != nil || string(kept) != bad {
+				t.Errorf("rejected file not kept as it was: %q, %v", kept, err)
+			}
+			if err := s.ours.SaveState(); err != nil {
+				t.Fatal(err)
+			}
+			good, err := os.ReadFile(statePath)
+			if err != nil || !strings.Contains(string(good), base64.StdEncoding.EncodeToString(client.key.pub[:])) {
+				t.Errorf("state file after a save: %q, %v", good, err)
+			}
+		})
+	}
+}
+
+// The state file gives endpoints back to configured peers only: it never
+// adds a peer, and keys and allowed IPs stay as configured.
+func TestRestartStateFileOnlyConfiguredPeers(t *testing.T) {
+	client := newRestartClient(t, "198.18.7.2")
+	stranger := newKeypair(t)
+	key := newKeypair(t)
+	statePath := restartStatePath(t)
+	port := restartFreeUDPPort(t)
+	if err := client.dev.IpcSet(restartClientPeerConf(&node{key: key, addr: netip.MustParseAddr("198.18.7.1")}, port, 0)); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	file := restartStateJSON(key, now,
+		restartStatePeerJSON(client.key, fmt.Sprintf("127.0.0.1:%d", client.port), now),
+		restartStatePeerJSON(stranger, "127.0.0.1:9", now))
+	os.MkdirAll(filepath.Dir(statePath), 0o700)
+	if err := os.WriteFile(statePath, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startRestartServer(t, key, "198.18.7.1", port, restartPeerConf(&client.node, false),
+		device.Config{Restart: device.RestartConfig{StateFile: statePath}}, restartDaemonFlow)
+	// The restored endpoint carries the broadcast: the client completes
+	// a handshake it never started.
+	restartWait(t, 10*time.Second, "the broadcast to the restored endpoint to reach the client", func() bool {
+		return client.transportRx() > 0
+	})
+	if peers := s.ours.Peers(); len(peers) != 1 || peers[0] != client.key.pub {
+		t.Errorf("server peers %x, want only the configured client", peers)
+	}
+	get := s.ipcGet()
+	if strings.Contains(get, hex.EncodeToString(stranger.pub[:])) {
+		t.Errorf("a peer only in the state file was added:\n%s", get)
+	}
+	if !strings.Contains(get, "allowed_ip=198.18.7.2/32\n") || strings.Count(get, "allowed_ip=") != 1 {
+		t.Errorf("allowed IPs changed:\n%s", get)
+	}
+	if _, err := os.Stat(statePath + ".rejected"); err == nil {
+		t.Error("a good state file was rejected")
+	}
+}
