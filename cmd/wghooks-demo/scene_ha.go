@@ -149,34 +149,36 @@ func sceneHA(tl *timeline) error {
 	dead := flow.Backend
 	tl.say("wghooks client, source port %d → balancer → backend-%c (1 s keepalives)", oldPort, 'A'+dead)
 
-	// A plain upstream client, moved until its flow lands on the same
-	// backend, so both face the same death.
-	u, err := startUpstreamClient("198.18.30.3")
-	if err != nil {
-		return err
-	}
-	defer u.dev.Close()
+	// A plain upstream client, started again (same key, new random port)
+	// until its flow lands on the same backend, so both face the same
+	// death.
+	upriv, upub := newKey()
 	for _, s := range servers {
-		if err := s.dev.IpcSet(fmt.Sprintf("public_key=%s\nallowed_ip=%s/32\n", hex.EncodeToString(u.pub[:]), u.addr)); err != nil {
+		if err := s.dev.IpcSet(fmt.Sprintf("public_key=%s\nallowed_ip=198.18.30.3/32\n", hex.EncodeToString(upub[:]))); err != nil {
 			return err
 		}
 	}
-	if err := u.dev.IpcSet(fmt.Sprintf("public_key=%s\nendpoint=%s\nallowed_ip=%s/32\n%s", hex.EncodeToString(sharedPub[:]), lb.Addr(), tunnelAddr, keepalive)); err != nil {
-		return err
-	}
+	var u *haUpstreamClient
 	var uflow lbsim.Flow
 	for try := 0; ; try++ {
+		if u, err = startUpstreamClient("198.18.30.3", upriv, upub); err != nil {
+			return err
+		}
+		if err := u.dev.IpcSet(fmt.Sprintf("public_key=%s\nendpoint=%s\nallowed_ip=%s/32\n%s", hex.EncodeToString(sharedPub[:]), lb.Addr(), tunnelAddr, keepalive)); err != nil {
+			u.dev.Close()
+			return err
+		}
 		if err := u.ping(front.addr, 5*time.Second); err != nil {
+			u.dev.Close()
 			return fmt.Errorf("upstream client through the balancer: %w", err)
 		}
 		uflow, _ = lb.FlowOf(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), u.port()))
 		if uflow.Backend == dead || try == 10 {
 			break
 		}
-		if err := u.dev.IpcSet("listen_port=0\n"); err != nil {
-			return err
-		}
+		u.dev.Close()
 	}
+	defer u.dev.Close()
 	tl.say("upstream client, source port %d → balancer → backend-%c (1 s keepalives)", u.port(), 'A'+uflow.Backend)
 
 	ours := startHAPings(c.ping, front.addr)
@@ -222,8 +224,7 @@ func sceneHA(tl *timeline) error {
 	return nil
 }
 
-func startUpstreamClient(addr string) (*haUpstreamClient, error) {
-	priv, pub := newKey()
+func startUpstreamClient(addr string, priv, pub [32]byte) (*haUpstreamClient, error) {
 	a := netip.MustParseAddr(addr)
 	tdev, tnet, err := netstack.CreateNetTUN([]netip.Addr{a}, nil, 1420)
 	if err != nil {
