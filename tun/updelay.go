@@ -19,7 +19,7 @@ type UpDelay struct {
 	mu     sync.Mutex
 	onLink func(up bool)
 	up     bool // the link reported up and no down since
-	done chan struct{}
+	done   chan struct{}
 }
 
 var _ wgtun.Device = (*UpDelay)(nil)
