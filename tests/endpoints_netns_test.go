@@ -215,7 +215,9 @@ func TestNetnsEndpointsRouteRestore(t *testing.T) {
 	epnsLink(t, c, s, "up1", "198.18.60.2/24", "198.18.60.1/24")
 	epnsLink(t, c, s, "up2", "198.18.61.2/24", "198.18.61.1/24")
 	s.run(t, "ip", "addr", "add", "198.18.62.1/32", "dev", "lo")
-	addPrimary := func() { c.run(t, "ip", "route", "replace", "198.18.62.1/32", "via", "198.18.60.1", "dev", "up1", "metric", "100") }
+	addPrimary := func() {
+		c.run(t, "ip", "route", "replace", "198.18.62.1/32", "via", "198.18.60.1", "dev", "up1", "metric", "100")
+	}
 	addPrimary()
 	c.run(t, "ip", "route", "add", "198.18.62.1/32", "via", "198.18.61.1", "dev", "up2", "metric", "200")
 
