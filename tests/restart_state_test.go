@@ -126,3 +126,28 @@ func TestRestartStateFileOnlyConfiguredPeers(t *testing.T) {
 		t.Error("a good state file was rejected")
 	}
 }
+
+// The state file is rewritten periodically, so a crash (no drain, no
+// clean exit) loses at most one interval.
+func TestRestartStateFilePeriodic(t *testing.T) {
+	client := newRestartClient(t, "198.18.9.2")
+	key := newKeypair(t)
+	statePath := restartStatePath(t)
+	port := restartFreeUDPPort(t)
+	if err := client.dev.IpcSet(restartClientPeerConf(&node{key: key, addr: netip.MustParseAddr("198.18.9.1")}, port, 0)); err != nil {
+		t.Fatal(err)
+	}
+	s := startRestartServer(t, key, "198.18.9.1", port, restartPeerConf(&client.node, false),
+		device.Config{Restart: device.RestartConfig{StateFile: statePath, StateInterval: 50 * time.Millisecond}}, restartDaemonFlow)
+	if _, err := os.Stat(statePath); err == nil {
+		t.Fatal("state file written before the server learned anything")
+	}
+	restartWait(t, 10*time.Second, "a ping through the server", func() bool {
+		return restartPing(&client.node, s.addr, 500*time.Millisecond) == nil
+	})
+	restartWait(t, 10*time.Second, "the periodic write of the client's learned endpoint", func() bool {
+		data, err := os.ReadFile(statePath)
+		return err == nil && strings.Contains(string(data), base64.StdEncoding.EncodeToString(client.key.pub[:])) &&
+			strings.Contains(string(data), fmt.Sprintf("127.0.0.1:%d", client.port))
+	})
+}
