@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -102,6 +103,11 @@ func newEpPair(t *testing.T, cfg device.Config, addrs []string, dead ...string) 
 	serverLog := &epLog{t: t}
 	p.server, p.ds = newWghooksNode(t, "198.18.40.1", device.Config{Verbosef: serverLog.logf, Errorf: serverLog.logf})
 	p.serverPk = p.server.key.pub
+	// A server has a fixed port (the relays point at it); a random one
+	// would let flow escape move it.
+	if err := p.ds.IpcSet(uapiCfg("listen_port", fmt.Sprint(p.server.port))); err != nil {
+		t.Fatal(err)
+	}
 	var err error
 	p.port, p.relays, err = udprelay.Start(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), p.server.port), addrs, dead...)
 	if err != nil {
@@ -118,7 +124,7 @@ func newEpPair(t *testing.T, cfg device.Config, addrs []string, dead ...string) 
 	cfg.Errorf = p.clientLog.logf
 	p.client, p.dc = newWghooksNode(t, "198.18.40.2", cfg)
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() || os.Getenv("EPDEBUG") != "" {
 			t.Logf("client log:\n%s", p.clientLog)
 			t.Logf("server log:\n%s", serverLog)
 			for a, r := range p.relays {
