@@ -124,4 +124,3 @@ func benchEpFailover(t *testing.T, idle, upstream bool, capAt time.Duration) tim
 	}
 	return capAt
 }
-
