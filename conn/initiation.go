@@ -176,20 +176,41 @@ func SealInitiation(initiatorPriv, responderPub, ephemeralPriv [32]byte, sender 
 // send (valid mac1, decryptable static, timestamp that does not
 // authenticate). For tests.
 func SealInitiationClaiming(claimedPub, initiatorPriv, responderPub, ephemeralPriv [32]byte, sender uint32, ts tai64n.Timestamp) ([]byte, error) {
+	s, err := NewSealer(claimedPub, initiatorPriv, responderPub, ephemeralPriv)
+	if err != nil {
+		return nil, err
+	}
+	return s.Seal(sender, ts), nil
+}
+
+// Sealer builds initiations from one initiator to one responder, all with
+// the same ephemeral key: everything but the sender index, the timestamp
+// and the MACs is then fixed, so Seal costs no Diffie-Hellman. Reusing an
+// ephemeral key gives up forward secrecy: Sealer is for tests and
+// benchmarks that need many initiations, never for real traffic.
+type Sealer struct {
+	prefix [initOffTimestamp]byte
+	tsKey  [chacha20poly1305.KeySize]byte
+	hash   [blake2s.Size]byte
+	gen    wgdevice.CookieGenerator
+}
+
+// NewSealer prepares initiations claiming claimedPub, sealed with
+// initiatorPriv and ephemeralPriv, to responderPub.
+func NewSealer(claimedPub, initiatorPriv, responderPub, ephemeralPriv [32]byte) (*Sealer, error) {
 	ephemeralPub, err := curve25519.X25519(ephemeralPriv[:], curve25519.Basepoint)
 	if err != nil {
 		return nil, fmt.Errorf("failed to derive ephemeral public key: %w", err)
 	}
-	msg := make([]byte, MessageInitiationSize)
-	binary.LittleEndian.PutUint32(msg, MessageInitiation)
-	binary.LittleEndian.PutUint32(msg[initOffSender:], sender)
-	copy(msg[initOffEphemeral:], ephemeralPub)
+	s := &Sealer{}
+	binary.LittleEndian.PutUint32(s.prefix[:], MessageInitiation)
+	copy(s.prefix[initOffEphemeral:], ephemeralPub)
 
-	var hash, chainKey [blake2s.Size]byte
+	var chainKey [blake2s.Size]byte
 	var key [chacha20poly1305.KeySize]byte
 	var zeroNonce [chacha20poly1305.NonceSize]byte
-	mixHash(&hash, &wgdevice.InitialHash, responderPub[:])
-	mixHash(&hash, &hash, ephemeralPub)
+	mixHash(&s.hash, &wgdevice.InitialHash, responderPub[:])
+	mixHash(&s.hash, &s.hash, ephemeralPub)
 	wgdevice.KDF1(&chainKey, wgdevice.InitialChainKey[:], ephemeralPub)
 
 	es, err := curve25519.X25519(ephemeralPriv[:], responderPub[:])
@@ -198,21 +219,29 @@ func SealInitiationClaiming(claimedPub, initiatorPriv, responderPub, ephemeralPr
 	}
 	wgdevice.KDF2(&chainKey, &key, chainKey[:], es)
 	aead, _ := chacha20poly1305.New(key[:])
-	aead.Seal(msg[initOffStatic:initOffStatic], zeroNonce[:], claimedPub[:], hash[:])
-	mixHash(&hash, &hash, msg[initOffStatic:initOffTimestamp])
+	aead.Seal(s.prefix[initOffStatic:initOffStatic], zeroNonce[:], claimedPub[:], s.hash[:])
+	mixHash(&s.hash, &s.hash, s.prefix[initOffStatic:initOffTimestamp])
 
 	ss, err := curve25519.X25519(initiatorPriv[:], responderPub[:])
 	if err != nil {
 		return nil, fmt.Errorf("failed to compute ss: %w", err)
 	}
-	wgdevice.KDF2(&chainKey, &key, chainKey[:], ss)
-	aead, _ = chacha20poly1305.New(key[:])
-	aead.Seal(msg[initOffTimestamp:initOffTimestamp], zeroNonce[:], ts[:], hash[:])
+	wgdevice.KDF2(&chainKey, &s.tsKey, chainKey[:], ss)
+	s.gen.Init(responderPub)
+	return s, nil
+}
 
-	var gen wgdevice.CookieGenerator
-	gen.Init(responderPub)
-	gen.AddMacs(msg)
-	return msg, nil
+// Seal returns one initiation with the given sender index and timestamp
+// and a valid mac1 (mac2 zero). It is safe for concurrent use.
+func (s *Sealer) Seal(sender uint32, ts tai64n.Timestamp) []byte {
+	msg := make([]byte, MessageInitiationSize)
+	copy(msg, s.prefix[:])
+	binary.LittleEndian.PutUint32(msg[initOffSender:], sender)
+	var zeroNonce [chacha20poly1305.NonceSize]byte
+	aead, _ := chacha20poly1305.New(s.tsKey[:])
+	aead.Seal(msg[initOffTimestamp:initOffTimestamp], zeroNonce[:], ts[:], s.hash[:])
+	s.gen.AddMacs(msg)
+	return msg
 }
 
 // mixHash sets dst to BLAKE2s(h || data), Noise's MixHash.

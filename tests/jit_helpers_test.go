@@ -132,13 +132,15 @@ func (l *jitLog) count(substr string) int {
 // newJITServer starts a wghooks node at 198.18.0.1 with provider p and
 // the given JIT settings (events recorded in ev, verbose lines in log,
 // when non-nil), answering jitRoundTrip.
-func newJITServer(t *testing.T, p hooks.Provider, cfg device.JITConfig, ev *jitEvents, log *jitLog) (*node, *device.Device) {
+func newJITServer(t testing.TB, p hooks.Provider, cfg device.JITConfig, ev *jitEvents, log *jitLog) (*node, *device.Device) {
 	t.Helper()
 	cfg.Provider = p
 	if ev != nil {
 		cfg.OnPeerEvent = ev.on
 	}
-	dc := device.Config{JIT: cfg}
+	// A gateway keeps its port: no flow escape (which moves a device with
+	// a random port to a new one when its peers go quiet).
+	dc := device.Config{JIT: cfg, HA: device.HAConfig{FlowEscapeOff: true}}
 	if log != nil {
 		dc.Verbosef = log.logf
 	}
@@ -171,7 +173,7 @@ type jitClient struct {
 	bind *jitCountingBind
 }
 
-func newJITClient(t *testing.T, addr string, server *node) *jitClient {
+func newJITClient(t testing.TB, addr string, server *node) *jitClient {
 	t.Helper()
 	n := &node{key: newKeypair(t), addr: netip.MustParseAddr(addr)}
 	tdev, tnet, err := netstack.CreateNetTUN([]netip.Addr{n.addr}, nil, 1420)
@@ -207,7 +209,7 @@ type jitSender struct {
 	ts     time.Time
 }
 
-func newJITSender(t *testing.T, server *node) *jitSender {
+func newJITSender(t testing.TB, server *node) *jitSender {
 	t.Helper()
 	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), server.port)))
 	if err != nil {
@@ -219,13 +221,13 @@ func newJITSender(t *testing.T, server *node) *jitSender {
 
 // initiation seals a genuine initiation from k, each with a newer
 // timestamp than the last.
-func (s *jitSender) initiation(t *testing.T, k keypair) []byte {
+func (s *jitSender) initiation(t testing.TB, k keypair) []byte {
 	t.Helper()
 	return s.claiming(t, k.pub, k)
 }
 
 // claiming seals an initiation claiming key claimed, sealed by k.
-func (s *jitSender) claiming(t *testing.T, claimed [32]byte, k keypair) []byte {
+func (s *jitSender) claiming(t testing.TB, claimed [32]byte, k keypair) []byte {
 	t.Helper()
 	s.ts = s.ts.Add(50 * time.Millisecond)
 	eph := newKeypair(t)
@@ -236,7 +238,7 @@ func (s *jitSender) claiming(t *testing.T, claimed [32]byte, k keypair) []byte {
 	return msg
 }
 
-func (s *jitSender) send(t *testing.T, msg []byte) {
+func (s *jitSender) send(t testing.TB, msg []byte) {
 	t.Helper()
 	if _, err := s.c.Write(msg); err != nil {
 		t.Fatal(err)
@@ -269,7 +271,7 @@ func jitRemac(server *node, msg []byte) []byte {
 const jitEchoPort = 7
 
 // jitServeEcho answers UDP datagrams on n's tunnel address, port 7.
-func jitServeEcho(t *testing.T, n *node) {
+func jitServeEcho(t testing.TB, n *node) {
 	t.Helper()
 	c, err := n.net.ListenUDPAddrPort(netip.AddrPortFrom(n.addr, jitEchoPort))
 	if err != nil {
