@@ -50,6 +50,7 @@ func restartDeadPeerRun(t *testing.T, timeout, window time.Duration) (after time
 // upstream) server restarted re-handshakes after DeadPeerTimeout instead
 // of upstream's 15 s, with one initiation.
 func TestRestartDeadPeerDetection(t *testing.T) {
+	checkLeaks(t)
 	after, ok, n := restartDeadPeerRun(t, time.Second, 10*time.Second)
 	if !ok {
 		t.Fatalf("client with dead-peer detection did not recover within 10s (%d initiations)", n)

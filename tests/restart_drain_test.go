@@ -42,6 +42,7 @@ func restartRawUAPI(t *testing.T, path, text string) string {
 }
 
 func TestRestartDrainOverUAPI(t *testing.T) {
+	checkLeaks(t)
 	client := newRestartClient(t, "198.18.5.2")
 	key := newKeypair(t)
 	statePath := restartStatePath(t)

@@ -123,6 +123,7 @@ func restartRun(tb testing.TB, sc restartScenario, upstream bool, window, pingEv
 func TestRestartScenarios(t *testing.T) {
 	for _, sc := range restartScenarios {
 		t.Run(sc.name, func(t *testing.T) {
+			checkLeaks(t)
 			t.Logf("scenario (%s): %s", sc.name, sc.what)
 			ours := restartRun(t, sc, false, 10*time.Second, 50*time.Millisecond, device.Config{})
 			if !ours.recovered {
@@ -154,6 +155,7 @@ func TestRestartScenarios(t *testing.T) {
 // Stale-session wake alone, without the broadcast: the client's data on
 // its old session makes the new server initiate at once.
 func TestRestartStaleWake(t *testing.T) {
+	checkLeaks(t)
 	sc := restartScenarios[0]
 	cfg := device.Config{Restart: device.RestartConfig{Broadcast: device.BroadcastOff}}
 	out := restartRun(t, sc, false, 10*time.Second, 50*time.Millisecond, cfg)

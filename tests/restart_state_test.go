@@ -48,6 +48,7 @@ func TestRestartStateFileRejected(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			checkLeaks(t)
 			client := newRestartClient(t, "198.18.6.2")
 			key := newKeypair(t)
 			statePath := restartStatePath(t)
@@ -89,6 +90,7 @@ func TestRestartStateFileRejected(t *testing.T) {
 // The state file gives endpoints back to configured peers only: it never
 // adds a peer, and keys and allowed IPs stay as configured.
 func TestRestartStateFileOnlyConfiguredPeers(t *testing.T) {
+	checkLeaks(t)
 	client := newRestartClient(t, "198.18.7.2")
 	stranger := newKeypair(t)
 	key := newKeypair(t)
@@ -130,6 +132,7 @@ func TestRestartStateFileOnlyConfiguredPeers(t *testing.T) {
 // The state file is rewritten periodically, so a crash (no drain, no
 // clean exit) loses at most one interval.
 func TestRestartStateFilePeriodic(t *testing.T) {
+	checkLeaks(t)
 	client := newRestartClient(t, "198.18.9.2")
 	key := newKeypair(t)
 	statePath := restartStatePath(t)
