@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"wghooks/device"
+	"wghooks/hooks"
+	"wghooks/hooks/httpprovider"
+	"wghooks/hooks/sqlstore"
+)
+
+func TestParseJITOptions(t *testing.T) {
+	env := func(kv map[string]string) func(string) string {
+		return func(k string) string { return kv[k] }
+	}
+	defer func() { jitStore = nil }()
+
+	// Default: the SQLite store at the default path, opened lazily.
+	cfg := device.Config{Name: "wg7"}
+	if err := parseJITOptions(&cfg, env(nil)); err != nil {
+		t.Fatal(err)
+	}
+	ds, ok := cfg.JIT.Provider.(*daemonStore)
+	if !ok || ds.path != sqlstore.DefaultDir+"/wg7.db" || ds.explicit {
+		t.Fatalf("default provider %#v", cfg.JIT.Provider)
+	}
+
+	// A missing default store answers "unknown" and creates nothing.
+	missing := &daemonStore{path: filepath.Join(t.TempDir(), "none.db")}
+	if _, err := missing.LookupPeer(context.Background(), hooks.PublicKey{1}); !errors.Is(err, hooks.ErrUnknownPeer) {
+		t.Fatalf("missing store: %v, want ErrUnknownPeer", err)
+	}
+
+	// Off.
+	cfg = device.Config{Name: "wg7"}
+	if err := parseJITOptions(&cfg, env(map[string]string{sqlstore.EnvPath: "off"})); err != nil || cfg.JIT.Provider != nil {
+		t.Fatalf("off: err %v, provider %v", err, cfg.JIT.Provider)
+	}
+
+	// HTTP and tuning.
+	cfg = device.Config{Name: "wg7"}
+	err := parseJITOptions(&cfg, env(map[string]string{
+		envPeerURL: "https://cp.example/peers", envPeerToken: "t",
+		envJITIdle: "off", envJITRevalidate: "30s", envJITMaxPeers: "100",
+		envJITNegativeTTL: "5s", envJITLookupTimeout: "1s",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cfg.JIT.Provider.(*httpprovider.Provider); !ok {
+		t.Fatalf("URL set: provider %T", cfg.JIT.Provider)
+	}
+	j := cfg.JIT
+	if j.IdleTimeout >= 0 || j.RevalidateInterval != 30*time.Second || j.MaxPeers != 100 ||
+		j.NegativeTTL != 5*time.Second || j.LookupTimeout != time.Second {
+		t.Fatalf("tuning: %+v", j)
+	}
+
+	for k, v := range map[string]string{
+		envJITIdle:          "soon",
+		envJITNegativeTTL:   "off",
+		envJITMaxPeers:      "-3",
+		envPeerURL:          "ftp://x",
+		envPeerTokenFile:    "/nonexistent/token",
+		envJITLookupTimeout: "0s",
+	} {
+		kv := map[string]string{k: v}
+		if k == envPeerTokenFile {
+			kv[envPeerURL] = "http://x"
+		}
+		err := parseJITOptions(&device.Config{Name: "wg7"}, env(kv))
+		if err == nil || !strings.Contains(err.Error(), k[len("WGHOOKS_"):]) {
+			t.Errorf("%s=%q: error %v, want one naming the variable", k, v, err)
+		}
+	}
+}
+
+func TestDaemonStoreExplicit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "peers.db")
+	defer func() { jitStore = nil }()
+	jitStore = &daemonStore{path: path, explicit: true}
+	stop, err := startJITStore(nil, "wg7", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	s, _ := jitStore.open()
+	key := hooks.PublicKey{4}
+	if err := s.Put(context.Background(), sqlstore.Peer{PeerConfig: hooks.PeerConfig{PublicKey: key}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jitStore.LookupPeer(context.Background(), key); err != nil {
+		t.Fatal(err)
+	}
+}
