@@ -207,7 +207,8 @@ type hostPeer struct {
 	lastCopy  atomic.Int64 // last data copy queued, for rate limiting
 	dst       atomic.Pointer[epBox]
 
-	mu         sync.Mutex // guards everything below
+	mu         sync.Mutex     // guards everything below
+	upstream   *wgdevice.Peer // the peer object the name was set on
 	hp         hostPort
 	fromConfig bool // from EndpointConfig.Hosts: survives the peer's removal
 	cands      []candidate
@@ -356,7 +357,8 @@ func (e *endpoints) setHost(pk wgdevice.NoisePublicKey, s string, fromConfig boo
 	if err != nil {
 		return err
 	}
-	if !e.d.HasPeer(pk) && e.d.wg.LookupPeer(pk) == nil {
+	peer := e.d.wg.LookupPeer(pk)
+	if peer == nil {
 		return fmt.Errorf("failed to set endpoint %q of %s: no such peer", s, shortKey(pk))
 	}
 	e.mu.Lock()
@@ -370,8 +372,9 @@ func (e *endpoints) setHost(pk wgdevice.NoisePublicKey, s string, fromConfig boo
 	e.mu.Unlock()
 
 	hp.mu.Lock()
-	changed := hp.hp != h
+	changed := hp.hp != h || hp.upstream != peer
 	hp.hp = h
+	hp.upstream = peer
 	if changed {
 		hp.cands = nil
 		hp.resolveFails = 0
@@ -478,32 +481,30 @@ func (e *endpoints) monitor() {
 func (e *endpoints) housekeep() {
 	now := time.Now()
 	e.mu.Lock()
-	var adopt []wgdevice.NoisePublicKey
-	for pk := range e.pending {
-		if e.d.wg.LookupPeer(pk) != nil {
-			adopt = append(adopt, pk)
-		}
+	all := make([]*hostPeer, 0, len(e.peers))
+	for _, hp := range e.peers {
+		all = append(all, hp)
 	}
+	e.mu.Unlock()
 	var gone []*hostPeer
 	var due []*hostPeer
-	for _, hp := range e.peers {
-		if e.d.wg.LookupPeer(hp.pk) == nil {
+	for _, hp := range all {
+		// Never ask upstream with hp.mu held: upstream sends (and so
+		// runs onSend, which takes hp.mu) while holding its own locks.
+		cur := e.d.wg.LookupPeer(hp.pk)
+		hp.mu.Lock()
+		if cur == nil || cur != hp.upstream {
+			// Removed, or removed and configured again: start over.
+			hp.mu.Unlock()
 			gone = append(gone, hp)
 			continue
 		}
-		hp.mu.Lock()
 		if !hp.resolving && !now.Before(hp.resolveAt) {
 			hp.resolving = true
 			due = append(due, hp)
 		}
 		hp.mu.Unlock()
 	}
-	pending := make(map[wgdevice.NoisePublicKey]hostPort, len(adopt))
-	for _, pk := range adopt {
-		pending[pk] = e.pending[pk]
-		delete(e.pending, pk)
-	}
-	e.mu.Unlock()
 
 	for _, hp := range gone {
 		hp.mu.Lock()
@@ -516,6 +517,23 @@ func (e *endpoints) housekeep() {
 			e.mu.Unlock()
 		}
 	}
+	e.mu.Lock()
+	waiting := make(map[wgdevice.NoisePublicKey]hostPort, len(e.pending))
+	for pk, h := range e.pending {
+		waiting[pk] = h
+	}
+	e.mu.Unlock()
+	pending := map[wgdevice.NoisePublicKey]hostPort{}
+	for pk, h := range waiting {
+		if e.d.wg.LookupPeer(pk) != nil {
+			pending[pk] = h
+		}
+	}
+	e.mu.Lock()
+	for pk := range pending {
+		delete(e.pending, pk)
+	}
+	e.mu.Unlock()
 	for pk, h := range pending {
 		if err := e.setHost(pk, h.String(), true); err != nil {
 			e.d.log.Errorf("%v", err)
@@ -617,7 +635,7 @@ func (e *endpoints) applyCandidatesLocked(hp *hostPeer, addrs []netip.Addr, now 
 			break
 		}
 	}
-	peer := e.d.wg.LookupPeer(hp.pk)
+	peer := hp.upstream
 	if peer == nil {
 		return
 	}

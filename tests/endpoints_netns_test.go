@@ -181,6 +181,15 @@ func TestNetnsEndpointsFailoverWithDNS(t *testing.T) {
 	if err := c.ping(serverTun, 2*time.Second); err != nil {
 		t.Fatalf("no ping after the failover: %v", err)
 	}
+	if out := c.run(t, cli, "reset-source", ours.iface); !strings.Contains(out, "reset") {
+		t.Errorf("wghooks reset-source: %q", out)
+	}
+	if out := c.run(t, cli, "reset-source", ours.iface, serverKey.pub); !strings.Contains(out, "reset") {
+		t.Errorf("wghooks reset-source PEER: %q", out)
+	}
+	if err := c.ping(serverTun, 2*time.Second); err != nil {
+		t.Fatalf("no ping after the source resets: %v", err)
+	}
 	ours.stop()
 
 	// Upstream with what `wg set ... endpoint vpn.test:51820` resolves

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	wgdevice "golang.zx2c4.com/wireguard/device"
+
 	"wghooks/device"
 )
 
@@ -296,5 +298,36 @@ func TestEndpointsSourceResetLosesNothing(t *testing.T) {
 	}
 	if err := da.IpcSet(uapiCfg("wghooks_reset_source", "yes")); err == nil {
 		t.Error("wghooks_reset_source=yes accepted")
+	}
+}
+
+// Hostnames from the configuration (EndpointConfig.Hosts, which the daemon
+// fills from a wg-quick style file) apply when the peer is configured,
+// also after the device started; the peer's removal and return keep it.
+func TestEndpointsConfigHostsApplyWhenPeerAppears(t *testing.T) {
+	checkLeaks(t)
+	server, ds := newWghooksNode(t, "198.18.44.1", device.Config{})
+	if err := ds.IpcSet(uapiCfg("listen_port", fmt.Sprint(server.port))); err != nil {
+		t.Fatal(err)
+	}
+	res := &epResolver{}
+	res.set(time.Hour, "127.0.0.1")
+	cfg := device.Config{}
+	cfg.Endpoints.Resolver = res
+	cfg.Endpoints.Hosts = map[wgdevice.NoisePublicKey]string{server.key.pub: fmt.Sprintf("vpn.test:%d", server.port)}
+	client, dc := newWghooksNode(t, "198.18.44.2", cfg)
+	peerWith(t, ds, client, false)
+	want := fmt.Sprintf("127.0.0.1:%d", server.port)
+	for round := 0; round < 2; round++ {
+		peerWith(t, dc, server, false) // no endpoint: the name gives it
+		eventually(t, 5*time.Second, "the configured hostname applied", func() bool {
+			return endpointOf(t, dc, server.key.pub) == want
+		})
+		if _, err := pingUntil(t, client, server.addr, time.Second, 10*time.Second); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if err := dc.IpcSet(uapiCfg("public_key", server.key.pubHex(), "remove", "true")); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
