@@ -142,7 +142,7 @@ func newJITServer(t testing.TB, p hooks.Provider, cfg device.JITConfig, ev *jitE
 	// a random port to a new one when its peers go quiet).
 	dc := device.Config{JIT: cfg, HA: device.HAConfig{FlowEscapeOff: true}}
 	if log != nil {
-		dc.Verbosef = log.logf
+		dc.Verbosef, dc.Errorf = log.logf, log.logf
 	}
 	n, d := newWghooksNode(t, "198.18.0.1", dc)
 	jitServeEcho(t, n)

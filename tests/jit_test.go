@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -405,4 +406,35 @@ func TestJITHTTPProvider(t *testing.T) {
 		t.Fatal("peer not installed through exactly one control-plane request")
 	}
 	cp.CloseClientConnections()
+}
+
+// TestJITPersistentKeepalive: a peer whose configuration asks for
+// persistent keepalive still completes its first handshake with one
+// initiation (the device does not start a crossing handshake of its
+// own), and gets its keepalive once answered.
+func TestJITPersistentKeepalive(t *testing.T) {
+	checkLeaks(t)
+	p := newJITProvider()
+	log := &jitLog{}
+	server, sd := newJITServer(t, p, device.JITConfig{}, nil, log)
+	c := newJITClient(t, "198.18.1.1", server)
+	p.mu.Lock()
+	p.peers[c.key.pub] = hooks.PeerConfig{
+		AllowedIPs:          []netip.Prefix{netip.PrefixFrom(c.addr, 32)},
+		PersistentKeepalive: 25 * time.Second,
+	}
+	p.mu.Unlock()
+	if err := jitRoundTrip(c.node, server.addr, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.bind.inits.Load(); n != 1 {
+		t.Fatalf("client sent %d initiations, want 1", n)
+	}
+	eventually(t, 5*time.Second, "the keepalive to be configured", func() bool {
+		get, _ := sd.IpcGet()
+		return strings.Contains(get, "persistent_keepalive_interval=25")
+	})
+	if n := log.count("Failed to send handshake initiation"); n != 0 {
+		t.Fatalf("the device tried %d initiations of its own", n)
+	}
 }
