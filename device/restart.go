@@ -234,7 +234,7 @@ func (r *restart) afterUp() {
 	s := &r.startup
 	s.Lock()
 	defer s.Unlock()
-	if r.d.peers.len() == 0 {
+	if !r.readyToStart() {
 		s.broadcastPending = r.cfg.Broadcast == BroadcastAtFirstPeers
 		return
 	}
@@ -242,12 +242,17 @@ func (r *restart) afterUp() {
 	r.d.goroutine(func() { r.broadcast("startup") })
 }
 
-// configured is called after a set transaction was applied without error,
-// on the configuring goroutine. If the device came up before it had
-// peers, the startup actions run now.
+// readyToStart reports whether the device holds what the startup actions
+// need: its private key and at least one peer.
+func (r *restart) readyToStart() bool { return r.d.Configured() && r.d.peers.len() > 0 }
+
+// configuredSet is called after a set transaction was applied without
+// error, on the configuring goroutine (never with the lifecycle lock
+// held). If the device came up before it had its key and peers, the
+// startup actions run now.
 func (r *restart) configuredSet(set *uapi.Set) {
 	r.trackConfigured(set)
-	if !r.d.IsUp() || r.d.peers.len() == 0 {
+	if !r.readyToStart() || !r.d.IsUp() {
 		return
 	}
 	s := &r.startup

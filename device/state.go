@@ -325,10 +325,21 @@ type stateKeeper struct {
 func (s *stateKeeper) init() { s.carried = make(map[wgdevice.NoisePublicKey]restoreItem) }
 
 // restoreLocked reads the state file and applies it. Called with the
-// startup lock held; it runs once per Device.
+// startup lock held; it runs once per Device, as soon as the device has
+// its private key and peers.
 func (r *restart) restoreLocked() {
-	r.startup.restorePending = false
 	path := r.cfg.StateFile
+	v, err := r.d.view()
+	if err != nil {
+		r.d.log.Errorf("failed to apply state file %q: %v", path, err)
+		return
+	}
+	if _, ok := v.publicKey(); !ok {
+		// Peers came before the private key: wait for it, the file can
+		// only be checked against it.
+		return
+	}
+	r.startup.restorePending = false
 	f, err := readStateFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		r.d.log.Verbosef("no state file at %q: starting without saved endpoints", path)
@@ -336,11 +347,6 @@ func (r *restart) restoreLocked() {
 	}
 	if err != nil {
 		r.rejectStateFile(err)
-		return
-	}
-	v, err := r.d.view()
-	if err != nil {
-		r.d.log.Errorf("failed to apply state file %q: %v", path, err)
 		return
 	}
 	items, err := planRestore(f, v, r.configuredEndpoint, time.Now(), r.cfg.StateMaxAge)

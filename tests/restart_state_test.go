@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"wghooks/device"
+	"wghooks/tun"
 )
 
 // restartStateJSON is a state file as wghooks writes it.
@@ -153,4 +154,49 @@ func TestRestartStateFilePeriodic(t *testing.T) {
 		return err == nil && strings.Contains(string(data), base64.StdEncoding.EncodeToString(client.key.pub[:])) &&
 			strings.Contains(string(data), fmt.Sprintf("127.0.0.1:%d", client.port))
 	})
+}
+
+// Peers configured before the private key: the state file waits for the
+// key (it can only be checked against it) and is applied with it.
+func TestRestartStateFileWaitsForKey(t *testing.T) {
+	checkLeaks(t)
+	client := newRestartClient(t, "198.18.11.2")
+	key := newKeypair(t)
+	statePath := restartStatePath(t)
+	port := restartFreeUDPPort(t)
+	if err := client.dev.IpcSet(restartClientPeerConf(&node{key: key, addr: netip.MustParseAddr("198.18.11.1")}, port, 0)); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Dir(statePath), 0o700)
+	file := restartStateJSON(key, time.Now(), restartStatePeerJSON(client.key, fmt.Sprintf("127.0.0.1:%d", client.port), time.Now()))
+	if err := os.WriteFile(statePath, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log := newRestartLog(t, "server")
+	tdev, _, err := tun.NewNetstack([]netip.Addr{netip.MustParseAddr("198.18.11.1")}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := device.New(tdev, device.Config{Verbosef: log.logf, Errorf: log.logf,
+		Restart: device.RestartConfig{StateFile: statePath, Broadcast: device.BroadcastAtFirstPeers}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	restartWait(t, 5*time.Second, "the netstack device to come up", d.IsUp)
+	if err := d.IpcSet(restartPeerConf(&client.node, false)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.IpcSet(uapiCfg("private_key", key.privHex(), "listen_port", fmt.Sprint(port))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(statePath + ".rejected"); err == nil {
+		t.Fatalf("state file rejected before the key arrived:\n%s", log)
+	}
+	// The startup broadcast waited for the key too, and reaches the
+	// client at the restored endpoint.
+	restartWait(t, 10*time.Second, "the broadcast to reach the client", func() bool { return client.transportRx() > 0 })
+	if !strings.Contains(log.String(), "restored 1 learned endpoints") {
+		t.Errorf("endpoint not restored:\n%s", log)
+	}
 }
