@@ -12,8 +12,8 @@ import (
 
 // The operator's flow, for real: our daemon serves a roaming client that
 // runs Debian's unmodified wireguard-go and keeps sending. The daemon is
-// stopped with SIGTERM, started again, configured with `wg set` (no
-// endpoint for the client: it was only ever learned) and its link brought
+// stopped with SIGTERM, started again, configured with `wg setconf`
+// (no endpoint for the client: it was only ever learned) and its link brought
 // up. The state file the old process saved carries the client's address
 // to the new one, which reaches the client first; the client recovers
 // with no change on its side, long before its own 15 s timer would fire.
@@ -27,9 +27,14 @@ func TestNetnsRestartDebianClient(t *testing.T) {
 	ifS, ifC := netnsName("wgr"), netnsName("wgr")
 	tunS, tunC := netip.MustParseAddr("198.19.0.1"), netip.MustParseAddr("198.19.0.2")
 
+	// The operator's configuration: no endpoint for the roaming client.
+	conf := filepath.Join(t.TempDir(), "wg.conf")
+	if err := os.WriteFile(conf, []byte("[Interface]\nPrivateKey = "+keyS.priv+"\nListenPort = 51820\n\n[Peer]\nPublicKey = "+keyC.pub+"\nAllowedIPs = "+tunC.String()+"/32\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	startServer := func() (*netnsDaemon, time.Time) {
 		d := pair.a.startDaemon(t, ours, ifS, "WGHOOKS_STATE_FILE="+statePath)
-		d.wg(t, "set", ifS, "listen-port", "51820", "private-key", keyS.file, "peer", keyC.pub, "allowed-ips", tunC.String()+"/32")
+		d.wg(t, "setconf", ifS, conf)
 		pair.a.run(t, "ip", "addr", "add", tunS.String()+"/24", "dev", ifS)
 		pair.a.run(t, "ip", "link", "set", ifS, "up")
 		return d, time.Now()
