@@ -61,7 +61,8 @@ import (
 type HAConfig struct {
 	// FlowEscapeOff turns flow escape off. Default: on while the listen
 	// port is random (no listen_port, or listen_port=0); configuring a
-	// fixed listen_port turns it off by itself.
+	// fixed listen_port, or a JIT provider (a gateway), turns it off by
+	// itself.
 	FlowEscapeOff bool
 
 	// Silence is how long data sent to an endpoint may go without
@@ -165,6 +166,11 @@ func (st *flowState) stamp(kind *atomic.Uint64) {
 
 func newFlowEscape(d *Device) *flowEscape {
 	f := &flowEscape{d: d, cfg: d.cfg.HA.withDefaults(), wake: make(chan struct{}, 1)}
+	if d.cfg.JIT.Provider != nil {
+		// A device that provisions peers on first contact is a gateway:
+		// clients find it at its port, so it must never move.
+		f.cfg.FlowEscapeOff = true
+	}
 	f.flows.m = make(map[netip.AddrPort]*flowState)
 	f.updateActive()
 	return f
