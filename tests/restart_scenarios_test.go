@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -23,14 +24,15 @@ const (
 type restartScenario struct {
 	name, what     string
 	staticEndpoint bool // the server's configuration holds the client's endpoint
+	roams          bool // the client moves to a new address before the restart
 	traffic        restartTraffic
 }
 
 var restartScenarios = []restartScenario{
-	{"a", "client endpoint configured on the server", true, restartContinuous},
-	{"b", "roaming client: endpoint learned, carried in the state file", false, restartContinuous},
-	{"c", "client only sends persistent keepalives (endpoint learned)", false, restartKeepaliveOnly},
-	{"d", "client idle across the restart, then sends", true, restartIdleThenSend},
+	{"a", "client endpoint configured on the server", true, false, restartContinuous},
+	{"b", "roaming client: endpoint learned, carried in the state file", false, true, restartContinuous},
+	{"c", "client only sends persistent keepalives (endpoint learned)", false, false, restartKeepaliveOnly},
+	{"d", "client idle across the restart, then sends", true, false, restartIdleThenSend},
 }
 
 // restartOutcome is what one server restart came to.
@@ -78,6 +80,19 @@ func restartRun(tb testing.TB, sc restartScenario, upstream bool, window, pingEv
 		restartWait(tb, 10*time.Second, "the client's keepalives to reach the first server", func() bool { return s1.transportRx() > 0 })
 	} else {
 		restartWait(tb, 10*time.Second, "a ping through the first server", func() bool { return restartPing(&client.node, s1.addr, 500*time.Millisecond) == nil })
+	}
+	if sc.roams {
+		// A new source port, as after a NAT rebinding: the server follows
+		// the client there and only the state file can tell the next
+		// process.
+		if err := client.dev.IpcSet("listen_port=0\n"); err != nil {
+			tb.Fatal(err)
+		}
+		client.port = listenPortOf(tb, client.dev)
+		moved := fmt.Sprintf("endpoint=127.0.0.1:%d\n", client.port)
+		restartWait(tb, 10*time.Second, "the server to follow the client to "+moved, func() bool {
+			return restartPing(&client.node, s1.addr, 500*time.Millisecond) == nil && strings.Contains(s1.ipcGet(), moved)
+		})
 	}
 	var pinger *restartPinger
 	if sc.traffic == restartContinuous {
