@@ -556,7 +556,10 @@ func (ns *netns) startDaemon(t testing.TB, bin, iface string, env ...string) *ne
 	t.Helper()
 	sock := netnsSocket(iface)
 	t.Cleanup(func() { os.Remove(sock) }) // runs after the process is stopped
-	env = append([]string{"LOG_LEVEL=verbose"}, env...)
+	// Our daemon saves state under /var/lib/wghooks by default; tests
+	// keep it in their temp dir unless they choose a path themselves.
+	defaults := []string{"LOG_LEVEL=verbose", "WGHOOKS_STATE_FILE=" + filepath.Join(t.TempDir(), iface+".json")}
+	env = append(defaults, env...)
 	d := &netnsDaemon{netnsProc: ns.start(t, env, bin, "-f", iface), ns: ns, iface: iface}
 	deadline := time.Now().Add(20 * time.Second)
 	for {

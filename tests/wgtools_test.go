@@ -249,7 +249,7 @@ Endpoint = 198.18.0.2:51821
 AllowedIPs = 198.19.0.2/32, fd00:19::2/128
 PersistentKeepalive = 25
 `, keyA.priv, keyB.pub))
-	env := []string{"WG_QUICK_USERSPACE_IMPLEMENTATION=" + bin}
+	env := []string{"WG_QUICK_USERSPACE_IMPLEMENTATION=" + bin, "WGHOOKS_STATE_FILE=" + filepath.Join(t.TempDir(), iface+".json")}
 	// Whatever happens, the backgrounded daemon goes (deleting the
 	// namespace would also kill it) and its socket with it.
 	t.Cleanup(func() {
