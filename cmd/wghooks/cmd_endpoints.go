@@ -8,7 +8,6 @@ import (
 	"os"
 	"strings"
 
-	"wghooks/ipc"
 	"wghooks/uapi"
 	"wghooks/wgconf"
 )
@@ -31,15 +30,6 @@ func peerHex(s string) (string, error) {
 		return hex.EncodeToString(k[:]), nil
 	}
 	return "", fmt.Errorf("failed to parse peer key %q: want 32 bytes in base64 or hex", s)
-}
-
-func setLines(dir, iface string, lines ...string) error {
-	c, err := ipc.Dial(dir, iface)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return c.Set(lines...)
 }
 
 func runEndpoint(dir string, args []string, out io.Writer) error {
@@ -70,12 +60,7 @@ func runEndpoints(dir string, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c, err := ipc.Dial(dir, iface)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	lines, err := c.Get()
+	lines, err := getLines(dir, iface)
 	if err != nil {
 		return err
 	}

@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-
-	"wghooks/ipc"
 )
 
 // Restart commands: drain before a planned restart, broadcast after one.
@@ -23,12 +21,7 @@ func restartSetCmd(line, done string) func(dir string, args []string, out io.Wri
 		if err != nil {
 			return err
 		}
-		c, err := ipc.Dial(dir, iface)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		if err := c.Set(line); err != nil {
+		if err := setLines(dir, iface, line); err != nil {
 			return fmt.Errorf("failed to send %q to %s: %w", line, iface, err)
 		}
 		fmt.Fprintf(out, "%s: %s\n", iface, done)

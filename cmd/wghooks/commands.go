@@ -32,17 +32,32 @@ func oneIface(args []string) (string, error) {
 	return args[0], nil
 }
 
-func runGet(dir string, args []string, out io.Writer) error {
-	iface, err := oneIface(args)
+// getLines returns a daemon's get reply.
+func getLines(dir, iface string) ([]uapi.Line, error) {
+	c, err := ipc.Dial(dir, iface)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	defer c.Close()
+	return c.Get()
+}
+
+// setLines sends one set transaction to a daemon.
+func setLines(dir, iface string, lines ...string) error {
 	c, err := ipc.Dial(dir, iface)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	lines, err := c.Get()
+	return c.Set(lines...)
+}
+
+func runGet(dir string, args []string, out io.Writer) error {
+	iface, err := oneIface(args)
+	if err != nil {
+		return err
+	}
+	lines, err := getLines(dir, iface)
 	if err != nil {
 		return err
 	}
@@ -59,12 +74,7 @@ func runStatus(dir string, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c, err := ipc.Dial(dir, iface)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	lines, err := c.Get()
+	lines, err := getLines(dir, iface)
 	if err != nil {
 		return err
 	}

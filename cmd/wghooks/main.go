@@ -20,8 +20,8 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"status": {"status IFACE", runStatus},
-	"get":    {"get IFACE", runGet},
+	"status": {"status IFACE       peers, endpoints, last handshakes, wghooks' extension state", runStatus},
+	"get":    {"get IFACE          the raw UAPI get reply", runGet},
 }
 
 func main() {
