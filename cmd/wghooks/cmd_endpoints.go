@@ -56,11 +56,7 @@ func runEndpoint(dir string, args []string, out io.Writer) error {
 }
 
 func runEndpoints(dir string, args []string, out io.Writer) error {
-	iface, err := oneIface(args)
-	if err != nil {
-		return err
-	}
-	lines, err := getLines(dir, iface)
+	iface, lines, err := getIface(dir, args)
 	if err != nil {
 		return err
 	}

@@ -42,6 +42,16 @@ func getLines(dir, iface string) ([]uapi.Line, error) {
 	return c.Get()
 }
 
+// getIface reads the one interface name in args and its get reply.
+func getIface(dir string, args []string) (string, []uapi.Line, error) {
+	iface, err := oneIface(args)
+	if err != nil {
+		return "", nil, err
+	}
+	lines, err := getLines(dir, iface)
+	return iface, lines, err
+}
+
 // setLines sends one set transaction to a daemon.
 func setLines(dir, iface string, lines ...string) error {
 	c, err := ipc.Dial(dir, iface)
@@ -53,11 +63,7 @@ func setLines(dir, iface string, lines ...string) error {
 }
 
 func runGet(dir string, args []string, out io.Writer) error {
-	iface, err := oneIface(args)
-	if err != nil {
-		return err
-	}
-	lines, err := getLines(dir, iface)
+	_, lines, err := getIface(dir, args)
 	if err != nil {
 		return err
 	}
@@ -70,11 +76,7 @@ func runGet(dir string, args []string, out io.Writer) error {
 // runStatus prints a short human summary: the interface, then one line per
 // peer with its endpoint and last handshake.
 func runStatus(dir string, args []string, out io.Writer) error {
-	iface, err := oneIface(args)
-	if err != nil {
-		return err
-	}
-	lines, err := getLines(dir, iface)
+	iface, lines, err := getIface(dir, args)
 	if err != nil {
 		return err
 	}
