@@ -94,7 +94,12 @@ func readLine(r *bufio.Reader) (string, error) {
 	for {
 		chunk, err := r.ReadSlice('\n')
 		if !tooLong {
-			if sb.Len()+len(chunk) > MaxLineLen+1 {
+			// The newline does not count; a last line may end without one.
+			n := len(chunk)
+			if n > 0 && chunk[n-1] == '\n' {
+				n--
+			}
+			if sb.Len()+n > MaxLineLen {
 				tooLong = true
 				sb.Reset()
 			} else {
