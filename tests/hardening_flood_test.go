@@ -1,0 +1,141 @@
+package tests
+
+import (
+	"fmt"
+	"net/netip"
+	"runtime"
+	"testing"
+	"time"
+
+	wgdevice "golang.zx2c4.com/wireguard/device"
+
+	"wghooks/device"
+)
+
+// TestHardeningFlood: a just-in-time gateway carries a known peer's TCP
+// stream while 16 loopback sources flood it with random bytes, valid-mac1
+// garbage, genuine initiations from 48 keys the provider does not know and
+// replays of the known peer's real initiation. The stream keeps flowing
+// and its session is left alone (no new handshake, endpoint unchanged);
+// nothing is installed, nothing gets a handshake response; the provider is
+// asked at most once per unknown key; upstream's cookie defence engages
+// (cookie replies come back); heap and goroutines return to where they
+// were; and a new genuine peer is installed right after.
+func TestHardeningFlood(t *testing.T) {
+	checkLeaks(t)
+	p := newJITProvider()
+	server, sd := newJITServer(t, p, device.JITConfig{}, nil, nil)
+	client := newHardClient(t, "198.18.1.1", server)
+	p.set(client.key.pub, client.addr)
+	link := newBenchPairLink(t, client.node, server, 64<<10)
+	replay := client.rec.firstInitiation()
+	if replay == nil {
+		t.Fatal("the client's initiation was not recorded")
+	}
+	clientEndpoint := fmt.Sprintf("127.0.0.1:%d", client.port)
+	if ep := endpointOf(t, sd, client.key.pub); ep != clientEndpoint {
+		t.Fatalf("gateway has the client at %q, want %q", ep, clientEndpoint)
+	}
+
+	heapBefore, goroutinesBefore := hardHeap(), runtime.NumGoroutine()
+	flood := hardFlood{
+		Target:     netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), server.port),
+		ServerPub:  server.key.pub,
+		Replay:     replay,
+		Strangers:  48,
+		Sources:    16,
+		PPS:        200_000,
+		Duration:   2 * time.Second,
+		MaxPackets: 400_000,
+	}
+	type outcome struct {
+		res hardFloodResult
+		err error
+	}
+	floodStart := time.Now()
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := flood.run()
+		done <- outcome{res, err}
+	}()
+	var out outcome
+	transfers, heapPeak := 0, heapBefore
+	for finished := false; !finished; {
+		link.transfer(t) // fails the test if the stream stalls for a minute
+		transfers++
+		heapPeak = max(heapPeak, hardHeap())
+		select {
+		case out = <-done:
+			finished = true
+		default:
+		}
+	}
+	if out.err != nil {
+		t.Fatal(out.err)
+	}
+	st := sd.Stats()
+	t.Logf("flood took %v", time.Since(floodStart))
+	t.Logf("%v; %d transfers of 64 KiB during the flood; provider asked %d times; heap %.1f MiB before, peak %.1f MiB",
+		out.res, transfers, p.totalCalls(), heapBefore/(1<<20), heapPeak/(1<<20))
+
+	if out.res.Cookies == 0 {
+		t.Errorf("no cookie reply in %d flood packets: upstream's under-load defence never engaged", out.res.Sent)
+	}
+	if out.res.Other != 0 {
+		t.Errorf("the flooders got %d answers other than cookie replies (a handshake response to junk?)", out.res.Other)
+	}
+	if n := p.totalCalls(); n > flood.Strangers+1 {
+		t.Errorf("provider asked %d times, want at most %d (once per unknown key, once for the client)", n, flood.Strangers+1)
+	}
+	if n := p.callsFor(client.key.pub); n != 1 {
+		t.Errorf("provider asked %d times about the known client, want 1", n)
+	}
+	if st.PeersActive != 1 || st.PeersInstalled != 1 {
+		t.Errorf("gateway holds %d peers (%d installed), want only the client", st.PeersActive, st.PeersInstalled)
+	}
+	if ep := endpointOf(t, sd, client.key.pub); ep != clientEndpoint {
+		t.Errorf("replays moved the client's endpoint to %q (want %q)", ep, clientEndpoint)
+	}
+	if n := client.bind.inits.Load(); n != 1 {
+		t.Errorf("the client sent %d initiations, want 1: the flood disturbed its session", n)
+	}
+	t.Logf("checks done %v after the flood started", time.Since(floodStart))
+	link.transfer(t)
+	t.Logf("transfer done %v after the flood started", time.Since(floodStart))
+
+	// Bounded memory: the live heap (measured after a collection) peaks
+	// within what upstream's own handshake queue holds when full (1024
+	// datagram buffers of 64 KiB: the flood fills it, that is what makes
+	// the device "under load") plus 32 MiB for everything else, and comes
+	// back once the flood is over.
+	const slack = 32 << 20
+	queue := float64(wgdevice.QueueHandshakeSize * wgdevice.MaxMessageSize)
+	if heapPeak > heapBefore+queue+slack {
+		t.Errorf("live heap peaked at %.1f MiB during the flood, from %.1f MiB: more than upstream's full handshake queue (%.0f MiB) and %d MiB",
+			heapPeak/(1<<20), heapBefore/(1<<20), queue/(1<<20), slack>>20)
+	}
+	eventually(t, 10*time.Second, "heap and goroutines to come back after the flood", func() bool {
+		return hardHeap() < heapBefore+slack && runtime.NumGoroutine() <= goroutinesBefore+4
+	})
+
+	t.Logf("settled %v after the flood started", time.Since(floodStart))
+	// A new genuine client is installed at once after the flood.
+	fresh := newKeypair(t)
+	p.set(fresh.pub, netip.MustParseAddr("198.18.1.2"))
+	s := newJITSender(t, server)
+	eventually(t, 10*time.Second, "a new genuine peer to be installed after the flood", func() bool {
+		if !sd.HasPeer(fresh.pub) {
+			s.send(t, s.initiation(t, fresh))
+			time.Sleep(200 * time.Millisecond)
+		}
+		return sd.HasPeer(fresh.pub)
+	})
+}
+
+// hardHeap returns the live heap in bytes after a collection.
+func hardHeap() float64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return float64(m.HeapAlloc)
+}
