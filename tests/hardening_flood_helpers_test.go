@@ -156,7 +156,7 @@ func (f hardFlood) run() (hardFloodResult, error) {
 					c.Write(msg)
 				}
 				next = next.Add(gap)
-				if d := time.Until(next); d > 0 {
+				if d := min(time.Until(next), time.Until(end)); d > 0 {
 					time.Sleep(d)
 				}
 			}
