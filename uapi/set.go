@@ -42,10 +42,14 @@ type Extensions struct {
 }
 
 // Limits bound what one transaction may hold, so a client cannot make the
-// daemon buffer without end.
+// daemon buffer without end. MaxTransaction counts each line's bytes plus
+// lineOverhead, what holding a line costs besides its bytes: without it a
+// transaction of short lines held eight times its size.
 const (
 	MaxLineLen     = 4096
 	MaxTransaction = 64 << 20
+
+	lineOverhead = 32
 )
 
 // ReadTransaction reads one transaction's lines from r: up to a blank line
@@ -71,7 +75,7 @@ func ReadTransaction(r *bufio.Reader) (lines []string, ended bool, err error) {
 		if line == "" && rerr == nil {
 			return lines, true, firstErr
 		}
-		total += len(line) + 1
+		total += len(line) + 1 + lineOverhead
 		if total > MaxTransaction && firstErr == nil {
 			firstErr = Errorf(ErrnoProtocol, "failed to read transaction: larger than %d bytes", MaxTransaction)
 		}
