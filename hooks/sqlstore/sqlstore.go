@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -59,6 +60,13 @@ func Open(path string) (*Store, error) {
 	if path == "" {
 		return nil, fmt.Errorf("failed to open peer store: empty path")
 	}
+	// The store holds preshared keys: create it readable by its owner
+	// only (SQLite gives its -wal and -shm files the same mode).
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open peer store %q: %w", path, err)
+	}
+	f.Close()
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(5000)")
 	q.Add("_pragma", "journal_mode(WAL)")
