@@ -213,6 +213,7 @@ func TestHardeningCrashSafety(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills child processes; skipped with -short")
 	}
+	checkLeaks(t)
 	for _, role := range []string{"save", "drain"} {
 		t.Run(role, func(t *testing.T) {
 			dir := t.TempDir()
@@ -308,6 +309,7 @@ func TestHardeningCrashStore(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills child processes; skipped with -short")
 	}
+	checkLeaks(t)
 	bin := netnsBuild(t, "wghooks/cmd/wghooks", "wghooks")
 	dir := t.TempDir()
 	db := filepath.Join(dir, "store", "peers.db")
