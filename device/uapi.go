@@ -31,10 +31,13 @@ func (d *Device) IpcSetOperation(r io.Reader) error {
 	if err != nil {
 		return d.ipcFailed(err)
 	}
-	return d.ipcSetLines(lines)
+	return d.IpcSetLines(lines)
 }
 
-func (d *Device) ipcSetLines(lines []string) error {
+// IpcSetLines applies one set transaction already split into lines
+// (without newlines or the final blank line), as the UAPI server has it,
+// so a large transaction is held once rather than copied again.
+func (d *Device) IpcSetLines(lines []string) error {
 	set, err := uapi.ParseSet(lines, extensionKeys())
 	if err != nil {
 		return d.ipcFailed(err)

@@ -20,6 +20,12 @@ type Handler interface {
 	IpcGetOperation(w io.Writer) error
 }
 
+// LinesHandler is implemented by handlers that take a transaction as the
+// lines the server has already read, saving a copy of a large one.
+type LinesHandler interface {
+	IpcSetLines(lines []string) error
+}
+
 // DefaultIdleTimeout closes a connection that sends nothing for this long,
 // so a client that never finishes cannot hold a goroutine forever.
 const DefaultIdleTimeout = 2 * time.Minute
@@ -173,12 +179,16 @@ func (s *Server) set(r *bufio.Reader) error {
 	if err != nil {
 		return err
 	}
-	var b strings.Builder
-	for _, l := range lines {
-		b.WriteString(l)
-		b.WriteByte('\n')
+	if lh, ok := s.h.(LinesHandler); ok {
+		err = lh.IpcSetLines(lines)
+	} else {
+		var b strings.Builder
+		for _, l := range lines {
+			b.WriteString(l)
+			b.WriteByte('\n')
+		}
+		err = s.h.IpcSetOperation(strings.NewReader(b.String()))
 	}
-	err = s.h.IpcSetOperation(strings.NewReader(b.String()))
 	if !ended {
 		// The client closed mid-transaction: what it sent was applied,
 		// as upstream does; there is no one left to answer.

@@ -34,6 +34,10 @@ func serve(t *testing.T) (*device.Device, string, string) {
 	if err := d.IpcSet("private_key=" + privA + "\nlisten_port=0\n"); err != nil {
 		t.Fatal(err)
 	}
+	// Up now, so the bind's port is settled before tests compare states.
+	if err := d.Up(); err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	ln, err := ipc.Listen(dir, "wgtest0")
 	if err != nil {
