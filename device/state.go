@@ -134,6 +134,18 @@ func readStateFile(path string) (*stateFile, error) {
 	return parseState(data)
 }
 
+// removeStaleTemps deletes temporary files that a writer killed between
+// creating and renaming them left beside path. Only ones older than a
+// minute go, so a write under way in this process is never touched.
+func removeStaleTemps(path string) {
+	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*"))
+	for _, m := range matches {
+		if fi, err := os.Stat(m); err == nil && time.Since(fi.ModTime()) > time.Minute {
+			os.Remove(m)
+		}
+	}
+}
+
 // writeStateFile replaces path atomically with f, mode 0600. A crash at
 // any point leaves either the old file or the new one.
 func writeStateFile(path string, f *stateFile) error {
@@ -329,6 +341,7 @@ func (s *stateKeeper) init() { s.carried = make(map[wgdevice.NoisePublicKey]rest
 // its private key and peers.
 func (r *restart) restoreLocked() {
 	path := r.cfg.StateFile
+	removeStaleTemps(path)
 	v, err := r.d.view()
 	if err != nil {
 		r.d.log.Errorf("failed to apply state file %q: %v", path, err)

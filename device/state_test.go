@@ -210,3 +210,29 @@ func TestDeadPeerStepNeverStorms(t *testing.T) {
 		t.Error("after being heard, a new unanswered send did not lead to an attempt after the timeout")
 	}
 }
+
+func TestRemoveStaleTemps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "wg0.json")
+	old := filepath.Join(dir, ".wg0.json.tmp-123")
+	fresh := filepath.Join(dir, ".wg0.json.tmp-456")
+	other := filepath.Join(dir, ".wg1.json.tmp-789")
+	for _, f := range []string{old, fresh, other} {
+		if err := os.WriteFile(f, []byte("{"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	long := time.Now().Add(-time.Hour)
+	os.Chtimes(old, long, long)
+	os.Chtimes(other, long, long)
+	removeStaleTemps(path)
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Error("a torn write's leftover was kept")
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Error("a write that may be under way was removed")
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Error("another interface's file was removed")
+	}
+}

@@ -9,6 +9,6 @@ grep -rl --include='*_test.go' '^func Fuzz' . | while read -r f; do
   pkg=./$(dirname "${f#./}")
   for name in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | sed 's/^func //'); do
     echo "== $pkg $name ($t)"
-    go test -run '^$' -fuzz "^${name}\$" -fuzztime "$t" "$pkg"
+    go test -run '^$' -fuzz "^${name}\$" -fuzztime "$t" -fuzzminimizetime 2000x "$pkg"
   done
 done
