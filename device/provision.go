@@ -149,6 +149,7 @@ type jit struct {
 	d   *Device
 	cfg JITConfig // with defaults; Provider nil means off
 
+	static  staticRoutes                  // static peers' allowed IPs, never handed out
 	id      atomic.Pointer[conn.Identity] // nil without a private key
 	limiter ratelimiter.Ratelimiter
 	jobs    chan decodeJob
@@ -561,6 +562,9 @@ func (j *jit) callProvider(key noiseKey) (hooks.PeerConfig, error) {
 // least recently active one if the cap is reached. Persistent keepalive
 // is left to the caller (see provision).
 func (j *jit) install(key noiseKey, cfg hooks.PeerConfig) error {
+	if err := j.static.check(key, cfg.AllowedIPs); err != nil {
+		return fmt.Errorf("failed to install peer %s: provider's answer refused: %w", shortKey(key), err)
+	}
 	j.installMu.Lock()
 	defer j.installMu.Unlock()
 	j.mu.Lock()
@@ -638,6 +642,7 @@ func (j *jit) event(ev hooks.PeerEvent) {
 // new private key, removed peers, and peers configured by hand (which
 // become static: never evicted).
 func (j *jit) configured(set *uapi.Set) {
+	j.static.apply(set)
 	for _, l := range set.Device {
 		if l.Key == "private_key" {
 			j.setPrivateKey(l.Value)

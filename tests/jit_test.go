@@ -162,6 +162,11 @@ func TestJITProviderFailures(t *testing.T) {
 		"another key": func(context.Context) (hooks.PeerConfig, error) {
 			return hooks.PeerConfig{PublicKey: hooks.PublicKey{1}}, nil
 		},
+		// A static peer below owns 198.18.7.0/24: an answer may not take
+		// any of it, or upstream would move the route to the newcomer.
+		"steals a static route": func(context.Context) (hooks.PeerConfig, error) {
+			return hooks.PeerConfig{AllowedIPs: []netip.Prefix{netip.MustParsePrefix("198.18.7.7/32")}}, nil
+		},
 	}
 	byKey := map[hooks.PublicKey]func(ctx context.Context) (hooks.PeerConfig, error){}
 	keys := map[string]keypair{}
@@ -183,6 +188,10 @@ func TestJITProviderFailures(t *testing.T) {
 	}
 	ev := &jitEvents{}
 	server, sd := newJITServer(t, p, device.JITConfig{LookupTimeout: 300 * time.Millisecond}, ev, nil)
+	static := newKeypair(t)
+	if err := sd.IpcSet(uapiCfg("public_key", static.pubHex(), "allowed_ip", "198.18.7.0/24")); err != nil {
+		t.Fatal(err)
+	}
 	s := newJITSender(t, server)
 	for name, k := range keys {
 		s.send(t, s.initiation(t, k))
@@ -197,6 +206,9 @@ func TestJITProviderFailures(t *testing.T) {
 	eventually(t, 5*time.Second, "a good key to be installed after the failures", func() bool {
 		return sd.HasPeer(good.pub)
 	})
+	if get, _ := sd.IpcGet(); !strings.Contains(get, "public_key="+static.pubHex()+"\n") || !strings.Contains(get, "allowed_ip=198.18.7.0/24\n") {
+		t.Fatalf("the static peer lost its route:\n%s", get)
+	}
 	if st := sd.Stats(); st.ProviderErrors < uint64(len(cases)) {
 		t.Fatalf("ProviderErrors = %d, want at least %d", st.ProviderErrors, len(cases))
 	}
