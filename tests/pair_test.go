@@ -78,7 +78,15 @@ func TestPairPingAndHTTP(t *testing.T) {
 	peerWith(t, da, b, true)
 	peerWith(t, db, a, true)
 
-	if err := ping(t, a, b.addr, 10*time.Second); err != nil {
+	// An echo may be lost while netstack settles under -race; one answer
+	// in ten tries proves the tunnel carries ICMP.
+	var err error
+	for i := 0; i < 10; i++ {
+		if err = ping(t, a, b.addr, time.Second); err == nil {
+			break
+		}
+	}
+	if err != nil {
 		t.Fatalf("ping a→b through the tunnel: %v", err)
 	}
 	serveHTTP(t, b, "hello through wghooks")
