@@ -34,6 +34,14 @@ const DefaultIdleTimeout = 2 * time.Minute
 // once.
 const MaxConns = 64
 
+// HeldBudget bounds the memory all connections together may hold in
+// transactions being read and applied: two of the largest transactions.
+// Past it a transaction is refused with errno -ENOMEM and nothing applies.
+const HeldBudget = 2 * uapi.MaxTransaction
+
+// noBudget holds nothing: for skipping the rest of a failed operation.
+var noBudget = uapi.NewBudget(0)
+
 // Server serves UAPI connections for one Handler.
 type Server struct {
 	h    Handler
@@ -42,6 +50,8 @@ type Server struct {
 	// IdleTimeout overrides DefaultIdleTimeout when non-zero. Set it
 	// before Serve.
 	IdleTimeout time.Duration
+
+	budget *uapi.Budget // shared by all connections
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -53,7 +63,7 @@ type Server struct {
 // NewServer returns a server for h. errf receives one line per failed
 // operation; nil discards.
 func NewServer(h Handler, errf hooks.Logf) *Server {
-	return &Server{h: h, errf: errf, conns: make(map[net.Conn]struct{})}
+	return &Server{h: h, errf: errf, conns: make(map[net.Conn]struct{}), budget: uapi.NewBudget(HeldBudget)}
 }
 
 // Serve accepts connections on ln until Close, or until ln fails (for
@@ -156,9 +166,7 @@ func (s *Server) ServeConn(c net.Conn) {
 		default:
 			// Read the rest of whatever this was, so the next operation
 			// starts cleanly, and say why it failed.
-			if _, _, rerr := uapi.ReadTransaction(r); errors.Is(rerr, io.EOF) {
-				return
-			}
+			uapi.ReadTransactionBudget(r, noBudget)
 			err = uapi.Errorf(uapi.ErrnoInvalid, "invalid UAPI operation %q", strings.TrimSuffix(op, "\n"))
 		}
 		if err != nil && isConnGone(err) {
@@ -175,10 +183,11 @@ func (s *Server) ServeConn(c net.Conn) {
 }
 
 func (s *Server) set(r *bufio.Reader) error {
-	lines, ended, err := uapi.ReadTransaction(r)
+	lines, ended, held, err := uapi.ReadTransactionBudget(r, s.budget)
 	if err != nil {
 		return err
 	}
+	defer s.budget.Release(held)
 	if lh, ok := s.h.(LinesHandler); ok {
 		err = lh.IpcSetLines(lines)
 	} else {
@@ -204,7 +213,7 @@ func (s *Server) get(r *bufio.Reader, w io.Writer) error {
 	}
 	if next != '\n' {
 		r.UnreadByte()
-		uapi.ReadTransaction(r)
+		uapi.ReadTransactionBudget(r, noBudget)
 		return uapi.Errorf(uapi.ErrnoInvalid, "trailing character in UAPI get: %q", next)
 	}
 	return s.h.IpcGetOperation(w)

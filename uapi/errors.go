@@ -12,6 +12,7 @@ const (
 	ErrnoProtocol  = -int64(unix.EPROTO)
 	ErrnoInvalid   = -int64(unix.EINVAL)
 	ErrnoPortInUse = -int64(unix.EADDRINUSE)
+	ErrnoNoMemory  = -int64(unix.ENOMEM)
 	ErrnoUnknown   = -55 // ENOANO, upstream's "other UAPI error"
 )
 

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // Line is one "key=value" line.
@@ -57,33 +58,91 @@ const (
 // it returns an error, so the next operation on the same connection starts
 // at a clean boundary. ended reports whether a blank line ended it.
 func ReadTransaction(r *bufio.Reader) (lines []string, ended bool, err error) {
+	lines, ended, _, err = ReadTransactionBudget(r, nil)
+	return lines, ended, err
+}
+
+// Budget is memory shared by all transactions being held at once, so many
+// connections each sending a large transaction cannot add up to more than
+// the budget. A nil *Budget is unlimited.
+type Budget struct{ left atomic.Int64 }
+
+// NewBudget returns a budget of n bytes.
+func NewBudget(n int64) *Budget {
+	b := new(Budget)
+	b.left.Store(n)
+	return b
+}
+
+func (b *Budget) take(n int) bool {
+	if b == nil {
+		return true
+	}
+	if b.left.Add(-int64(n)) < 0 {
+		b.left.Add(int64(n))
+		return false
+	}
+	return true
+}
+
+// Release returns n bytes taken by ReadTransactionBudget.
+func (b *Budget) Release(n int) {
+	if b != nil {
+		b.left.Add(int64(n))
+	}
+}
+
+// ReadTransactionBudget is ReadTransaction charging every held line to b.
+// held is what the caller must Release once it no longer holds lines; a
+// transaction that does not fit b is refused (errno -ENOMEM) and holds
+// nothing.
+func ReadTransactionBudget(r *bufio.Reader, b *Budget) (lines []string, ended bool, held int, err error) {
+	lines, ended, held, err = readTransaction(r, b)
+	if err != nil {
+		b.Release(held)
+		return nil, ended, 0, err
+	}
+	return lines, ended, held, nil
+}
+
+func readTransaction(r *bufio.Reader, b *Budget) (lines []string, ended bool, held int, err error) {
 	total := 0
 	var firstErr error
 	for {
 		line, rerr := readLine(r)
 		if rerr != nil && !errors.Is(rerr, errLineTooLong) {
 			if errors.Is(rerr, io.EOF) && line == "" {
-				return lines, false, firstErr
+				return lines, false, held, firstErr
 			}
 			if !errors.Is(rerr, io.EOF) {
-				return lines, false, Errorf(ErrnoIO, "failed to read input: %w", rerr)
+				return lines, false, held, Errorf(ErrnoIO, "failed to read input: %w", rerr)
 			}
 		}
 		if errors.Is(rerr, errLineTooLong) && firstErr == nil {
 			firstErr = Errorf(ErrnoProtocol, "failed to parse line: longer than %d bytes", MaxLineLen)
 		}
 		if line == "" && rerr == nil {
-			return lines, true, firstErr
+			return lines, true, held, firstErr
 		}
-		total += len(line) + 1 + lineOverhead
+		cost := len(line) + 1 + lineOverhead
+		total += cost
 		if total > MaxTransaction && firstErr == nil {
 			firstErr = Errorf(ErrnoProtocol, "failed to read transaction: larger than %d bytes", MaxTransaction)
 		}
+		if firstErr == nil && !b.take(cost) {
+			firstErr = Errorf(ErrnoNoMemory, "failed to read transaction: other transactions in flight hold the daemon's UAPI memory")
+		}
+		if firstErr != nil && lines != nil {
+			// Refused: let go of what was held now, not at the end.
+			b.Release(held)
+			lines, held = nil, 0
+		}
 		if firstErr == nil {
 			lines = append(lines, line)
+			held += cost
 		}
 		if errors.Is(rerr, io.EOF) {
-			return lines, false, firstErr
+			return lines, false, held, firstErr
 		}
 	}
 }
