@@ -4,38 +4,21 @@ import (
 	"bufio"
 	"fmt"
 	"net"
-	"net/netip"
 	"sync"
 	"testing"
 	"time"
 
 	"wghooks/device"
+	"wghooks/internal/testkit"
 	"wghooks/ipc"
-	"wghooks/tun"
 )
 
 // TestStalledClientDoesNotBlockOthers: a client that starts a transaction
 // and never finishes holds no lock; many concurrent clients keep working,
 // and the stalled one is cut off after the idle timeout.
 func TestStalledClientDoesNotBlockOthers(t *testing.T) {
-	tdev, _, err := tun.NewNetstack([]netip.Addr{netip.MustParseAddr("198.18.9.9")}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := device.New(tdev, device.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	dir := t.TempDir()
-	ln, err := ipc.Listen(dir, "wgload0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := ipc.NewServer(d, nil)
-	srv.IdleTimeout = 500 * time.Millisecond
-	go srv.Serve(ln)
-	defer srv.Close()
+	d := testkit.Device(t, "198.18.9.9", device.Config{})
+	dir := testkit.ServeUAPI(t, d, "wgload0", func(srv *ipc.Server) { srv.IdleTimeout = 500 * time.Millisecond })
 
 	stalled, err := net.Dial("unix", ipc.SocketPath(dir, "wgload0"))
 	if err != nil {

@@ -3,15 +3,14 @@ package ipc_test
 import (
 	"bufio"
 	"net"
-	"net/netip"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"wghooks/device"
+	"wghooks/internal/testkit"
 	"wghooks/ipc"
-	"wghooks/tun"
 )
 
 const (
@@ -22,15 +21,7 @@ const (
 // serve starts a device and a UAPI server on a socket in a temp dir.
 func serve(t *testing.T) (*device.Device, string, string) {
 	t.Helper()
-	tdev, _, err := tun.NewNetstack([]netip.Addr{netip.MustParseAddr("198.18.9.1")}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := device.New(tdev, device.Config{Errorf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
+	d := testkit.Device(t, "198.18.9.1", device.Config{Errorf: t.Logf})
 	if err := d.IpcSet("private_key=" + privA + "\nlisten_port=0\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -38,41 +29,7 @@ func serve(t *testing.T) (*device.Device, string, string) {
 	if err := d.Up(); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	ln, err := ipc.Listen(dir, "wgtest0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := ipc.NewServer(d, t.Logf)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-done; err != nil {
-			t.Errorf("Serve after Close: %v", err)
-		}
-	})
-	return d, dir, "wgtest0"
-}
-
-// roundTrip writes raw text and reads one reply up to its blank line.
-func roundTrip(t *testing.T, c net.Conn, r *bufio.Reader, text string) string {
-	t.Helper()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c.Write([]byte(text)); err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			t.Fatalf("reading reply to %q: %v (so far %q)", text, err, b.String())
-		}
-		if line == "\n" {
-			return b.String()
-		}
-		b.WriteString(line)
-	}
+	return d, testkit.ServeUAPI(t, d, "wgtest0", nil), "wgtest0"
 }
 
 func TestBadLineLeavesDeviceAsItWasAndConnectionSurvives(t *testing.T) {
@@ -87,7 +44,7 @@ func TestBadLineLeavesDeviceAsItWasAndConnectionSurvives(t *testing.T) {
 	r := bufio.NewReader(c)
 
 	// A valid peer, then a bad line: nothing of it may apply.
-	reply := roundTrip(t, c, r, "set=1\nlisten_port=51999\npublic_key="+pubB+"\nallowed_ip=198.18.9.2/32\nbogus_key=1\nallowed_ip=198.18.9.3/32\n\n")
+	reply := testkit.RoundTrip(t, c, r, "set=1\nlisten_port=51999\npublic_key="+pubB+"\nallowed_ip=198.18.9.2/32\nbogus_key=1\nallowed_ip=198.18.9.3/32\n\n")
 	if reply != "errno=-22\n" {
 		t.Fatalf("reply = %q, want errno=-22", reply)
 	}
@@ -100,23 +57,23 @@ func TestBadLineLeavesDeviceAsItWasAndConnectionSurvives(t *testing.T) {
 	}
 
 	// Malformed line (no '='): protocol error, still one reply.
-	if reply := roundTrip(t, c, r, "set=1\nlisten_port\n\n"); reply != "errno=-71\n" {
+	if reply := testkit.RoundTrip(t, c, r, "set=1\nlisten_port\n\n"); reply != "errno=-71\n" {
 		t.Fatalf("reply = %q, want errno=-71", reply)
 	}
 	// Unknown operation: an errno, not a dropped connection.
-	if reply := roundTrip(t, c, r, "frobnicate=1\n\n"); reply != "errno=-22\n" {
+	if reply := testkit.RoundTrip(t, c, r, "frobnicate=1\n\n"); reply != "errno=-22\n" {
 		t.Fatalf("reply = %q, want errno=-22", reply)
 	}
 	// Trailing character after get=1.
-	if reply := roundTrip(t, c, r, "get=1\nx\n\n"); reply != "errno=-22\n" {
+	if reply := testkit.RoundTrip(t, c, r, "get=1\nx\n\n"); reply != "errno=-22\n" {
 		t.Fatalf("reply = %q, want errno=-22", reply)
 	}
 
 	// The same connection still works for a good transaction and a get.
-	if reply := roundTrip(t, c, r, "set=1\npublic_key="+pubB+"\nallowed_ip=198.18.9.2/32\n\n"); reply != "errno=0\n" {
+	if reply := testkit.RoundTrip(t, c, r, "set=1\npublic_key="+pubB+"\nallowed_ip=198.18.9.2/32\n\n"); reply != "errno=0\n" {
 		t.Fatalf("reply = %q, want errno=0", reply)
 	}
-	get := roundTrip(t, c, r, "get=1\n\n")
+	get := testkit.RoundTrip(t, c, r, "get=1\n\n")
 	if !strings.Contains(get, "public_key="+pubB+"\n") || !strings.Contains(get, "allowed_ip=198.18.9.2/32\n") || !strings.HasSuffix(get, "errno=0\n") {
 		t.Fatalf("get after good set:\n%s", get)
 	}
@@ -136,21 +93,14 @@ func TestOversizedLineIsRefusedAndConsumed(t *testing.T) {
 	huge := "set=1\npublic_key=" + pubB + "\nallowed_ip=" + strings.Repeat("9", 1<<20) + "\n\n"
 	go c.Write([]byte(huge)) // the server reads while we write
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	var reply strings.Builder
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		if line == "\n" {
-			break
-		}
-		reply.WriteString(line)
+	reply, err := testkit.Reply(r)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if reply.String() != "errno=-71\n" {
-		t.Fatalf("reply = %q, want errno=-71", reply.String())
+	if reply != "errno=-71\n" {
+		t.Fatalf("reply = %q, want errno=-71", reply)
 	}
-	if got := roundTrip(t, c, r, "get=1\n\n"); !strings.HasSuffix(got, "errno=0\n") {
+	if got := testkit.RoundTrip(t, c, r, "get=1\n\n"); !strings.HasSuffix(got, "errno=0\n") {
 		t.Fatalf("get after oversized set: %q", got)
 	}
 }

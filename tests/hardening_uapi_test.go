@@ -25,44 +25,10 @@ import (
 
 	"wghooks/device"
 	"wghooks/hooks/sqlstore"
+	"wghooks/internal/testkit"
 	"wghooks/ipc"
 	"wghooks/uapi"
 )
-
-// hardUAPIServer serves d's UAPI on a socket in a temporary directory.
-func hardUAPIServer(t *testing.T, d *device.Device) (dir, iface string) {
-	t.Helper()
-	dir, iface = t.TempDir(), "hardu0"
-	ln, err := ipc.Listen(dir, iface)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := ipc.NewServer(d, t.Logf)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-done; err != nil {
-			t.Errorf("Serve after Close: %v", err)
-		}
-	})
-	return dir, iface
-}
-
-// hardReply reads one reply (up to its blank line).
-func hardReply(r *bufio.Reader) (string, error) {
-	var b strings.Builder
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return b.String(), err
-		}
-		if line == "\n" {
-			return b.String(), nil
-		}
-		b.WriteString(line)
-	}
-}
 
 // hardLines is an endless "a=1\n" stream of n bytes, then a blank line.
 type hardLines struct{ left int }
@@ -95,7 +61,7 @@ func (h *hardLines) Read(p []byte) (int, error) {
 func TestHardeningUAPIOversizedTransaction(t *testing.T) {
 	checkLeaks(t)
 	_, d := newWghooksNode(t, "198.18.12.1", device.Config{HA: device.HAConfig{FlowEscapeOff: true}})
-	dir, iface := hardUAPIServer(t, d)
+	dir, iface := testkit.ServeUAPI(t, d, "hardu0", nil), "hardu0"
 	before := hardHeap()
 	getBefore, _ := d.IpcGet()
 
@@ -158,12 +124,12 @@ func TestHardeningUAPIOversizedTransaction(t *testing.T) {
 		c.Write([]byte("set=1\n"))
 		io.Copy(c, bufio.NewReaderSize(&hardLines{left: size}, 64<<10))
 	}()
-	reply, err := hardReply(r)
+	reply, err := testkit.Reply(r)
 	if err != nil || reply != "errno=-71\n" {
 		t.Fatalf("reply to a %d MiB transaction: %q, %v; want errno=-71", size>>20, reply, err)
 	}
 	c.Write([]byte("get=1\n\n"))
-	if got, err := hardReply(r); err != nil || !strings.HasSuffix(got, "errno=0\n") {
+	if got, err := testkit.Reply(r); err != nil || !strings.HasSuffix(got, "errno=0\n") {
 		t.Fatalf("get after the oversized set: %q, %v", got, err)
 	}
 	close(stop)
@@ -193,7 +159,7 @@ func TestHardeningUAPIOversizedTransaction(t *testing.T) {
 func TestHardeningUAPITooManyClients(t *testing.T) {
 	checkLeaks(t)
 	_, d := newWghooksNode(t, "198.18.12.1", device.Config{HA: device.HAConfig{FlowEscapeOff: true}})
-	dir, iface := hardUAPIServer(t, d)
+	dir, iface := testkit.ServeUAPI(t, d, "hardu0", nil), "hardu0"
 	path := ipc.SocketPath(dir, iface)
 	var held []net.Conn
 	defer func() {
@@ -209,7 +175,7 @@ func TestHardeningUAPITooManyClients(t *testing.T) {
 		held = append(held, c)
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		c.Write([]byte("get=1\n\n")) // proves the server took it
-		if got, err := hardReply(bufio.NewReader(c)); err != nil || !strings.HasSuffix(got, "errno=0\n") {
+		if got, err := testkit.Reply(bufio.NewReader(c)); err != nil || !strings.HasSuffix(got, "errno=0\n") {
 			t.Fatalf("client %d: %q, %v", i, got, err)
 		}
 	}
@@ -228,7 +194,7 @@ func TestHardeningUAPITooManyClients(t *testing.T) {
 	// The held ones still work.
 	for i, c := range held {
 		c.Write([]byte("get=1\n\n"))
-		if got, err := hardReply(bufio.NewReader(c)); err != nil || !strings.HasSuffix(got, "errno=0\n") {
+		if got, err := testkit.Reply(bufio.NewReader(c)); err != nil || !strings.HasSuffix(got, "errno=0\n") {
 			t.Fatalf("held client %d after the overflow: %q, %v", i, got, err)
 		}
 	}

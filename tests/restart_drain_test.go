@@ -1,9 +1,7 @@
 package tests
 
 import (
-	"bufio"
 	"encoding/base64"
-	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -11,35 +9,9 @@ import (
 	"time"
 
 	"wghooks/device"
+	"wghooks/internal/testkit"
 	"wghooks/ipc"
 )
-
-// restartRawUAPI sends text to a UAPI socket the way `nc -U` would and
-// returns the reply up to its blank line.
-func restartRawUAPI(t *testing.T, path, text string) string {
-	t.Helper()
-	c, err := net.Dial("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c.Write([]byte(text)); err != nil {
-		t.Fatal(err)
-	}
-	r := bufio.NewReader(c)
-	var b strings.Builder
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			t.Fatalf("reply to %q: %v (so far %q)", text, err, b.String())
-		}
-		if line == "\n" {
-			return b.String()
-		}
-		b.WriteString(line)
-	}
-}
 
 func TestRestartDrainOverUAPI(t *testing.T) {
 	checkLeaks(t)
@@ -68,7 +40,7 @@ func TestRestartDrainOverUAPI(t *testing.T) {
 	sock := ipc.SocketPath(dir, "wgdrain")
 
 	// A bad value is refused whole and changes nothing.
-	if reply := restartRawUAPI(t, sock, "set=1\ndrain=maybe\n\n"); reply != "errno=-22\n" {
+	if reply := testkit.Raw(t, sock, "set=1\ndrain=maybe\n\n"); reply != "errno=-22\n" {
 		t.Errorf("drain=maybe answered %q, want errno=-22", reply)
 	}
 	if s.ours.Draining() {
@@ -79,13 +51,13 @@ func TestRestartDrainOverUAPI(t *testing.T) {
 	}
 
 	before := s.bind.initSent.Load()
-	if reply := restartRawUAPI(t, sock, "set=1\ndrain=true\n\n"); reply != "errno=0\n" {
+	if reply := testkit.Raw(t, sock, "set=1\ndrain=true\n\n"); reply != "errno=0\n" {
 		t.Fatalf("drain=true answered %q, want errno=0", reply)
 	}
 	if !s.ours.Draining() || s.ours.Stats().Drains != 1 {
 		t.Errorf("after drain: Draining %v, Stats().Drains %d", s.ours.Draining(), s.ours.Stats().Drains)
 	}
-	if get := restartRawUAPI(t, sock, "get=1\n\n"); !strings.Contains(get, "wghooks_draining=true\n") {
+	if get := testkit.Raw(t, sock, "get=1\n\n"); !strings.Contains(get, "wghooks_draining=true\n") {
 		t.Errorf("get reply does not report draining:\n%s", get)
 	}
 
@@ -111,7 +83,7 @@ func TestRestartDrainOverUAPI(t *testing.T) {
 		t.Errorf("the drained server sent %d initiations for its next packet, want 1", n)
 	}
 
-	if reply := restartRawUAPI(t, sock, "set=1\ndrain=false\n\n"); reply != "errno=0\n" || s.ours.Draining() {
+	if reply := testkit.Raw(t, sock, "set=1\ndrain=false\n\n"); reply != "errno=0\n" || s.ours.Draining() {
 		t.Errorf("drain=false answered %q, draining %v", reply, s.ours.Draining())
 	}
 }

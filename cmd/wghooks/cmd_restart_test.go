@@ -1,33 +1,16 @@
 package main
 
 import (
-	"net/netip"
 	"strings"
 	"testing"
 
 	"wghooks/device"
-	"wghooks/ipc"
-	"wghooks/tun"
+	"wghooks/internal/testkit"
 )
 
 func TestRestartCommands(t *testing.T) {
-	tdev, _, err := tun.NewNetstack([]netip.Addr{netip.MustParseAddr("198.18.10.1")}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := device.New(tdev, device.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	dir := t.TempDir()
-	ln, err := ipc.Listen(dir, "wgcli")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := ipc.NewServer(d, nil)
-	go srv.Serve(ln)
-	defer srv.Close()
+	d := testkit.Device(t, "198.18.10.1", device.Config{})
+	dir := testkit.ServeUAPI(t, d, "wgcli", nil)
 
 	run := func(name string, args ...string) (string, error) {
 		var out strings.Builder
