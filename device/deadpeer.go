@@ -100,11 +100,13 @@ func (r *restart) deadPeerLoop() {
 			if peer == nil {
 				continue
 			}
-			sent := r.initiationsSent.Load()
+			// Did upstream's 5 s limit swallow the call? The bind counts
+			// what actually left.
+			sent := r.d.stats.initiationsSent.Load()
 			if err := peer.SendHandshakeInitiation(false); err != nil {
 				r.d.log.Verbosef("%s - dead-peer detection: %v", shortKey(p.pk), err)
 			}
-			if r.initiationsSent.Load() == sent {
+			if r.d.stats.initiationsSent.Load() == sent {
 				st.absorbed(now, deadPeerInterval(timeout))
 				continue
 			}

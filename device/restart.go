@@ -151,11 +151,6 @@ type restart struct {
 
 	draining atomic.Bool
 
-	// initiationsSent counts initiations leaving through the bind, so a
-	// caller of SendHandshakeInitiation can tell whether upstream's 5 s
-	// limit swallowed its call.
-	initiationsSent atomic.Uint64
-
 	// startup guards the actions that run once the device is up with
 	// peers. Lock order: Device.lifecycle, then startup, then state.
 	startup struct {
@@ -354,9 +349,6 @@ func (r *restart) onSend(bufs [][]byte, _ wgconn.Endpoint) {
 	// Upstream sends each handshake message alone.
 	if len(bufs) != 1 {
 		return
-	}
-	if conn.MessageType(bufs[0]) == conn.MessageInitiation {
-		r.initiationsSent.Add(1)
 	}
 	if !r.cfg.NoStaleWake {
 		r.wake.sawSent(bufs[0])

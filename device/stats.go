@@ -13,6 +13,7 @@ import (
 // sit on hot paths.
 type counters struct {
 	handshakesSent, handshakesReceived atomic.Uint64
+	initiationsSent                    atomic.Uint64 // part of handshakesSent
 	handshakeFailures                  atomic.Uint64
 	peersInstalled, peersEvicted       atomic.Uint64
 	peerMisses                         atomic.Uint64
@@ -97,7 +98,11 @@ func (h *handshakeCounter) onSend(bufs [][]byte, _ wgconn.Endpoint) {
 	if len(bufs) != 1 {
 		return
 	}
-	if t := conn.MessageType(bufs[0]); t == conn.MessageInitiation || t == conn.MessageResponse {
+	switch conn.MessageType(bufs[0]) {
+	case conn.MessageInitiation:
+		h.c.initiationsSent.Add(1)
+		h.c.handshakesSent.Add(1)
+	case conn.MessageResponse:
 		h.c.handshakesSent.Add(1)
 	}
 }
