@@ -22,6 +22,7 @@ type command struct {
 var commands = map[string]command{
 	"status": {"status IFACE       peers, endpoints, last handshakes, wghooks' extension state", runStatus},
 	"get":    {"get IFACE          the raw UAPI get reply", runGet},
+	"keys":   {"keys               the UAPI extension keys this build understands", runKeys},
 }
 
 func main() {
