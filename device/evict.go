@@ -14,15 +14,12 @@ package device
 // rest.
 
 import (
-	"bufio"
 	"errors"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"wghooks/hooks"
-	"wghooks/uapi"
 )
 
 // revalidateWorkers bounds concurrent revalidation lookups.
@@ -199,59 +196,21 @@ type activity struct {
 }
 
 // readActivity reads the just-in-time peers' last handshake and byte
-// counters from upstream's get reply.
+// counters from upstream.
 func (j *jit) readActivity() (map[noiseKey]activity, error) {
-	var sb strings.Builder
-	if err := j.d.wg.IpcGetOperation(&sb); err != nil {
+	v, err := j.d.view()
+	if err != nil {
 		return nil, err
 	}
 	j.mu.Lock()
-	want := make(map[noiseKey]struct{}, len(j.peers))
-	for k := range j.peers {
-		want[k] = struct{}{}
-	}
-	j.mu.Unlock()
-	out := make(map[noiseKey]activity, len(want))
-	var (
-		cur       noiseKey
-		a         activity
-		have      bool
-		sec, nsec int64
-	)
-	flush := func() {
-		if !have {
-			return
-		}
-		if sec != 0 {
-			a.handshake = time.Unix(sec, nsec)
-		}
-		out[cur] = a
-	}
-	sc := bufio.NewScanner(strings.NewReader(sb.String()))
-	for sc.Scan() {
-		k, v, _ := strings.Cut(sc.Text(), "=")
-		switch k {
-		case "public_key":
-			flush()
-			a, sec, nsec, have = activity{}, 0, 0, false
-			key, err := uapi.ParseKey(v)
-			if err != nil {
-				continue
-			}
-			_, have = want[key]
-			cur = key
-		case "last_handshake_time_sec":
-			sec, _ = strconv.ParseInt(v, 10, 64)
-		case "last_handshake_time_nsec":
-			nsec, _ = strconv.ParseInt(v, 10, 64)
-		case "rx_bytes":
-			a.rx, _ = strconv.ParseInt(v, 10, 64)
-		case "tx_bytes":
-			a.tx, _ = strconv.ParseInt(v, 10, 64)
+	defer j.mu.Unlock()
+	out := make(map[noiseKey]activity, len(j.peers))
+	for _, p := range v.peers {
+		if _, ok := j.peers[p.pk]; ok {
+			out[p.pk] = activity{handshake: p.handshake, rx: int64(p.rx), tx: int64(p.tx)}
 		}
 	}
-	flush()
-	return out, sc.Err()
+	return out, nil
 }
 
 func (j *jit) startRevalidation() {

@@ -374,40 +374,20 @@ func (f *flowEscape) forget(st *flowState) {
 	f.last.CompareAndSwap(st, nil)
 }
 
-// peersAt returns the peers whose endpoint is addr, from a get reply at
-// most a second old: only needed when something is wrong, and a client
-// has few peers.
+// peersAt returns the peers whose endpoint is addr, from a view of the
+// device at most a second old: only needed when something is wrong, and a
+// client has few peers.
 func (f *flowEscape) peersAt(addr netip.AddrPort, now time.Time) []wgdevice.NoisePublicKey {
 	if f.peerCache.byEP == nil || now.Sub(f.peerCache.at) > time.Second {
-		get, err := f.d.wg.IpcGet()
+		v, err := f.d.view()
 		if err != nil {
 			f.d.log.Errorf("flow escape: failed to read peers: %v", err)
 			return nil
 		}
-		f.peerCache.byEP = peerEndpoints(get)
+		f.peerCache.byEP = v.byEndpoint()
 		f.peerCache.at = now
 	}
 	return f.peerCache.byEP[addr]
-}
-
-// peerEndpoints maps each endpoint in a get reply to its peers.
-func peerEndpoints(get string) map[netip.AddrPort][]wgdevice.NoisePublicKey {
-	out := make(map[netip.AddrPort][]wgdevice.NoisePublicKey)
-	var cur wgdevice.NoisePublicKey
-	have := false
-	for _, line := range strings.Split(get, "\n") {
-		k, v, _ := strings.Cut(line, "=")
-		switch k {
-		case "public_key":
-			pk, err := uapi.ParseKey(v)
-			cur, have = pk, err == nil
-		case "endpoint":
-			if ap, err := netip.ParseAddrPort(v); err == nil && have {
-				out[ap] = append(out[ap], cur)
-			}
-		}
-	}
-	return out
 }
 
 // probe asks the peers at st's endpoint for a handshake. Upstream sends

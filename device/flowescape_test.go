@@ -222,7 +222,8 @@ func TestPeerEndpoints(t *testing.T) {
 		"public_key=" + hex64('c') + "\nallowed_ip=198.18.0.2/32\n" +
 		"public_key=" + hex64('d') + "\nendpoint=[fd00::1]:51820\n" +
 		"public_key=" + hex64('e') + "\nendpoint=127.0.0.1:51820\n"
-	m := peerEndpoints(get)
+	v := parseView(get)
+	m := v.byEndpoint()
 	v4 := netip.MustParseAddrPort("127.0.0.1:51820")
 	v6 := netip.MustParseAddrPort("[fd00::1]:51820")
 	if len(m) != 2 || len(m[v4]) != 2 || len(m[v6]) != 1 {

@@ -18,7 +18,6 @@ package device
 import (
 	"fmt"
 	"net/netip"
-	"strings"
 
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
@@ -127,34 +126,14 @@ func (s *sourceReset) reset(keys map[wgdevice.NoisePublicKey]bool) {
 	d.log.Verbosef("reset the source address of %d peers", n)
 }
 
-// endpointsInUse reads each peer's endpoint from upstream. It is the one
-// place that asks IpcGet (a reset is rare, and upstream exposes no
-// per-peer endpoint getter).
+// endpointsInUse reads each peer's endpoint from upstream, which exposes
+// no per-peer endpoint getter (a reset is rare).
 func (s *sourceReset) endpointsInUse() (map[wgdevice.NoisePublicKey]netip.AddrPort, error) {
-	var b strings.Builder
-	if err := s.e.d.wg.IpcGetOperation(&b); err != nil {
+	v, err := s.e.d.view()
+	if err != nil {
 		return nil, err
 	}
-	out := map[wgdevice.NoisePublicKey]netip.AddrPort{}
-	var cur *wgdevice.NoisePublicKey
-	for _, line := range strings.Split(b.String(), "\n") {
-		k, v, _ := strings.Cut(line, "=")
-		switch k {
-		case "public_key":
-			pk, err := uapi.ParseKey(v)
-			if err != nil {
-				cur = nil
-				continue
-			}
-			key := wgdevice.NoisePublicKey(pk)
-			cur = &key
-		case "endpoint":
-			if ap, err := netip.ParseAddrPort(v); err == nil && cur != nil {
-				out[*cur] = ap
-			}
-		}
-	}
-	return out, nil
+	return v.byPeer(), nil
 }
 
 func init() {

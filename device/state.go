@@ -13,12 +13,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"golang.org/x/crypto/curve25519"
 	wgdevice "golang.zx2c4.com/wireguard/device"
 )
 
@@ -195,93 +193,6 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
-}
-
-// peerView is one peer as upstream reports it.
-type peerView struct {
-	pk        wgdevice.NoisePublicKey
-	endpoint  string    // "" when none
-	handshake time.Time // zero when none in this process
-	rx, tx    uint64
-}
-
-// deviceView is the upstream device's state, read through IpcGet (about
-// 30 ms at 10k peers, so only on drain, exit, broadcasts and timers,
-// never per packet).
-type deviceView struct {
-	privateKey [32]byte
-	peers      []peerView
-}
-
-// publicKey derives the device's public key; ok is false without a
-// private key.
-func (v *deviceView) publicKey() (pub wgdevice.NoisePublicKey, ok bool) {
-	if v.privateKey == [32]byte{} {
-		return pub, false
-	}
-	p, err := curve25519.X25519(v.privateKey[:], curve25519.Basepoint)
-	if err != nil {
-		return pub, false
-	}
-	copy(pub[:], p)
-	return pub, true
-}
-
-func (d *Device) view() (deviceView, error) {
-	var b strings.Builder
-	if err := d.wg.IpcGetOperation(&b); err != nil {
-		return deviceView{}, fmt.Errorf("failed to read device state: %w", err)
-	}
-	return parseView(b.String()), nil
-}
-
-// parseView reads upstream's get reply. It is pure.
-func parseView(get string) deviceView {
-	var v deviceView
-	var cur *peerView
-	var sec, nsec int64
-	flush := func() {
-		if cur != nil && (sec != 0 || nsec != 0) {
-			cur.handshake = time.Unix(sec, nsec)
-		}
-		sec, nsec = 0, 0
-	}
-	for _, line := range strings.Split(get, "\n") {
-		key, value, ok := strings.Cut(line, "=")
-		if !ok {
-			continue
-		}
-		switch {
-		case key == "public_key":
-			flush()
-			k, err := hex.DecodeString(value)
-			if err != nil || len(k) != 32 {
-				cur = nil
-				continue
-			}
-			v.peers = append(v.peers, peerView{})
-			cur = &v.peers[len(v.peers)-1]
-			copy(cur.pk[:], k)
-		case cur == nil:
-			if key == "private_key" {
-				if k, err := hex.DecodeString(value); err == nil && len(k) == 32 {
-					copy(v.privateKey[:], k)
-				}
-			}
-		case key == "endpoint":
-			cur.endpoint = normalizeEndpoint(value)
-		case key == "last_handshake_time_sec":
-			sec, _ = strconv.ParseInt(value, 10, 64)
-		case key == "last_handshake_time_nsec":
-			nsec, _ = strconv.ParseInt(value, 10, 64)
-		case key == "rx_bytes":
-			cur.rx, _ = strconv.ParseUint(value, 10, 64)
-		case key == "tx_bytes":
-			cur.tx, _ = strconv.ParseUint(value, 10, 64)
-		}
-	}
-	flush()
-	return v
 }
 
 // restoreItem is one endpoint to give back to a peer.
