@@ -98,13 +98,19 @@ func newWghooksNode(t testing.TB, addr string, cfg device.Config) (*node, *devic
 // newUpstreamNode starts a plain upstream device on netstack.
 func newUpstreamNode(t testing.TB, addr string) (*node, *wgdevice.Device) {
 	t.Helper()
+	return newUpstreamNodeOn(t, addr, wgconn.NewDefaultBind())
+}
+
+// newUpstreamNodeOn starts a plain upstream device on netstack over bind.
+func newUpstreamNodeOn(t testing.TB, addr string, bind wgconn.Bind) (*node, *wgdevice.Device) {
+	t.Helper()
 	n := &node{key: newKeypair(t), addr: netip.MustParseAddr(addr)}
 	tdev, tnet, err := netstack.CreateNetTUN([]netip.Addr{n.addr}, nil, 1420)
 	if err != nil {
 		t.Fatal(err)
 	}
 	n.net = tnet
-	d := wgdevice.NewDevice(tdev, wgconn.NewDefaultBind(), wgdevice.NewLogger(wgdevice.LogLevelError, "upstream "))
+	d := wgdevice.NewDevice(tdev, bind, wgdevice.NewLogger(wgdevice.LogLevelError, "upstream "))
 	t.Cleanup(d.Close)
 	if err := d.IpcSet(uapiCfg("private_key", n.key.privHex(), "listen_port", "0")); err != nil {
 		t.Fatal(err)

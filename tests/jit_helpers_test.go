@@ -18,7 +18,6 @@ import (
 	wgconn "golang.zx2c4.com/wireguard/conn"
 	wgdevice "golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tai64n"
-	"golang.zx2c4.com/wireguard/tun/netstack"
 
 	"wghooks/conn"
 	"wghooks/device"
@@ -175,22 +174,8 @@ type jitClient struct {
 
 func newJITClient(t testing.TB, addr string, server *node) *jitClient {
 	t.Helper()
-	n := &node{key: newKeypair(t), addr: netip.MustParseAddr(addr)}
-	tdev, tnet, err := netstack.CreateNetTUN([]netip.Addr{n.addr}, nil, 1420)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.net = tnet
 	b := &jitCountingBind{Bind: wgconn.NewDefaultBind()}
-	d := wgdevice.NewDevice(tdev, b, wgdevice.NewLogger(wgdevice.LogLevelError, "client "))
-	t.Cleanup(d.Close)
-	if err := d.IpcSet(uapiCfg("private_key", n.key.privHex(), "listen_port", "0")); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Up(); err != nil {
-		t.Fatal(err)
-	}
-	n.port = listenPortOf(t, d)
+	n, d := newUpstreamNodeOn(t, addr, b)
 	peerWith(t, d, server, true)
 	return &jitClient{node: n, dev: d, bind: b}
 }
