@@ -36,4 +36,7 @@ type Config struct {
 
 	// HA configures behaviour behind UDP load balancers. See HAConfig.
 	HA HAConfig
+
+	// Guard configures the handshake-flood guard. See GuardConfig.
+	Guard GuardConfig
 }

@@ -3,6 +3,7 @@ package device
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	wgdevice "golang.zx2c4.com/wireguard/device"
 	wgtun "golang.zx2c4.com/wireguard/tun"
@@ -27,8 +28,10 @@ type Device struct {
 		closed bool
 	}
 
-	peers peerSet
-	stats counters
+	peers    peerSet
+	stats    counters
+	sources  sourceSet                // see sources.go
+	identity atomic.Pointer[identity] // see identity.go; nil without a private key
 
 	// Features, each in its own file; features lists them in call order.
 	restart    *restart
@@ -36,6 +39,7 @@ type Device struct {
 	jit        *jit
 	flowEscape *flowEscape
 	handshakes *handshakeCounter
+	guard      *guard
 	features   []feature
 
 	done      chan struct{} // closed when Close begins
@@ -75,7 +79,8 @@ func New(tunDev wgtun.Device, cfg Config) (*Device, error) {
 	d.jit = newJIT(d)
 	d.flowEscape = newFlowEscape(d)
 	d.handshakes = &handshakeCounter{c: &d.stats}
-	d.features = []feature{d.handshakes, d.restart, d.endpoints, d.jit, d.flowEscape}
+	d.guard = newGuard(d)
+	d.features = []feature{d.handshakes, d.guard, d.restart, d.endpoints, d.jit, d.flowEscape}
 	for _, f := range d.features {
 		if err := f.start(d); err != nil {
 			d.Close()

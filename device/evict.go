@@ -92,7 +92,6 @@ func (j *jit) expireCaches(now time.Time) {
 		}
 	}
 	j.mu.Unlock()
-	j.sources.expire(now)
 }
 
 // evictIdle removes the just-in-time peers idle for longer than

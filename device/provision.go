@@ -39,7 +39,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	wgconn "golang.zx2c4.com/wireguard/conn"
@@ -107,11 +106,7 @@ const (
 	decodeQueueLen = 256
 	maxHeld        = 4096
 	maxWatched     = 1024
-	maxSources     = 1 << 17
 	maxNegative    = 1 << 16
-	// sourceTTL keeps a source known for longer than the 3-minute
-	// worst case between handshakes of a live session.
-	sourceTTL = 5 * time.Minute
 	// watchAfter is how long the device gets to answer an initiation
 	// from a known source before wghooks decodes it itself.
 	watchAfter = 300 * time.Millisecond
@@ -149,8 +144,7 @@ type jit struct {
 	d   *Device
 	cfg JITConfig // with defaults; Provider nil means off
 
-	static  staticRoutes                  // static peers' allowed IPs, never handed out
-	id      atomic.Pointer[conn.Identity] // nil without a private key
+	static  staticRoutes // static peers' allowed IPs, never handed out
 	limiter ratelimiter.Ratelimiter
 	jobs    chan decodeJob
 	slots   chan struct{} // one per provisioning goroutine
@@ -158,8 +152,7 @@ type jit struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 
-	sources sourceSet
-	watch   watchSet
+	watch watchSet
 
 	// installMu serializes installs so the cap holds.
 	installMu sync.Mutex
@@ -214,7 +207,6 @@ func (j *jit) start(d *Device) error {
 	j.negative = make(map[noiseKey]time.Time)
 	j.removed = make(map[noiseKey]time.Time)
 	j.peers = make(map[noiseKey]*jitPeer)
-	j.sources.m = make(map[netip.AddrPort]source)
 	j.watch.m = make(map[uint32]decodeJob)
 	j.ctx, j.cancel = context.WithCancel(context.Background())
 	if !j.enabled() {
@@ -253,7 +245,7 @@ func (j *jit) onReceive(pkt []byte, ep wgconn.Endpoint) conn.Verdict {
 	if len(pkt) != conn.MessageInitiationSize {
 		return conn.Pass
 	}
-	id := j.id.Load()
+	id := j.d.identity.Load()
 	if id == nil {
 		return conn.Pass
 	}
@@ -262,7 +254,7 @@ func (j *jit) onReceive(pkt []byte, ep wgconn.Endpoint) conn.Verdict {
 		return conn.Pass
 	}
 	now := time.Now()
-	if j.sources.known(src, now) {
+	if j.d.sources.known(src, now) {
 		j.watchInitiation(pkt, ep, src, now)
 		return conn.Pass
 	}
@@ -283,7 +275,7 @@ func (j *jit) onReceive(pkt []byte, ep wgconn.Endpoint) conn.Verdict {
 // decode: a valid mac1, a device and decoders that are not under load
 // (then upstream's cookie defence handles everything), and the source IP
 // within its rate.
-func (j *jit) admit(id *conn.Identity, pkt []byte, src netip.AddrPort) bool {
+func (j *jit) admit(id *identity, pkt []byte, src netip.AddrPort) bool {
 	if !id.CheckMAC1(pkt) {
 		return false
 	}
@@ -293,9 +285,9 @@ func (j *jit) admit(id *conn.Identity, pkt []byte, src netip.AddrPort) bool {
 	return j.limiter.Allow(src.Addr())
 }
 
-// onSend learns known sources from the handshake messages the device
-// sends, and which watched initiations it answered.
-func (j *jit) onSend(bufs [][]byte, ep wgconn.Endpoint) {
+// onSend learns which watched initiations the device answered (the
+// guard learns known sources from the same messages).
+func (j *jit) onSend(bufs [][]byte, _ wgconn.Endpoint) {
 	if !j.enabled() || len(bufs) != 1 {
 		return
 	}
@@ -309,13 +301,6 @@ func (j *jit) onSend(bufs [][]byte, ep wgconn.Endpoint) {
 		if len(pkt) == conn.MessageCookieReplySize {
 			j.watch.answered(conn.InitiationSender(pkt))
 		}
-		return
-	case conn.MessageInitiation:
-	default:
-		return
-	}
-	if src, ok := addrPortOf(ep); ok {
-		j.sources.seen(src, time.Now())
 	}
 }
 
@@ -355,7 +340,7 @@ func (j *jit) decodeLoop() {
 // handle authenticates one initiation and routes it: known key to the
 // device, unknown key to provisioning, anything forged nowhere.
 func (j *jit) handle(job decodeJob) {
-	id := j.id.Load()
+	id := j.d.identity.Load()
 	if id == nil {
 		return
 	}
@@ -373,7 +358,7 @@ func (j *jit) handle(job decodeJob) {
 	}
 	if j.d.HasPeer(key) {
 		j.mu.Unlock()
-		j.sources.learn(job.src, key, time.Now())
+		j.d.sources.learn(job.src, key, time.Now())
 		if !job.watched {
 			j.inject(job)
 		}
@@ -643,11 +628,6 @@ func (j *jit) event(ev hooks.PeerEvent) {
 // become static: never evicted).
 func (j *jit) configured(set *uapi.Set) {
 	j.static.apply(set)
-	for _, l := range set.Device {
-		if l.Key == "private_key" {
-			j.setPrivateKey(l.Value)
-		}
-	}
 	var gone []noiseKey
 	j.mu.Lock()
 	for _, p := range set.Peers {
@@ -692,100 +672,7 @@ func (j *jit) forget(keys []noiseKey) {
 		j.removed[k] = now
 	}
 	j.mu.Unlock()
-	j.sources.purge(keys)
-}
-
-func (j *jit) setPrivateKey(h string) {
-	var priv [32]byte
-	b, err := hex.DecodeString(h)
-	if err != nil || len(b) != 32 {
-		return
-	}
-	copy(priv[:], b)
-	if priv == ([32]byte{}) {
-		j.id.Store(nil)
-		return
-	}
-	id, err := conn.NewIdentity(priv)
-	if err != nil {
-		j.d.log.Errorf("jit: %v", err)
-		j.id.Store(nil)
-		return
-	}
-	j.id.Store(id)
-	j.sources.purge(nil)
-}
-
-// sourceSet remembers the UDP addresses that recently handshook with the
-// device, and for each, the peer it was decoded for (zero when the device
-// matched it without wghooks decoding).
-type sourceSet struct {
-	mu sync.Mutex
-	m  map[netip.AddrPort]source
-}
-
-type source struct {
-	owner noiseKey
-	seen  time.Time
-}
-
-func (s *sourceSet) known(src netip.AddrPort, now time.Time) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, ok := s.m[src]
-	return ok && now.Sub(e.seen) < sourceTTL
-}
-
-// seen records that the device sent a handshake message to src.
-func (s *sourceSet) seen(src netip.AddrPort, now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, ok := s.m[src]
-	if !ok && len(s.m) >= maxSources {
-		return
-	}
-	e.seen = now
-	s.m[src] = e
-}
-
-// learn records that src carried an authenticated initiation from owner.
-func (s *sourceSet) learn(src netip.AddrPort, owner noiseKey, now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.m[src]; !ok && len(s.m) >= maxSources {
-		return
-	}
-	s.m[src] = source{owner: owner, seen: now}
-}
-
-// purge forgets the sources of the given owners and every source whose
-// owner is not known; nil owners forgets all.
-func (s *sourceSet) purge(owners []noiseKey) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if owners == nil {
-		clear(s.m)
-		return
-	}
-	set := make(map[noiseKey]struct{}, len(owners))
-	for _, k := range owners {
-		set[k] = struct{}{}
-	}
-	for src, e := range s.m {
-		if _, ok := set[e.owner]; ok || e.owner == (noiseKey{}) {
-			delete(s.m, src)
-		}
-	}
-}
-
-func (s *sourceSet) expire(now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for src, e := range s.m {
-		if now.Sub(e.seen) >= sourceTTL {
-			delete(s.m, src)
-		}
-	}
+	j.d.sources.purge(keys)
 }
 
 // watchSet holds copies of initiations passed to the device from known
@@ -862,7 +749,7 @@ func (w *watchSet) unanswered(now time.Time) (due []decodeJob, more bool) {
 // redecode sends unanswered initiations to the decoders, under the same
 // gates as new sources.
 func (j *jit) redecode(due []decodeJob) {
-	id := j.id.Load()
+	id := j.d.identity.Load()
 	for _, job := range due {
 		if id == nil || !j.admit(id, job.pkt[:], job.src) {
 			continue

@@ -151,8 +151,8 @@ func TestJITStateFollowsConfiguration(t *testing.T) {
 	if err := d.IpcSet("private_key=" + hex.EncodeToString(priv[:]) + "\n"); err != nil {
 		t.Fatal(err)
 	}
-	if d.jit.id.Load() == nil {
-		t.Fatal("private key not seen by the JIT feature")
+	if d.identity.Load() == nil {
+		t.Fatal("private key not seen by the device identity")
 	}
 	k := noiseKey{7, 7, 7}
 	hk := hex.EncodeToString(k[:])

@@ -26,6 +26,7 @@ type counters struct {
 	flowEscapes                        atomic.Uint64
 	broadcasts                         atomic.Uint64
 	staleWakes                         atomic.Uint64
+	guardDropped, cookiesSent          atomic.Uint64
 }
 
 // Stats is a snapshot of the device's counters and gauges.
@@ -44,6 +45,9 @@ type Stats struct {
 	FlowEscapes                        uint64
 	Broadcasts                         uint64
 	StaleWakes                         uint64
+	HandshakesGuarded                  uint64 // initiations the guard dropped
+	CookiesSent                        uint64 // cookie replies the guard sent
+	Flooded                            bool   // the guard requires cookies now
 	RxBytes, TxBytes                   uint64 // UDP payload bytes through the bind
 	Up, Draining                       bool
 }
@@ -69,6 +73,9 @@ func (d *Device) Stats() Stats {
 		FlowEscapes:            c.flowEscapes.Load(),
 		Broadcasts:             c.broadcasts.Load(),
 		StaleWakes:             c.staleWakes.Load(),
+		HandshakesGuarded:      c.guardDropped.Load(),
+		CookiesSent:            c.cookiesSent.Load(),
+		Flooded:                d.guard.flooded(),
 		RxBytes:                rx,
 		TxBytes:                tx,
 		Up:                     d.IsUp(),

@@ -52,7 +52,8 @@ func (d *Device) IpcSetLines(lines []string) error {
 
 	err = d.wg.IpcSet(set.Standard())
 	d.peers.reconcile(d.wg, touched)
-	d.jit.configured(set) // also on error: part of it may have applied
+	d.noteIdentity(set)   // also on error: part of it may have applied
+	d.jit.configured(set) // likewise
 	if err != nil {
 		// Upstream has already logged it; keep its errno for the reply.
 		return err

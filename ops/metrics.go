@@ -44,6 +44,9 @@ var metrics = []metric{
 	counter("flow_escapes_total", "Moves to a new source port after a peer behind a load balancer stopped answering.", func(s *device.Stats) uint64 { return s.FlowEscapes }),
 	counter("broadcasts_total", "Handshake broadcasts to every peer with an endpoint.", func(s *device.Stats) uint64 { return s.Broadcasts }),
 	counter("stale_wakes_total", "Handshakes started on data for a session the device no longer holds.", func(s *device.Stats) uint64 { return s.StaleWakes }),
+	counter("handshakes_guarded_total", "Handshake initiations from new sources the flood guard dropped (invalid mac1, or no cookie during a flood).", func(s *device.Stats) uint64 { return s.HandshakesGuarded }),
+	counter("cookie_replies_total", "Cookie replies the flood guard sent.", func(s *device.Stats) uint64 { return s.CookiesSent }),
+	gauge("flooded", "1 while the flood guard requires cookies from new sources.", func(s *device.Stats) float64 { return b2f(s.Flooded) }),
 	gauge("up", "1 while the device is up.", func(s *device.Stats) float64 { return b2f(s.Up) }),
 	gauge("draining", "1 while the device is draining.", func(s *device.Stats) float64 { return b2f(s.Draining) }),
 }

@@ -18,9 +18,9 @@ import (
 // replays of the known peer's real initiation. The stream keeps flowing
 // and its session is left alone (no new handshake, endpoint unchanged);
 // nothing is installed, nothing gets a handshake response; the provider is
-// asked at most once per unknown key; upstream's cookie defence engages
-// (cookie replies come back); heap and goroutines return to where they
-// were; and a new genuine peer is installed right after.
+// asked at most once per unknown key; the guard requires cookies (cookie
+// replies come back, far fewer than the flood); heap and goroutines return
+// to where they were; and a new genuine peer is installed right after.
 func TestHardeningFlood(t *testing.T) {
 	checkLeaks(t)
 	p := newJITProvider()
@@ -74,12 +74,19 @@ func TestHardeningFlood(t *testing.T) {
 		t.Fatal(out.err)
 	}
 	st := sd.Stats()
-	t.Logf("flood took %v", time.Since(floodStart))
+	t.Logf("flood took %v; guard dropped %d, sent %d cookies", time.Since(floodStart), st.HandshakesGuarded, st.CookiesSent)
 	t.Logf("%v; %d transfers of 64 KiB during the flood; provider asked %d times; heap %.1f MiB before, peak %.1f MiB",
 		out.res, transfers, p.totalCalls(), heapBefore/(1<<20), heapPeak/(1<<20))
 
-	if out.res.Cookies == 0 {
-		t.Errorf("no cookie reply in %d flood packets: upstream's under-load defence never engaged", out.res.Sent)
+	if out.res.Cookies == 0 || st.CookiesSent == 0 || st.HandshakesGuarded == 0 {
+		t.Errorf("flooders got %d cookie replies, the guard sent %d and dropped %d initiations: the guard never engaged",
+			out.res.Cookies, st.CookiesSent, st.HandshakesGuarded)
+	}
+	// The guard's cookie replies are limited per source IP (upstream's
+	// ratelimiter: 20/s, bursts of 5): a spoofed flood gets little
+	// reflected at its victims.
+	if limit := uint64(16 * (5 + 20*4)); st.CookiesSent > limit {
+		t.Errorf("the guard sent %d cookie replies to 16 addresses in about 2 s, want at most %d", st.CookiesSent, limit)
 	}
 	if out.res.Other != 0 {
 		t.Errorf("the flooders got %d answers other than cookie replies (a handshake response to junk?)", out.res.Other)
@@ -138,4 +145,118 @@ func hardHeap() float64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return float64(m.HeapAlloc)
+}
+
+// TestHardeningFloodUpstreamCookies: with the guard off, wghooks' hooks
+// leave upstream's own defence working: under the same flood upstream
+// answers with cookie replies, and the known peer's stream keeps flowing.
+func TestHardeningFloodUpstreamCookies(t *testing.T) {
+	checkLeaks(t)
+	p := newJITProvider()
+	server, sd := newJITServerWith(t, p, device.Config{Guard: device.GuardConfig{Rate: -1}}, nil, nil)
+	client := newHardClient(t, "198.18.1.1", server)
+	p.set(client.key.pub, client.addr)
+	link := newBenchPairLink(t, client.node, server, 64<<10)
+	res := hardFloodDuring(t, link, hardFlood{
+		Target:     netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), server.port),
+		ServerPub:  server.key.pub,
+		Replay:     client.rec.firstInitiation(),
+		Strangers:  8,
+		Sources:    16,
+		PPS:        200_000,
+		Duration:   time.Second,
+		MaxPackets: 200_000,
+	})
+	st := sd.Stats()
+	t.Logf("%v; guard sent %d cookies, dropped %d", res, st.CookiesSent, st.HandshakesGuarded)
+	if res.Cookies == 0 {
+		t.Errorf("no cookie reply in %d flood packets with the guard off: upstream's under-load defence never engaged", res.Sent)
+	}
+	if st.CookiesSent != 0 || st.HandshakesGuarded != 0 {
+		t.Errorf("the guard is off but sent %d cookies and dropped %d initiations", st.CookiesSent, st.HandshakesGuarded)
+	}
+	if res.Other != 0 {
+		t.Errorf("the flooders got %d answers other than cookie replies", res.Other)
+	}
+	link.transfer(t)
+}
+
+// TestHardeningFloodNewClientGetsIn: while a flood keeps the guard
+// requiring cookies, a genuine new client (plain upstream wireguard-go)
+// still gets in: its first initiation is answered with a cookie reply,
+// its retransmit carries the cookie and is provisioned, all during the
+// flood, with no third initiation.
+func TestHardeningFloodNewClientGetsIn(t *testing.T) {
+	checkLeaks(t)
+	p := newJITProvider()
+	server, sd := newJITServer(t, p, device.JITConfig{}, nil, nil)
+	fresh := newJITClient(t, "198.18.1.9", server)
+	p.set(fresh.key.pub, fresh.addr)
+
+	// Upstream retransmits 5 s (plus up to 1/3 s) after an unanswered
+	// initiation, so the flood lasts 9 s.
+	const floodFor = 9 * time.Second
+	done := make(chan hardFloodResult, 1)
+	go func() {
+		res, err := hardFlood{
+			Target:     netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), server.port),
+			ServerPub:  server.key.pub,
+			Strangers:  8,
+			Sources:    16,
+			PPS:        2000,
+			Duration:   floodFor,
+			MaxPackets: 2000 * 10,
+		}.run()
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	eventually(t, 5*time.Second, "the guard to require cookies", func() bool { return sd.Stats().Flooded })
+	start := time.Now()
+	err := jitRoundTrip(fresh.node, server.addr, floodFor-time.Second)
+	took := time.Since(start)
+	flooded := sd.Stats().Flooded
+	res := <-done
+	st := sd.Stats()
+	t.Logf("new client through after %v with %d initiations; flood %v; guard dropped %d, sent %d cookies",
+		took.Round(time.Millisecond), fresh.bind.inits.Load(), res, st.HandshakesGuarded, st.CookiesSent)
+	if err != nil {
+		t.Fatalf("a genuine client did not get through the flood: %v", err)
+	}
+	if !flooded {
+		t.Errorf("the flood ended before the client got in: the guard was not tested")
+	}
+	if !sd.HasPeer(fresh.key.pub) {
+		t.Errorf("the client was not provisioned")
+	}
+	if n := fresh.bind.inits.Load(); n != 2 {
+		t.Errorf("the client sent %d initiations, want 2 (one answered with a cookie, one with the cookie)", n)
+	}
+}
+
+// hardFloodDuring runs f while link carries transfers, and returns what
+// the flood saw.
+func hardFloodDuring(t *testing.T, link *benchPairLink, f hardFlood) hardFloodResult {
+	t.Helper()
+	type outcome struct {
+		res hardFloodResult
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := f.run()
+		done <- outcome{res, err}
+	}()
+	for {
+		link.transfer(t)
+		select {
+		case out := <-done:
+			if out.err != nil {
+				t.Fatal(out.err)
+			}
+			return out.res
+		default:
+		}
+	}
 }

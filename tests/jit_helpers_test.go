@@ -133,13 +133,20 @@ func (l *jitLog) count(substr string) int {
 // when non-nil), answering jitRoundTrip.
 func newJITServer(t testing.TB, p hooks.Provider, cfg device.JITConfig, ev *jitEvents, log *jitLog) (*node, *device.Device) {
 	t.Helper()
-	cfg.Provider = p
+	return newJITServerWith(t, p, device.Config{JIT: cfg}, ev, log)
+}
+
+// newJITServerWith is newJITServer with the rest of the device's
+// configuration.
+func newJITServerWith(t testing.TB, p hooks.Provider, dc device.Config, ev *jitEvents, log *jitLog) (*node, *device.Device) {
+	t.Helper()
+	dc.JIT.Provider = p
 	if ev != nil {
-		cfg.OnPeerEvent = ev.on
+		dc.JIT.OnPeerEvent = ev.on
 	}
 	// A gateway keeps its port: no flow escape (which moves a device with
 	// a random port to a new one when its peers go quiet).
-	dc := device.Config{JIT: cfg, HA: device.HAConfig{FlowEscapeOff: true}}
+	dc.HA.FlowEscapeOff = true
 	if log != nil {
 		dc.Verbosef, dc.Errorf = log.logf, log.logf
 	}

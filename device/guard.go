@@ -1,0 +1,285 @@
+package device
+
+// The handshake guard: wghooks' defence against floods of bogus handshake
+// initiations, in front of upstream's own.
+//
+// Upstream answers a flood with cookies only once its handshake queue is
+// an eighth full, that is once its handshake goroutines are already behind.
+// Below that, every initiation with a valid mac1 costs it one or two X25519
+// (about 180 µs here), so a flood of a few thousand packets per second
+// that never fills the queue takes most of a core from the peers' traffic.
+// The guard counts what can cost that work, initiations from new sources
+// (known sources, see sources.go, pass for one map look-up), and past
+// GuardConfig.Rate per second it does what upstream does under load, for
+// the price of two keyed hashes: an initiation must carry a valid mac2,
+// proof that its sender receives at its address; one without gets a cookie
+// reply (at most a few per second per source IP) and is dropped; one with
+// it passes within a per-IP rate. A genuine client resends with the cookie
+// at its next retransmit.
+//
+// The guard's cookies are its own (upstream's cookie secret is not
+// exported). Once the guard requires them upstream's queue stays short, so
+// upstream's own defence, which answers every cookie-less initiation with a
+// reply of its own, rarely engages as well; when both do, a client may
+// need one more retransmit.
+
+import (
+	"encoding/binary"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	wgconn "golang.zx2c4.com/wireguard/conn"
+	wgdevice "golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/ratelimiter"
+
+	"wghooks/conn"
+)
+
+// GuardConfig configures the handshake guard. The zero value turns it on
+// with the defaults.
+type GuardConfig struct {
+	// Rate is how many handshake initiations per second from new source
+	// addresses the device takes without a cookie. Above it, until a
+	// second after the excess stops, such initiations must carry a cookie
+	// (mac2). Default 256 (about 5% of one core in X25519); negative
+	// turns the guard off, leaving upstream's defence alone.
+	Rate int
+}
+
+const (
+	defaultGuardRate = 256
+	// guardHold is how long the guard keeps requiring cookies after the
+	// rate was last exceeded, as upstream's UnderLoadAfterTime.
+	guardHold = time.Second
+	// cookieQueueLen bounds cookie replies waiting to be sent; past it
+	// they are dropped, which bounds the reflection a spoofed flood gets.
+	cookieQueueLen = 256
+)
+
+type guard struct {
+	noFeature
+	d    *Device
+	rate float64 // initiations per second; 0 when off
+
+	// bucket holds up to rate tokens, one per initiation from a new
+	// source, refilled at rate per second.
+	bucket struct {
+		sync.Mutex
+		tokens float64
+		last   time.Time
+	}
+	floodUntil atomic.Int64 // UnixNano; cookies required before it
+	episode    struct {
+		sync.Mutex
+		on, logged        bool
+		dropped0, sent0   uint64 // counters when it began
+		start, lastLogged time.Time
+	}
+
+	cookieLimiter ratelimiter.Ratelimiter // cookie replies per source IP
+	passLimiter   ratelimiter.Ratelimiter // cookie-bearing initiations per source IP
+	replies       chan cookieJob
+}
+
+type cookieJob struct {
+	pkt [conn.MessageInitiationSize]byte
+	ep  wgconn.Endpoint
+}
+
+func newGuard(d *Device) *guard {
+	g := &guard{d: d}
+	switch r := d.cfg.Guard.Rate; {
+	case r == 0:
+		g.rate = defaultGuardRate
+	case r > 0:
+		g.rate = float64(r)
+	}
+	return g
+}
+
+func (g *guard) start(d *Device) error {
+	d.sources.init()
+	if g.rate > 0 {
+		g.bucket.tokens = g.rate
+		g.cookieLimiter.Init()
+		g.passLimiter.Init()
+		g.replies = make(chan cookieJob, cookieQueueLen)
+		d.goroutine(g.sendCookies)
+	}
+	d.goroutine(g.housekeep)
+	return nil
+}
+
+func (g *guard) close() {
+	if g.rate > 0 {
+		g.cookieLimiter.Close()
+		g.passLimiter.Close()
+	}
+}
+
+func (g *guard) receiveTypes() uint8 {
+	if g.rate == 0 {
+		return 0
+	}
+	return conn.TypeMask(conn.MessageInitiation)
+}
+
+// onReceive runs on a receive goroutine and never blocks: the dearest
+// thing it does is two keyed BLAKE2s over 116 bytes.
+func (g *guard) onReceive(pkt []byte, ep wgconn.Endpoint) conn.Verdict {
+	if len(pkt) != conn.MessageInitiationSize {
+		return conn.Pass // upstream drops it
+	}
+	id := g.d.identity.Load()
+	if id == nil {
+		return conn.Pass // no private key: upstream answers nothing
+	}
+	src, ok := addrPortOf(ep)
+	if !ok {
+		return conn.Pass
+	}
+	now := time.Now()
+	if g.d.sources.known(src, now) {
+		return conn.Pass
+	}
+	if !id.cookies.CheckMAC1(pkt) {
+		g.d.stats.guardDropped.Add(1)
+		return conn.Hold // upstream would drop it after the same check
+	}
+	if g.take(now) && now.UnixNano() >= g.floodUntil.Load() {
+		return conn.Pass
+	}
+	if id.cookies.CheckMAC2(pkt, ep.DstToBytes()) {
+		if g.passLimiter.Allow(src.Addr()) {
+			return conn.Pass
+		}
+		g.d.stats.guardDropped.Add(1)
+		return conn.Hold
+	}
+	g.d.stats.guardDropped.Add(1)
+	if g.cookieLimiter.Allow(src.Addr()) {
+		job := cookieJob{ep: ep}
+		copy(job.pkt[:], pkt)
+		select {
+		case g.replies <- job:
+		default:
+		}
+	}
+	return conn.Hold
+}
+
+// take takes a token for one initiation from a new source; without one,
+// the device is flooded until guardHold from now.
+func (g *guard) take(now time.Time) bool {
+	b := &g.bucket
+	b.Lock()
+	b.tokens = min(g.rate, b.tokens+now.Sub(b.last).Seconds()*g.rate)
+	b.last = now
+	ok := b.tokens >= 1
+	if ok {
+		b.tokens--
+	}
+	b.Unlock()
+	if !ok {
+		g.floodUntil.Store(now.Add(guardHold).UnixNano())
+	}
+	return ok
+}
+
+// flooded reports whether the guard requires cookies now.
+func (g *guard) flooded() bool { return time.Now().UnixNano() < g.floodUntil.Load() }
+
+// onSend learns known sources from the handshake messages the device
+// sends: a peer it initiates to or answers.
+func (g *guard) onSend(bufs [][]byte, ep wgconn.Endpoint) {
+	if len(bufs) != 1 {
+		return
+	}
+	switch conn.MessageType(bufs[0]) {
+	case conn.MessageInitiation, conn.MessageResponse:
+		if src, ok := addrPortOf(ep); ok {
+			g.d.sources.seen(src, time.Now())
+		}
+	}
+}
+
+// sendCookies answers cookie-less initiations during a flood, off the
+// receive path, with the guard's own cookie secret.
+func (g *guard) sendCookies() {
+	for {
+		select {
+		case job := <-g.replies:
+			id := g.d.identity.Load()
+			if id == nil {
+				continue
+			}
+			reply, err := id.cookies.CreateReply(job.pkt[:], conn.InitiationSender(job.pkt[:]), job.ep.DstToBytes())
+			if err != nil {
+				g.d.log.Errorf("guard: failed to create a cookie reply: %v", err)
+				continue
+			}
+			if err := g.d.bind.SendInner([][]byte{marshalCookieReply(reply)}, job.ep); err == nil {
+				g.d.stats.cookiesSent.Add(1)
+			}
+		case <-g.d.done:
+			return
+		}
+	}
+}
+
+func marshalCookieReply(r *wgdevice.MessageCookieReply) []byte {
+	b := make([]byte, conn.MessageCookieReplySize)
+	binary.LittleEndian.PutUint32(b, r.Type)
+	binary.LittleEndian.PutUint32(b[4:], r.Receiver)
+	n := copy(b[8:], r.Nonce[:])
+	copy(b[8+n:], r.Cookie[:])
+	return b
+}
+
+// housekeep forgets old sources and logs each flood once, when it begins
+// and when it ends (at most one beginning a minute).
+func (g *guard) housekeep() {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	lastExpire := time.Now()
+	for {
+		select {
+		case now := <-tick.C:
+			if now.Sub(lastExpire) >= time.Minute {
+				g.d.sources.expire(now)
+				lastExpire = now
+			}
+			if g.rate > 0 {
+				g.logEpisode(now)
+			}
+		case <-g.d.done:
+			return
+		}
+	}
+}
+
+func (g *guard) logEpisode(now time.Time) {
+	e := &g.episode
+	e.Lock()
+	defer e.Unlock()
+	flooded := g.flooded()
+	c := &g.d.stats
+	switch {
+	case flooded && !e.on:
+		e.on, e.start = true, now
+		e.dropped0, e.sent0 = c.guardDropped.Load(), c.cookiesSent.Load()
+		e.logged = now.Sub(e.lastLogged) >= time.Minute
+		if e.logged {
+			e.lastLogged = now
+			g.d.log.Errorf("guard: more than %.0f handshake initiations/s from new sources: requiring cookies", g.rate)
+		}
+	case !flooded && e.on:
+		e.on = false
+		if !e.logged {
+			return
+		}
+		g.d.log.Errorf("guard: handshake flood over after %v: %d initiations dropped, %d cookie replies sent",
+			now.Sub(e.start).Round(time.Second), c.guardDropped.Load()-e.dropped0, c.cookiesSent.Load()-e.sent0)
+	}
+}

@@ -1,0 +1,109 @@
+package device
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Known sources: the UDP addresses the device recently exchanged handshake
+// messages with. An initiation from one of them is very likely a peer's
+// (its next rekey, its retransmit), so it passes to the device for one map
+// look-up; anything else is a new source, which the guard (guard.go) and
+// just-in-time provisioning (provision.go) look at more closely.
+
+const (
+	maxSources = 1 << 17
+	// sourceTTL keeps a source known for longer than the 3-minute worst
+	// case between handshakes of a live session.
+	sourceTTL = 5 * time.Minute
+)
+
+// sourceSet remembers the UDP addresses that recently handshook with the
+// device, and for each, the peer it was decoded for (zero when the device
+// matched it without wghooks decoding).
+//
+// Only the device's own handshake messages make a source known: an
+// authenticated initiation may be a replay (upstream rejects its
+// timestamp), so decoding one only names the owner of a source the
+// device may answer next.
+type sourceSet struct {
+	mu sync.Mutex
+	m  map[netip.AddrPort]source
+}
+
+type source struct {
+	owner    noiseKey
+	seen     time.Time
+	answered bool // the device sent a handshake message to it
+}
+
+// pendingTTL is how long a decoded source waits for the device's answer.
+const pendingTTL = 10 * time.Second
+
+func (s *sourceSet) known(src netip.AddrPort, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.m[src]
+	return ok && e.answered && now.Sub(e.seen) < sourceTTL
+}
+
+// seen records that the device sent a handshake message to src.
+func (s *sourceSet) seen(src netip.AddrPort, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.m[src]
+	if !ok && len(s.m) >= maxSources {
+		return
+	}
+	e.seen, e.answered = now, true
+	s.m[src] = e
+}
+
+// learn records that src carried an authenticated initiation from owner;
+// src becomes known when the device answers it.
+func (s *sourceSet) learn(src netip.AddrPort, owner noiseKey, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.m[src]
+	if !ok && len(s.m) >= maxSources {
+		return
+	}
+	e.owner = owner
+	if !e.answered {
+		e.seen = now
+	}
+	s.m[src] = e
+}
+
+// purge forgets the sources of the given owners and every source whose
+// owner is not known; nil owners forgets all.
+func (s *sourceSet) purge(owners []noiseKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if owners == nil {
+		clear(s.m)
+		return
+	}
+	set := make(map[noiseKey]struct{}, len(owners))
+	for _, k := range owners {
+		set[k] = struct{}{}
+	}
+	for src, e := range s.m {
+		if _, ok := set[e.owner]; ok || e.owner == (noiseKey{}) {
+			delete(s.m, src)
+		}
+	}
+}
+
+func (s *sourceSet) expire(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for src, e := range s.m {
+		if age := now.Sub(e.seen); age >= sourceTTL || !e.answered && age >= pendingTTL {
+			delete(s.m, src)
+		}
+	}
+}
+
+func (s *sourceSet) init() { s.m = make(map[netip.AddrPort]source) }
