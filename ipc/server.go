@@ -35,8 +35,10 @@ const DefaultIdleTimeout = 2 * time.Minute
 const MaxConns = 64
 
 // HeldBudget bounds the memory all connections together may hold in
-// transactions being read and applied: two of the largest transactions.
-// Past it a transaction is refused with errno -ENOMEM and nothing applies.
+// transactions being read and waiting to apply: two of the largest
+// transactions. Past it a transaction is refused with errno -ENOMEM and
+// nothing applies. The one transaction applying at a time holds about as
+// much again as its lines while it does.
 const HeldBudget = 2 * uapi.MaxTransaction
 
 // noBudget holds nothing: for skipping the rest of a failed operation.
@@ -52,6 +54,11 @@ type Server struct {
 	IdleTimeout time.Duration
 
 	budget *uapi.Budget // shared by all connections
+	// applyMu lets one transaction apply at a time: applying holds about
+	// as much again as the lines the budget counts (the parsed
+	// transaction, the text for upstream), so concurrent applies would
+	// multiply it. Upstream applies one at a time anyway.
+	applyMu sync.Mutex
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -188,6 +195,8 @@ func (s *Server) set(r *bufio.Reader) error {
 		return err
 	}
 	defer s.budget.Release(held)
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
 	if lh, ok := s.h.(LinesHandler); ok {
 		err = lh.IpcSetLines(lines)
 	} else {
