@@ -136,6 +136,42 @@ func (f ProviderFunc) LookupPeer(ctx context.Context, key PublicKey) (PeerConfig
 	return f(ctx, key)
 }
 
+// AddrProvider is what a Provider also implements when it can tell which
+// peer a tunnel address belongs to: with it, and JITConfig.Outbound on, a
+// packet from the TUN to an address no installed peer covers (a peer that
+// was evicted, or never came) installs that peer, so the gateway can reach
+// a client first. A Provider without it leaves that feature off.
+//
+// Contract, on top of Provider's:
+//   - LookupAddr is asked about a unicast destination address of a packet
+//     that no installed peer's allowed IPs cover, at most once at a time
+//     per address, and not again for an address it called unknown until
+//     the negative cache expires.
+//   - The answer names the peer: PublicKey must be set, one of AllowedIPs
+//     must contain addr, and Endpoint must be set (a peer without one
+//     cannot be reached first; the answer is skipped). It passes the same
+//     checks as LookupPeer's answers.
+//   - It returns ErrUnknownPeer when no peer has addr, and an error
+//     matching errors.ErrUnsupported when it cannot look up addresses at
+//     all (the device then turns the outbound side off).
+type AddrProvider interface {
+	LookupAddr(ctx context.Context, addr netip.Addr) (PeerConfig, error)
+}
+
+// AddrProviderFunc adapts a function to AddrProvider. An embedder's
+// provider of both kinds can be
+//
+//	struct {
+//		hooks.ProviderFunc
+//		hooks.AddrProviderFunc
+//	}{byKey, byAddr}
+type AddrProviderFunc func(ctx context.Context, addr netip.Addr) (PeerConfig, error)
+
+// LookupAddr calls f.
+func (f AddrProviderFunc) LookupAddr(ctx context.Context, addr netip.Addr) (PeerConfig, error) {
+	return f(ctx, addr)
+}
+
 // PeerEventKind says what happened to a just-in-time peer.
 type PeerEventKind int
 
@@ -178,13 +214,16 @@ func (k PeerEventKind) String() string {
 type PeerEvent struct {
 	Kind PeerEventKind
 	Key  PublicKey
-	// Latency is, for PeerInstalled, the time from the initiation's
-	// arrival to the peer being installed; otherwise zero.
+	// Latency is, for PeerInstalled, the time from the initiation's (or
+	// the outbound packet's) arrival to the peer being installed;
+	// otherwise zero.
 	Latency time.Duration
 	// Err says why, for PeerLookupFailed; otherwise nil.
 	Err error
 	// Reason is a short human word for PeerEvicted ("idle", "cap") and
-	// PeerRevoked ("revalidation", "removed").
+	// PeerRevoked ("revalidation", "removed"); for PeerInstalled it is
+	// "outbound" when a packet to the peer's address installed it, else
+	// empty.
 	Reason string
 }
 

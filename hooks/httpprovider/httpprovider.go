@@ -15,8 +15,18 @@
 //	anything else, or no answer   an error: nothing installed, installed
 //	                              peers kept
 //
+// With Config.AddrURL set, the provider also answers which peer holds a
+// tunnel address (hooks.AddrProvider, the device's outbound side):
+//
+//	GET <AddrURL with {addr} replaced by the address>   same header
+//
+// e.g. https://cp.example/peers?addr={addr}. The answers are the same,
+// except that a 200 must name the peer (public_key), and 501 means the
+// control plane cannot look up addresses (the outbound side turns off).
+//
 // Handler serves the same protocol from any hooks.Provider, so a control
-// plane (or a test) can be a few lines.
+// plane (or a test) can be a few lines; a GET with an "addr" query
+// parameter is an address lookup.
 package httpprovider
 
 import (
@@ -28,6 +38,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -58,6 +69,10 @@ type Config struct {
 	Timeout time.Duration
 	// Client sends the requests. Default: a client with Timeout.
 	Client *http.Client
+	// AddrURL is where to ask which peer holds a tunnel address, with
+	// "{addr}" where the address goes. Default: none, and LookupAddr
+	// fails with errors.ErrUnsupported.
+	AddrURL string
 }
 
 // Provider is a hooks.Provider backed by an HTTP control plane.
@@ -66,7 +81,10 @@ type Provider struct {
 	client *http.Client
 }
 
-var _ hooks.Provider = (*Provider)(nil)
+var (
+	_ hooks.Provider     = (*Provider)(nil)
+	_ hooks.AddrProvider = (*Provider)(nil)
+)
 
 // New checks cfg and returns a Provider.
 func New(cfg Config) (*Provider, error) {
@@ -75,6 +93,10 @@ func New(cfg Config) (*Provider, error) {
 	}
 	if !strings.HasPrefix(cfg.URL, "http://") && !strings.HasPrefix(cfg.URL, "https://") {
 		return nil, fmt.Errorf("failed to create HTTP provider: URL %q is not http:// or https://", cfg.URL)
+	}
+	if cfg.AddrURL != "" && (!strings.Contains(cfg.AddrURL, "{addr}") ||
+		(!strings.HasPrefix(cfg.AddrURL, "http://") && !strings.HasPrefix(cfg.AddrURL, "https://"))) {
+		return nil, fmt.Errorf("failed to create HTTP provider: address URL %q is not http:// or https:// with {addr}", cfg.AddrURL)
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
@@ -100,9 +122,40 @@ func (p *Provider) URLFor(key hooks.PublicKey) string {
 
 // LookupPeer implements hooks.Provider.
 func (p *Provider) LookupPeer(ctx context.Context, key hooks.PublicKey) (hooks.PeerConfig, error) {
+	u := p.URLFor(key)
+	cfg, err := p.ask(ctx, u)
+	if err != nil {
+		return cfg, err
+	}
+	if err := cfg.Validate(key); err != nil {
+		return cfg, fmt.Errorf("failed to decode answer from %q: %w", u, err)
+	}
+	return cfg, nil
+}
+
+// LookupAddr implements hooks.AddrProvider, when Config.AddrURL is set.
+func (p *Provider) LookupAddr(ctx context.Context, addr netip.Addr) (hooks.PeerConfig, error) {
+	if p.cfg.AddrURL == "" {
+		return hooks.PeerConfig{}, fmt.Errorf("failed to look up address %s: no address URL configured: %w", addr, errors.ErrUnsupported)
+	}
+	u := strings.ReplaceAll(p.cfg.AddrURL, "{addr}", url.QueryEscape(addr.String()))
+	cfg, err := p.ask(ctx, u)
+	if err != nil {
+		return cfg, err
+	}
+	if cfg.PublicKey == (hooks.PublicKey{}) {
+		return cfg, fmt.Errorf("failed to decode answer from %q: it names no public_key", u)
+	}
+	if err := cfg.Validate(cfg.PublicKey); err != nil {
+		return cfg, fmt.Errorf("failed to decode answer from %q: %w", u, err)
+	}
+	return cfg, nil
+}
+
+// ask sends one GET and decodes its answer.
+func (p *Provider) ask(ctx context.Context, u string) (hooks.PeerConfig, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
-	u := p.URLFor(key)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return hooks.PeerConfig{}, fmt.Errorf("failed to ask %q: %w", u, err)
@@ -124,6 +177,8 @@ func (p *Provider) LookupPeer(ctx context.Context, key hooks.PublicKey) (hooks.P
 	case http.StatusOK:
 	case http.StatusNotFound, http.StatusGone:
 		return hooks.PeerConfig{}, hooks.ErrUnknownPeer
+	case http.StatusNotImplemented:
+		return hooks.PeerConfig{}, fmt.Errorf("failed to ask %q: status %s: %w", u, resp.Status, errors.ErrUnsupported)
 	default:
 		return hooks.PeerConfig{}, fmt.Errorf("failed to ask %q: status %s", u, resp.Status)
 	}
@@ -136,9 +191,6 @@ func (p *Provider) LookupPeer(ctx context.Context, key hooks.PublicKey) (hooks.P
 	}
 	cfg, err := jp.Config()
 	if err != nil {
-		return cfg, fmt.Errorf("failed to decode answer from %q: %w", u, err)
-	}
-	if err := cfg.Validate(key); err != nil {
 		return cfg, fmt.Errorf("failed to decode answer from %q: %w", u, err)
 	}
 	return cfg, nil
@@ -211,6 +263,10 @@ func Handler(p hooks.Provider, token string) http.Handler {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
 		}
+		if r.URL.Query().Has("addr") {
+			serveAddr(w, r, p)
+			return
+		}
 		last := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
 		last = strings.NewReplacer("-", "+", "_", "/").Replace(last)
 		key, err := hooks.ParsePublicKey(last)
@@ -219,15 +275,40 @@ func Handler(p hooks.Provider, token string) http.Handler {
 			return
 		}
 		cfg, err := p.LookupPeer(r.Context(), key)
-		switch {
-		case errors.Is(err, hooks.ErrUnknownPeer):
-			http.Error(w, "unknown peer", http.StatusNotFound)
-			return
-		case err != nil:
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(FromConfig(key, cfg))
+		writePeer(w, key, cfg, err)
 	})
+}
+
+// serveAddr answers an address lookup from p, 501 if p cannot.
+func serveAddr(w http.ResponseWriter, r *http.Request, p hooks.Provider) {
+	ap, ok := p.(hooks.AddrProvider)
+	if !ok {
+		http.Error(w, "address lookups not supported", http.StatusNotImplemented)
+		return
+	}
+	v := r.URL.Query().Get("addr")
+	addr, err := netip.ParseAddr(v)
+	if err != nil {
+		http.Error(w, fmt.Sprintf("failed to parse address %q: %v", v, err), http.StatusBadRequest)
+		return
+	}
+	cfg, err := ap.LookupAddr(r.Context(), addr)
+	writePeer(w, cfg.PublicKey, cfg, err)
+}
+
+// writePeer writes a lookup's outcome: the peer, 404, 501 or 502.
+func writePeer(w http.ResponseWriter, key hooks.PublicKey, cfg hooks.PeerConfig, err error) {
+	switch {
+	case errors.Is(err, hooks.ErrUnknownPeer):
+		http.Error(w, "unknown peer", http.StatusNotFound)
+		return
+	case errors.Is(err, errors.ErrUnsupported):
+		http.Error(w, err.Error(), http.StatusNotImplemented)
+		return
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(FromConfig(key, cfg))
 }

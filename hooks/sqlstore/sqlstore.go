@@ -2,7 +2,9 @@
 // default hooks.Provider. One file holds any number of peers (a million
 // is routine); the device asks it only about keys that just proved
 // themselves in a handshake, so the store's size costs neither start-up
-// time nor memory.
+// time nor memory. It also answers which peer holds a tunnel address
+// (LookupAddr, an index on allowed IPs: addr.go), for the device's
+// outbound side.
 //
 // It uses a pure-Go SQLite (modernc.org/sqlite, no cgo) in WAL mode, so
 // the control CLI can add and remove peers while the daemon reads.
@@ -50,9 +52,14 @@ type Store struct {
 	db     *sql.DB
 	path   string
 	lookup *sql.Stmt
+	// lookupAddr4 and lookupAddr6 find a peer by address (addr.go).
+	lookupAddr4, lookupAddr6 *sql.Stmt
 }
 
-var _ hooks.Provider = (*Store)(nil)
+var (
+	_ hooks.Provider     = (*Store)(nil)
+	_ hooks.AddrProvider = (*Store)(nil)
+)
 
 // Open opens the store at path, creating the file and its table when
 // missing.
@@ -75,14 +82,21 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to open peer store %q: %w", path, err)
 	}
-	if _, err := db.Exec(schema); err != nil {
+	if _, err := db.Exec(schema + prefixSchema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("failed to open peer store %q: %w", path, err)
 	}
 	s := &Store{db: db, path: path}
-	s.lookup, err = db.Prepare(`SELECT allowed_ips, preshared_key, persistent_keepalive, endpoint FROM peers WHERE public_key = ?`)
-	if err != nil {
+	if err := s.migrateIndex(context.Background()); err != nil {
 		db.Close()
+		return nil, fmt.Errorf("failed to index peer store %q by address: %w", path, err)
+	}
+	s.lookup, err = db.Prepare(`SELECT allowed_ips, preshared_key, persistent_keepalive, endpoint FROM peers WHERE public_key = ?`)
+	if err == nil {
+		err = s.prepareAddr()
+	}
+	if err != nil {
+		s.Close()
 		return nil, fmt.Errorf("failed to open peer store %q: %w", path, err)
 	}
 	return s, nil
@@ -93,7 +107,11 @@ func (s *Store) Path() string { return s.path }
 
 // Close closes the store.
 func (s *Store) Close() error {
-	s.lookup.Close()
+	for _, st := range []*sql.Stmt{s.lookup, s.lookupAddr4, s.lookupAddr6} {
+		if st != nil {
+			st.Close()
+		}
+	}
 	return s.db.Close()
 }
 
@@ -185,6 +203,11 @@ func (s *Store) Put(ctx context.Context, peers ...Peer) error {
 		return fmt.Errorf("failed to store peers: %w", err)
 	}
 	defer st.Close()
+	ix, err := newIndexer(ctx, tx)
+	if err != nil {
+		return fmt.Errorf("failed to store peers: %w", err)
+	}
+	defer ix.close()
 	now := time.Now().Unix()
 	for _, p := range peers {
 		var psk any
@@ -199,8 +222,14 @@ func (s *Store) Put(ctx context.Context, peers ...Peer) error {
 		if !p.Added.IsZero() {
 			added = p.Added.Unix()
 		}
+		if err := ix.unindex(ctx, p.PublicKey); err != nil {
+			return fmt.Errorf("failed to store peer %s: %w", p.PublicKey, err)
+		}
 		if _, err := st.ExecContext(ctx, p.PublicKey[:], formatAllowedIPs(p.AllowedIPs), psk,
 			int64(p.PersistentKeepalive/time.Second), ep, p.Comment, added); err != nil {
+			return fmt.Errorf("failed to store peer %s: %w", p.PublicKey, err)
+		}
+		if err := ix.index(ctx, p.PublicKey, p.AllowedIPs); err != nil {
 			return fmt.Errorf("failed to store peer %s: %w", p.PublicKey, err)
 		}
 	}
@@ -212,8 +241,24 @@ func (s *Store) Put(ctx context.Context, peers ...Peer) error {
 
 // Delete removes the peer with key and reports whether it was there.
 func (s *Store) Delete(ctx context.Context, key hooks.PublicKey) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM peers WHERE public_key = ?`, key[:])
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
+		return false, fmt.Errorf("failed to delete peer %s: %w", key, err)
+	}
+	defer tx.Rollback()
+	ix, err := newIndexer(ctx, tx)
+	if err != nil {
+		return false, fmt.Errorf("failed to delete peer %s: %w", key, err)
+	}
+	defer ix.close()
+	if err := ix.unindex(ctx, key); err != nil {
+		return false, fmt.Errorf("failed to delete peer %s: %w", key, err)
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM peers WHERE public_key = ?`, key[:])
+	if err != nil {
+		return false, fmt.Errorf("failed to delete peer %s: %w", key, err)
+	}
+	if err := tx.Commit(); err != nil {
 		return false, fmt.Errorf("failed to delete peer %s: %w", key, err)
 	}
 	n, _ := res.RowsAffected()
