@@ -20,6 +20,10 @@ type UpDelay struct {
 	onLink func(up bool)
 	up     bool // the link reported up and no down since
 	done   chan struct{}
+
+	// read is the optional read filter and packet injection used by the
+	// just-in-time outbound side; readhook.go defines Read around it.
+	read readHook
 }
 
 var _ wgtun.Device = (*UpDelay)(nil)
