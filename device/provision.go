@@ -100,6 +100,13 @@ type JITConfig struct {
 	// OnPeerEvent is notified of installs, refusals, failures, evictions,
 	// revocations and updates. Default: nothing.
 	OnPeerEvent hooks.OnPeerEvent
+
+	// Outbound turns on the outbound side: a packet from the TUN to an
+	// address no installed peer covers asks the provider which peer holds
+	// it and installs that peer, so the gateway can reach a client first
+	// (outbound.go). The provider must implement hooks.AddrProvider.
+	// Default false: such packets are dropped, as upstream drops them.
+	Outbound bool
 }
 
 const (
@@ -153,6 +160,8 @@ type jit struct {
 	cancel  context.CancelFunc
 
 	watch watchSet
+
+	out *outbound // nil unless Outbound is on (outbound.go)
 
 	// installMu serializes installs so the cap holds.
 	installMu sync.Mutex
@@ -221,6 +230,9 @@ func (j *jit) start(d *Device) error {
 		d.goroutine(j.decodeLoop)
 	}
 	d.goroutine(j.housekeep)
+	if j.cfg.Outbound {
+		j.out = newOutbound(j)
+	}
 	return nil
 }
 
@@ -467,8 +479,13 @@ func (j *jit) provision(key noiseKey, src netip.AddrPort) {
 		return
 	}
 	j.watch.forget(conn.InitiationSender(h.job.pkt[:]))
+	j.setKeepalive(key, cfg.PersistentKeepalive)
+}
+
+// setKeepalive turns on the persistent keepalive install left off.
+func (j *jit) setKeepalive(key noiseKey, every time.Duration) {
 	if err := j.d.IpcSet(fmt.Sprintf("public_key=%s\npersistent_keepalive_interval=%d\nwghooks_jit=true\n",
-		hex.EncodeToString(key[:]), int(cfg.PersistentKeepalive/time.Second))); err != nil {
+		hex.EncodeToString(key[:]), int(every/time.Second))); err != nil {
 		j.d.log.Errorf("jit: failed to set keepalive of %s: %v", shortKey(key), err)
 	}
 }
@@ -508,6 +525,24 @@ func (j *jit) lookup(key noiseKey) (hooks.PeerConfig, error) {
 // runs on a goroutine of its own so a provider that ignores its context
 // costs that goroutine, not the device's; a panic is an error.
 func (j *jit) callProvider(key noiseKey) (hooks.PeerConfig, error) {
+	cfg, err := j.callTimed(func(ctx context.Context) (hooks.PeerConfig, error) {
+		return j.cfg.Provider.LookupPeer(ctx, hooks.PublicKey(key))
+	})
+	if err != nil {
+		if errors.Is(err, hooks.ErrUnknownPeer) {
+			return cfg, err
+		}
+		return cfg, fmt.Errorf("failed to look up %s: %w", shortKey(key), err)
+	}
+	if err := cfg.Validate(hooks.PublicKey(key)); err != nil {
+		return cfg, fmt.Errorf("failed to look up %s: %w", shortKey(key), err)
+	}
+	return cfg, nil
+}
+
+// callTimed runs one provider call with the lookup timeout, on a goroutine
+// of its own; a panic is an error.
+func (j *jit) callTimed(call func(ctx context.Context) (hooks.PeerConfig, error)) (hooks.PeerConfig, error) {
 	ctx, cancel := context.WithTimeout(j.ctx, j.cfg.LookupTimeout)
 	defer cancel()
 	type result struct {
@@ -523,24 +558,14 @@ func (j *jit) callProvider(key noiseKey) (hooks.PeerConfig, error) {
 			}
 			res <- r
 		}()
-		r.cfg, r.err = j.cfg.Provider.LookupPeer(ctx, hooks.PublicKey(key))
+		r.cfg, r.err = call(ctx)
 	}()
-	var r result
 	select {
-	case r = <-res:
+	case r := <-res:
+		return r.cfg, r.err
 	case <-ctx.Done():
-		r.err = ctx.Err()
+		return hooks.PeerConfig{}, ctx.Err()
 	}
-	if r.err != nil {
-		if errors.Is(r.err, hooks.ErrUnknownPeer) {
-			return r.cfg, r.err
-		}
-		return r.cfg, fmt.Errorf("failed to look up %s: %w", shortKey(key), r.err)
-	}
-	if err := r.cfg.Validate(hooks.PublicKey(key)); err != nil {
-		return r.cfg, fmt.Errorf("failed to look up %s: %w", shortKey(key), err)
-	}
-	return r.cfg, nil
 }
 
 // install adds key as a just-in-time peer with cfg, first evicting the
@@ -628,6 +653,9 @@ func (j *jit) event(ev hooks.PeerEvent) {
 // become static: never evicted).
 func (j *jit) configured(set *uapi.Set) {
 	j.static.apply(set)
+	if j.out != nil {
+		j.out.routes.apply(set, j.d.HasPeer)
+	}
 	var gone []noiseKey
 	j.mu.Lock()
 	for _, p := range set.Peers {

@@ -16,6 +16,7 @@ type counters struct {
 	initiationsSent                    atomic.Uint64 // part of handshakesSent
 	handshakeFailures                  atomic.Uint64
 	peersInstalled, peersEvicted       atomic.Uint64
+	outboundInstalls                   atomic.Uint64 // part of peersInstalled
 	peerMisses                         atomic.Uint64
 	providerErrors                     atomic.Uint64
 	providerLatencyNanos               atomic.Uint64 // sum over lookups
@@ -34,7 +35,8 @@ type Stats struct {
 	HandshakesSent, HandshakesReceived uint64
 	HandshakeFailures                  uint64
 	PeersInstalled, PeersEvicted       uint64
-	PeersActive                        int // peers the device holds now
+	OutboundInstalls                   uint64 // part of PeersInstalled: by a packet to the peer
+	PeersActive                        int    // peers the device holds now
 	PeerMisses                         uint64
 	ProviderErrors                     uint64
 	ProviderLookups                    uint64
@@ -62,6 +64,7 @@ func (d *Device) Stats() Stats {
 		HandshakeFailures:      c.handshakeFailures.Load(),
 		PeersInstalled:         c.peersInstalled.Load(),
 		PeersEvicted:           c.peersEvicted.Load(),
+		OutboundInstalls:       c.outboundInstalls.Load(),
 		PeersActive:            d.peers.len(),
 		PeerMisses:             c.peerMisses.Load(),
 		ProviderErrors:         c.providerErrors.Load(),

@@ -34,6 +34,7 @@ var metrics = []metric{
 	counter("handshakes_received_total", "Handshake messages (initiations and responses) received.", func(s *device.Stats) uint64 { return s.HandshakesReceived }),
 	counter("handshake_failures_total", "Handshakes that failed.", func(s *device.Stats) uint64 { return s.HandshakeFailures }),
 	counter("peers_installed_total", "Peers installed just in time from the peer provider.", func(s *device.Stats) uint64 { return s.PeersInstalled }),
+	counter("outbound_installs_total", "Just-in-time peers installed by a packet to their address (part of peers_installed_total).", func(s *device.Stats) uint64 { return s.OutboundInstalls }),
 	counter("peers_evicted_total", "Idle just-in-time peers evicted.", func(s *device.Stats) uint64 { return s.PeersEvicted }),
 	gauge("peers", "Peers the device holds now.", func(s *device.Stats) float64 { return float64(s.PeersActive) }),
 	counter("peer_misses_total", "Authenticated initiations from peers the device did not hold.", func(s *device.Stats) uint64 { return s.PeerMisses }),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -26,6 +27,8 @@ import (
 //	                              "off" turns just-in-time peers off
 //	WGHOOKS_PEER_URL=URL          ask a control plane over HTTP instead
 //	                              (GET URL/<key>, see hooks/httpprovider)
+//	WGHOOKS_PEER_ADDR_URL=URL     its by-address lookup, with {addr}
+//	                              (for WGHOOKS_JIT_OUTBOUND)
 //	WGHOOKS_PEER_TOKEN=TOKEN      its bearer token, or
 //	WGHOOKS_PEER_TOKEN_FILE=PATH  read from a file
 //	WGHOOKS_JIT_IDLE=10m          evict peers idle this long ("off": never)
@@ -34,8 +37,14 @@ import (
 //	                              ("off": never)
 //	WGHOOKS_JIT_NEGATIVE_TTL=1m   refuse an unknown key this long
 //	WGHOOKS_JIT_LOOKUP_TIMEOUT=3s bound on one lookup
+//	WGHOOKS_JIT_OUTBOUND=off      "on": a packet to the address of a peer
+//	                              not installed (evicted, or never seen)
+//	                              installs it from the provider, so the
+//	                              gateway can reach a client first
 const (
 	envPeerURL          = "WGHOOKS_PEER_URL"
+	envPeerAddrURL      = "WGHOOKS_PEER_ADDR_URL"
+	envJITOutbound      = "WGHOOKS_JIT_OUTBOUND"
 	envPeerToken        = "WGHOOKS_PEER_TOKEN"
 	envPeerTokenFile    = "WGHOOKS_PEER_TOKEN_FILE"
 	envJITIdle          = "WGHOOKS_JIT_IDLE"
@@ -64,6 +73,13 @@ func parseJITOptions(cfg *device.Config, getenv func(string) string) error {
 		}
 		cfg.JIT.MaxPeers = n
 	}
+	switch v := getenv(envJITOutbound); v {
+	case "", "off":
+	case "on":
+		cfg.JIT.Outbound = true
+	default:
+		return fmt.Errorf("failed to parse %s=%q: want on or off", envJITOutbound, v)
+	}
 	if u := getenv(envPeerURL); u != "" {
 		token := getenv(envPeerToken)
 		if f := getenv(envPeerTokenFile); f != "" {
@@ -73,7 +89,7 @@ func parseJITOptions(cfg *device.Config, getenv func(string) string) error {
 			}
 			token = strings.TrimSpace(string(b))
 		}
-		p, err := httpprovider.New(httpprovider.Config{URL: u, Token: token})
+		p, err := httpprovider.New(httpprovider.Config{URL: u, Token: token, AddrURL: getenv(envPeerAddrURL)})
 		if err != nil {
 			return fmt.Errorf("failed to parse %s: %w", envPeerURL, err)
 		}
@@ -194,4 +210,16 @@ func (ds *daemonStore) LookupPeer(ctx context.Context, key hooks.PublicKey) (hoo
 		return hooks.PeerConfig{}, hooks.ErrUnknownPeer
 	}
 	return s.LookupPeer(ctx, key)
+}
+
+// LookupAddr implements hooks.AddrProvider.
+func (ds *daemonStore) LookupAddr(ctx context.Context, addr netip.Addr) (hooks.PeerConfig, error) {
+	s, err := ds.open()
+	if err != nil {
+		return hooks.PeerConfig{}, err
+	}
+	if s == nil {
+		return hooks.PeerConfig{}, hooks.ErrUnknownPeer
+	}
+	return s.LookupAddr(ctx, addr)
 }
