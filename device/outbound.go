@@ -16,7 +16,10 @@ package device
 //     full means the packet goes on to upstream, which drops it), and the
 //     packet is held. Packets to it while its lookup is under way are
 //     held too, a few per destination and a few hundred in all; packets
-//     to a destination in the negative cache go on to upstream.
+//     to a destination in the negative cache go on to upstream. At most
+//     maxOutboundDsts destinations are remembered: a scan of many
+//     addresses costs at most that many lookups per negative-cache
+//     period.
 //  3. One goroutine takes queued destinations and starts a lookup for
 //     each within the JIT's MaxLookups slots (shared with inbound
 //     lookups), under the lookup timeout: a slow or dead provider holds a
@@ -70,9 +73,10 @@ type outbound struct {
 	lastCovered netip.Addr
 	lastGen     uint64
 
-	mu   sync.Mutex
-	dsts map[netip.Addr]*outDst
-	held int // packets held over all destinations
+	mu        sync.Mutex
+	dsts      map[netip.Addr]*outDst
+	held      int       // packets held over all destinations
+	nextPrune time.Time // when a full dsts may have room again
 }
 
 // outDst is one destination being looked up or refused for a while.
@@ -184,14 +188,29 @@ func (o *outbound) holdLocked(st *outDst, pkt []byte, now time.Time) bool {
 }
 
 // pruneLocked forgets destinations neither busy nor refused any more, and
-// reports whether there is room for another.
+// reports whether there is room for another. While none can have expired
+// it costs nothing: a scan of many addresses meets a full table (so at
+// most maxOutboundDsts distinct destinations are looked up per negative
+// cache period), not a walk of it per packet.
 func (o *outbound) pruneLocked(now time.Time) bool {
+	if now.Before(o.nextPrune) {
+		return false
+	}
+	next := now.Add(o.j.cfg.ErrorRetry)
 	for a, st := range o.dsts {
-		if !st.busy && !now.Before(st.until) {
+		switch {
+		case st.busy:
+		case !now.Before(st.until):
 			delete(o.dsts, a)
+		case st.until.Before(next):
+			next = st.until
 		}
 	}
-	return len(o.dsts) < maxOutboundDsts
+	if len(o.dsts) >= maxOutboundDsts {
+		o.nextPrune = next
+		return false
+	}
+	return true
 }
 
 // loop starts a lookup for each queued destination, within the JIT's

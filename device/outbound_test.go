@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
@@ -168,5 +169,67 @@ func TestCheckOutboundAnswer(t *testing.T) {
 		if c.name == "no endpoint" && !errors.Is(err, errNoEndpoint) {
 			t.Errorf("no endpoint: %v does not match errNoEndpoint", err)
 		}
+	}
+}
+
+// TestOutboundMissBounds: a lookup is queued once per destination, a few
+// packets are held per destination and a few hundred in all, a refused
+// destination is not asked again, and a table full of refusals turns new
+// destinations away without a lookup.
+func TestOutboundMissBounds(t *testing.T) {
+	o := &outbound{
+		j:     &jit{cfg: JITConfig{}.withDefaults()},
+		queue: make(chan netip.Addr, outboundQueueLen),
+		dsts:  make(map[netip.Addr]*outDst),
+	}
+	pkt := []byte{0x45}
+	dst := netip.MustParseAddr("198.18.0.2")
+	for i := 0; i < maxHeldPerDst; i++ {
+		if !o.miss(dst, pkt) {
+			t.Fatalf("packet %d not held", i)
+		}
+	}
+	if o.miss(dst, pkt) {
+		t.Fatal("held more than maxHeldPerDst packets for one destination")
+	}
+	if len(o.queue) != 1 {
+		t.Fatalf("%d lookups queued, want 1", len(o.queue))
+	}
+	<-o.queue
+	o.release(dst, false, time.Hour)
+	if o.held != 0 || o.miss(dst, pkt) || len(o.queue) != 0 {
+		t.Fatalf("refused destination: %d held, %d queued; want none", o.held, len(o.queue))
+	}
+
+	// The held total is bounded across destinations.
+	held := 0
+	for i := 0; i < 2*maxHeldTotal; i++ {
+		d := i / maxHeldPerDst // a full set of packets per destination
+		if o.miss(netip.AddrFrom4([4]byte{198, 18, 1 + byte(d>>8), byte(d)}), pkt) {
+			held++
+		}
+	}
+	if len(o.queue) != 2*maxHeldTotal/maxHeldPerDst {
+		t.Fatalf("%d lookups queued, want one per destination", len(o.queue))
+	}
+	if held != maxHeldTotal || o.held != maxHeldTotal {
+		t.Fatalf("held %d packets (counted %d), want at most %d", held, o.held, maxHeldTotal)
+	}
+
+	// A table full of refusals turns a new destination away.
+	for a := range o.dsts {
+		o.release(a, false, time.Hour)
+	}
+	for len(o.queue) > 0 {
+		<-o.queue
+	}
+	for i := 0; len(o.dsts) < maxOutboundDsts; i++ {
+		o.dsts[netip.AddrFrom4([4]byte{198, 19, byte(i >> 8), byte(i)})] = &outDst{until: time.Now().Add(time.Hour)}
+	}
+	if o.miss(netip.MustParseAddr("198.18.200.1"), pkt) || len(o.queue) != 0 {
+		t.Fatal("a new destination was looked up with the table full of refusals")
+	}
+	if o.nextPrune.IsZero() {
+		t.Fatal("a full table did not note when to look again")
 	}
 }
