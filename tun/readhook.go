@@ -58,10 +58,11 @@ type readBatch struct {
 	err   error // returned by the wrapped Read with these packets
 }
 
-// SetReadFilter makes every later Read pass its packets through f. It is
-// meant to be set once, before traffic flows (a Read already blocked in
-// the wrapped TUN when it is set returns its packets unfiltered); setting
-// it again replaces f; nil is ignored (once filtered, Read stays so).
+// SetReadFilter makes Read pass its packets through f, also a Read that
+// was already waiting in the wrapped TUN (it applies f when it returns;
+// packets handed back before it returns wait for the next Read). It is
+// meant to be set once; setting it again replaces f; nil is ignored (once
+// filtered, Read stays so).
 func (w *UpDelay) SetReadFilter(f ReadFilter) {
 	if f == nil {
 		return
@@ -90,11 +91,19 @@ func (w *UpDelay) InjectRead(pkt []byte) bool {
 // when one is set. Like every TUN's Read it is called by one goroutine at
 // a time.
 func (w *UpDelay) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
-	f := w.read.filter.Load()
-	if f == nil {
-		return w.Device.Read(bufs, sizes, offset)
+	if f := w.read.filter.Load(); f != nil {
+		return w.read.readFiltered(w.Device, *f, bufs, sizes, offset)
 	}
-	return w.read.readFiltered(w.Device, *f, bufs, sizes, offset)
+	n, err := w.Device.Read(bufs, sizes, offset)
+	if f := w.read.filter.Load(); f != nil {
+		// Set while this Read waited: upstream skips a packet of size 0.
+		for i := 0; i < n; i++ {
+			if sizes[i] > 0 && !(*f)(bufs[i][offset:offset+sizes[i]]) {
+				sizes[i] = 0
+			}
+		}
+	}
+	return n, err
 }
 
 func (h *readHook) readFiltered(inner wgtun.Device, f ReadFilter, bufs [][]byte, sizes []int, offset int) (int, error) {

@@ -42,6 +42,39 @@ func (f *readHookTUN) Close() error {
 	return nil
 }
 
+// readHookHolder is a filter holding packets that start with "hold".
+type readHookHolder struct {
+	mu   sync.Mutex
+	held [][]byte
+}
+
+func (h *readHookHolder) filter(pkt []byte) bool {
+	if !bytes.HasPrefix(pkt, []byte("hold")) {
+		return true
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.held = append(h.held, append([]byte(nil), pkt...))
+	return false
+}
+
+func (h *readHookHolder) first(t *testing.T) []byte {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		h.mu.Lock()
+		if len(h.held) > 0 {
+			p := h.held[0]
+			h.mu.Unlock()
+			return p
+		}
+		h.mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("nothing held")
+	return nil
+}
+
 // readHookReader runs a device-like reader: Read in a loop, every packet
 // sent on out, until Read fails.
 func readHookReader(w *UpDelay, out chan<- []byte) <-chan error {
@@ -53,6 +86,9 @@ func readHookReader(w *UpDelay, out chan<- []byte) <-chan error {
 		for {
 			n, err := w.Read(bufs, sizes, offset)
 			for i := 0; i < n; i++ {
+				if sizes[i] < 1 {
+					continue // as upstream does
+				}
 				out <- append([]byte(nil), bufs[i][offset:offset+sizes[i]]...)
 			}
 			if err != nil {
@@ -81,17 +117,8 @@ func TestReadHookFiltersAndInjects(t *testing.T) {
 	if w.InjectRead([]byte("x")) {
 		t.Fatal("InjectRead accepted a packet without a filter")
 	}
-	var held [][]byte
-	var mu sync.Mutex
-	w.SetReadFilter(func(pkt []byte) bool {
-		if bytes.HasPrefix(pkt, []byte("hold")) {
-			mu.Lock()
-			held = append(held, append([]byte(nil), pkt...))
-			mu.Unlock()
-			return false
-		}
-		return true
-	})
+	h := &readHookHolder{}
+	w.SetReadFilter(h.filter)
 	out := make(chan []byte, 16)
 	done := readHookReader(w, out)
 
@@ -106,10 +133,7 @@ func TestReadHookFiltersAndInjects(t *testing.T) {
 	}
 	// The reader is now blocked waiting for the TUN: an injected packet
 	// must wake it.
-	mu.Lock()
-	h := held[0]
-	mu.Unlock()
-	if !w.InjectRead(h) {
+	if !w.InjectRead(h.first(t)) {
 		t.Fatal("InjectRead refused a packet")
 	}
 	if p := readHookNext(t, out); string(p) != "hold me" {
@@ -166,4 +190,26 @@ func TestReadHookWithoutFilterIsTheTUNsRead(t *testing.T) {
 	if err != nil || n != 1 || string(bufs[0][4:4+sizes[0]]) != "plain" {
 		t.Fatalf("Read = %d, %v, %q", n, err, bufs[0][4:4+sizes[0]])
 	}
+}
+
+// TestReadHookSetWhileReading: a filter set while the device's reader
+// already waits in the TUN applies to what that Read returns, and a packet
+// it held comes back on the next Read.
+func TestReadHookSetWhileReading(t *testing.T) {
+	f := newReadHookTUN()
+	w := NewUpDelay(f)
+	out := make(chan []byte, 16)
+	done := readHookReader(w, out) // waits in the TUN's Read, unfiltered
+	time.Sleep(10 * time.Millisecond)
+	h := &readHookHolder{}
+	w.SetReadFilter(h.filter)
+	f.pkts <- []byte("hold first")
+	if !w.InjectRead(h.first(t)) {
+		t.Fatal("InjectRead refused a packet")
+	}
+	if p := readHookNext(t, out); string(p) != "hold first" {
+		t.Fatalf("read %q, want the held packet handed back", p)
+	}
+	w.Close()
+	<-done
 }
