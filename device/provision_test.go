@@ -51,44 +51,6 @@ func TestPeerLines(t *testing.T) {
 	}
 }
 
-func TestSourceSet(t *testing.T) {
-	var s sourceSet
-	s.m = map[netip.AddrPort]source{}
-	now := time.Now()
-	a, b, c := netip.MustParseAddrPort("127.0.0.1:1"), netip.MustParseAddrPort("127.0.0.1:2"), netip.MustParseAddrPort("127.0.0.1:3")
-	ka, kb := noiseKey{1}, noiseKey{2}
-	s.learn(a, ka, now)
-	s.learn(b, kb, now)
-	s.seen(c, now) // owner unknown
-	for _, src := range []netip.AddrPort{a, b, c} {
-		if !s.known(src, now) {
-			t.Fatalf("%v not known", src)
-		}
-	}
-	if s.known(a, now.Add(sourceTTL)) {
-		t.Fatal("source known past its TTL")
-	}
-	s.purge([]noiseKey{ka})
-	if s.known(a, now) || s.known(c, now) {
-		t.Fatal("purge kept the removed owner's source or an unowned one")
-	}
-	if !s.known(b, now) {
-		t.Fatal("purge dropped another owner's source")
-	}
-	s.seen(b, now.Add(time.Minute)) // refresh keeps the owner
-	if s.m[b].owner != kb {
-		t.Fatal("seen lost the owner")
-	}
-	s.expire(now.Add(sourceTTL + 30*time.Second))
-	if !s.known(b, now.Add(sourceTTL+30*time.Second)) {
-		t.Fatal("expire dropped a refreshed source")
-	}
-	s.purge(nil)
-	if len(s.m) != 0 {
-		t.Fatal("purge(nil) kept sources")
-	}
-}
-
 func TestWatchSet(t *testing.T) {
 	j := &jit{kick: make(chan struct{}, 1)}
 	j.watch.m = map[uint32]decodeJob{}
