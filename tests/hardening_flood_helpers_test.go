@@ -19,9 +19,9 @@ import (
 
 	wgconn "golang.zx2c4.com/wireguard/conn"
 	wgdevice "golang.zx2c4.com/wireguard/device"
-	"golang.zx2c4.com/wireguard/tun/netstack"
 
 	"wghooks/internal/floodgen"
+	"wghooks/tun"
 )
 
 // hardFlood is one flood, hardFloodResult what it saw.
@@ -114,7 +114,7 @@ type hardClient struct {
 func newHardClient(tb testing.TB, addr string, server *node) *hardClient {
 	tb.Helper()
 	n := &node{key: newKeypair(tb), addr: netip.MustParseAddr(addr)}
-	tdev, tnet, err := netstack.CreateNetTUN([]netip.Addr{n.addr}, nil, 1420)
+	tdev, tnet, err := tun.NewNetstack([]netip.Addr{n.addr}, 0)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -105,7 +105,7 @@ func newUpstreamNode(t testing.TB, addr string) (*node, *wgdevice.Device) {
 func newUpstreamNodeOn(t testing.TB, addr string, bind wgconn.Bind) (*node, *wgdevice.Device) {
 	t.Helper()
 	n := &node{key: newKeypair(t), addr: netip.MustParseAddr(addr)}
-	tdev, tnet, err := netstack.CreateNetTUN([]netip.Addr{n.addr}, nil, 1420)
+	tdev, tnet, err := tun.NewNetstack([]netip.Addr{n.addr}, 0) // upstream netstack, closed only once no Write is inside it
 	if err != nil {
 		t.Fatal(err)
 	}

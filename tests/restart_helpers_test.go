@@ -19,7 +19,6 @@ import (
 	wgconn "golang.zx2c4.com/wireguard/conn"
 	wgdevice "golang.zx2c4.com/wireguard/device"
 	wgtun "golang.zx2c4.com/wireguard/tun"
-	"golang.zx2c4.com/wireguard/tun/netstack"
 
 	"wghooks/conn"
 	"wghooks/device"
@@ -194,7 +193,7 @@ func startRestartServer(tb testing.TB, key keypair, addr string, port uint16, pe
 func startUpstreamRestartServer(tb testing.TB, key keypair, addr string, port uint16, peers string) *restartServer {
 	tb.Helper()
 	s := &restartServer{node: node{key: key, addr: netip.MustParseAddr(addr)}, bind: newRestartCountBind()}
-	tdev, tnet, err := netstack.CreateNetTUN([]netip.Addr{s.addr}, nil, 1420)
+	tdev, tnet, err := tun.NewNetstack([]netip.Addr{s.addr}, 0)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -265,7 +264,7 @@ func (c *restartClient) transportRx() int64 {
 func newRestartClient(tb testing.TB, addr string) *restartClient {
 	tb.Helper()
 	c := &restartClient{node: node{key: newKeypair(tb), addr: netip.MustParseAddr(addr)}, bind: newRestartCountBind()}
-	tdev, tnet, err := netstack.CreateNetTUN([]netip.Addr{c.addr}, nil, 1420)
+	tdev, tnet, err := tun.NewNetstack([]netip.Addr{c.addr}, 0)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -3,6 +3,8 @@ package tun
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"sync"
 
 	wgtun "golang.zx2c4.com/wireguard/tun"
 	"golang.zx2c4.com/wireguard/tun/netstack"
@@ -25,5 +27,38 @@ func NewNetstack(addrs []netip.Addr, mtu int) (wgtun.Device, *netstack.Net, erro
 	if err != nil {
 		return nil, nil, fmt.Errorf("failed to create netstack tun %v: %w", addrs, err)
 	}
-	return dev, tnet, nil
+	return &netstackTUN{Device: dev}, tnet, nil
+}
+
+// netstackTUN closes upstream's netstack TUN only once no Write is inside
+// it. Upstream's Close closes the channel that gVisor's replies are sent
+// on, and a reply generated inline by a packet being written (an echo
+// reply, a TCP ACK) could be sent on it as it closes: a data race, and a
+// "send on closed channel" panic when the send had to wait for a reader.
+type netstackTUN struct {
+	wgtun.Device
+	mu     sync.RWMutex // held for reading by each Write
+	closed bool
+}
+
+func (t *netstackTUN) Write(bufs [][]byte, offset int) (int, error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.closed {
+		return 0, os.ErrClosed
+	}
+	return t.Device.Write(bufs, offset)
+}
+
+// Close waits for Writes in progress (their replies are read meanwhile by
+// the device's TUN reader, which runs until Close), then closes the TUN.
+func (t *netstackTUN) Close() error {
+	t.mu.Lock()
+	already := t.closed
+	t.closed = true
+	t.mu.Unlock()
+	if already {
+		return nil
+	}
+	return t.Device.Close()
 }

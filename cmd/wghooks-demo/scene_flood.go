@@ -16,11 +16,11 @@ import (
 
 	wgconn "golang.zx2c4.com/wireguard/conn"
 	wgdevice "golang.zx2c4.com/wireguard/device"
-	"golang.zx2c4.com/wireguard/tun/netstack"
 
 	"wghooks/device"
 	"wghooks/hooks"
 	"wghooks/internal/floodgen"
+	"wghooks/tun"
 )
 
 func init() {
@@ -291,7 +291,7 @@ type floodClient struct {
 func startFloodClient(addr string, gw *node) (*floodClient, error) {
 	n := &node{addr: netip.MustParseAddr(addr)}
 	n.priv, n.pub = newKey()
-	tdev, tnet, err := netstack.CreateNetTUN([]netip.Addr{n.addr}, nil, 1420)
+	tdev, tnet, err := tun.NewNetstack([]netip.Addr{n.addr}, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"wghooks/device"
 	"wghooks/internal/lbsim"
 	"wghooks/ops"
+	"wghooks/tun"
 )
 
 func init() {
@@ -226,7 +227,7 @@ func sceneHA(tl *timeline) error {
 
 func startUpstreamClient(addr string, priv, pub [32]byte) (*haUpstreamClient, error) {
 	a := netip.MustParseAddr(addr)
-	tdev, tnet, err := netstack.CreateNetTUN([]netip.Addr{a}, nil, 1420)
+	tdev, tnet, err := tun.NewNetstack([]netip.Addr{a}, 0)
 	if err != nil {
 		return nil, err
 	}
