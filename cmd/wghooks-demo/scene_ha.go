@@ -178,6 +178,10 @@ func sceneHA(tl *timeline) error {
 			break
 		}
 		u.dev.Close()
+		// The next incarnation's handshake must carry a later timestamp:
+		// upstream rounds TAI64N down to about 16.8 ms, and a backend drops
+		// an initiation no newer than the key's last one as a replay.
+		time.Sleep(40 * time.Millisecond)
 	}
 	defer u.dev.Close()
 	tl.say("upstream client, source port %d → balancer → backend-%c (1 s keepalives)", u.port(), 'A'+uflow.Backend)
