@@ -25,6 +25,7 @@ package device
 
 import (
 	"encoding/binary"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,7 @@ import (
 	"golang.zx2c4.com/wireguard/ratelimiter"
 
 	"wghooks/conn"
+	"wghooks/uapi"
 )
 
 // GuardConfig configures the handshake guard. The zero value turns it on
@@ -282,4 +284,15 @@ func (g *guard) logEpisode(now time.Time) {
 		g.d.log.Errorf("guard: handshake flood over after %v: %d initiations dropped, %d cookie replies sent",
 			now.Sub(e.start).Round(time.Second), c.guardDropped.Load()-e.dropped0, c.cookiesSent.Load()-e.sent0)
 	}
+}
+
+func init() {
+	deviceGetters = append(deviceGetters, func(d *Device) []uapi.Line {
+		c := &d.stats
+		return []uapi.Line{
+			{Key: "wghooks_flooded", Value: strconv.FormatBool(d.guard.flooded())},
+			{Key: "wghooks_handshakes_guarded", Value: strconv.FormatUint(c.guardDropped.Load(), 10)},
+			{Key: "wghooks_cookie_replies", Value: strconv.FormatUint(c.cookiesSent.Load(), 10)},
+		}
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"wghooks/device"
@@ -83,6 +84,9 @@ func runStatus(dir string, args []string, out io.Writer) error {
 	}
 	st := summarize(lines)
 	fmt.Fprintf(out, "interface %s: listening on port %s, %d peers\n", iface, st.port, len(st.peers))
+	for _, e := range st.ext {
+		fmt.Fprintf(out, "  %s\n", e)
+	}
 	for _, p := range st.peers {
 		hs := "never"
 		if p.handshake > 0 {
@@ -109,6 +113,7 @@ type peerStatus struct {
 
 type status struct {
 	port  string
+	ext   []uapi.Line // the device's own wghooks_ lines
 	peers []*peerStatus
 }
 
@@ -126,6 +131,8 @@ func summarize(lines []uapi.Line) status {
 			st.peers = append(st.peers, cur)
 		case cur == nil && l.Key == "listen_port":
 			st.port = l.Value
+		case cur == nil && strings.HasPrefix(l.Key, "wghooks_"):
+			st.ext = append(st.ext, l)
 		case cur == nil:
 		case l.Key == "endpoint":
 			cur.endpoint = l.Value
@@ -135,7 +142,7 @@ func summarize(lines []uapi.Line) status {
 			cur.rx, _ = strconv.ParseInt(l.Value, 10, 64)
 		case l.Key == "tx_bytes":
 			cur.tx, _ = strconv.ParseInt(l.Value, 10, 64)
-		case len(l.Key) > 8 && l.Key[:8] == "wghooks_":
+		case strings.HasPrefix(l.Key, "wghooks_"):
 			cur.ext = append(cur.ext, l)
 		}
 	}
