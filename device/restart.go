@@ -28,7 +28,9 @@ import (
 //  1. State (state.go): the endpoints the device learned (roaming clients'
 //     current addresses) and its last handshake times go to a file on
 //     drain, on Close and every StateInterval; the next process applies
-//     them to its configured peers before Up.
+//     them to its configured peers before Up. Just-in-time peers listed
+//     there are asked about again and reinstalled in the background, each
+//     with one initiation (restore_jit.go).
 //  2. Broadcast (broadcast.go): at Up the device sends a handshake
 //     initiation to every peer whose endpoint it knows. Clients answer
 //     within one round trip; the device confirms the session with a
@@ -215,10 +217,15 @@ func (r *restart) beforeUp() {
 		s.everUp = true
 		s.restorePending = r.cfg.StateFile != ""
 	}
-	if s.restorePending && r.d.peers.len() > 0 {
+	if s.restorePending && r.canRestore() {
 		r.restoreLocked()
 	}
 }
+
+// canRestore reports whether the state file can be applied now: once
+// peers are configured, or at once on a just-in-time gateway, whose
+// peers may all come from the file (restore_jit.go).
+func (r *restart) canRestore() bool { return r.d.peers.len() > 0 || r.d.jit.enabled() }
 
 // afterUp runs with the lifecycle lock held and starts the broadcast on
 // its own goroutine, so Up does not wait for thousands of initiations.
@@ -247,16 +254,18 @@ func (r *restart) readyToStart() bool { return r.d.Configured() && r.d.peers.len
 // startup actions run now.
 func (r *restart) configuredSet(set *uapi.Set) {
 	r.trackConfigured(set)
-	if !r.readyToStart() || !r.d.IsUp() {
+	if !r.d.Configured() || !r.d.IsUp() {
 		return
 	}
 	s := &r.startup
 	s.Lock()
-	if s.restorePending {
+	if s.restorePending && r.canRestore() {
 		r.restoreLocked()
 	}
-	bc := s.broadcastPending
-	s.broadcastPending = false
+	bc := s.broadcastPending && r.readyToStart()
+	if bc {
+		s.broadcastPending = false
+	}
 	s.Unlock()
 	if bc {
 		r.broadcast("first peers configured")

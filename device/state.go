@@ -28,7 +28,9 @@ import (
 //	  "written": "2026-05-22T21:04:24.5Z",
 //	  "peers": [
 //	    {"public_key": "...", "endpoint": "203.0.113.7:41641",
-//	     "configured_endpoint": "", "last_handshake": "2026-05-22T21:03:58Z"}
+//	     "configured_endpoint": "", "last_handshake": "2026-05-22T21:03:58Z"},
+//	    {"public_key": "...", "endpoint": "198.51.100.4:51820",
+//	     "last_handshake": "2026-05-22T21:04:01Z", "jit": true}
 //	  ]
 //	}
 //
@@ -42,6 +44,12 @@ import (
 // A file that is missing, stale (older than StateMaxAge), written for
 // another private key or unreadable is reported in the log and ignored;
 // an unusable file is kept beside as FILE.rejected.
+//
+// Entries marked "jit" are just-in-time peers the old process had
+// installed. They are not configured in the new one, so the rule above
+// skips them; restore_jit.go asks the provider about them again and
+// reinstalls the ones it still knows. Files written before that flag
+// existed load as before (every entry static).
 
 // stateVersion is the version this code writes and reads.
 const stateVersion = 1
@@ -61,6 +69,9 @@ type statePeer struct {
 	Endpoint           string    `json:"endpoint"`
 	ConfiguredEndpoint string    `json:"configured_endpoint,omitempty"`
 	LastHandshake      time.Time `json:"last_handshake,omitzero"`
+	// JIT marks a just-in-time peer (restore_jit.go). Older files have
+	// no such field: false.
+	JIT bool `json:"jit,omitempty"`
 }
 
 // parseState decodes and validates a state file. It is pure.
@@ -295,6 +306,7 @@ func (r *restart) restoreLocked() {
 	}
 	r.state.Unlock()
 	r.d.log.Verbosef("state file %q (written %s ago): restored %d learned endpoints", path, time.Since(f.Written).Round(time.Millisecond), len(items))
+	r.restoreJITLocked(f)
 }
 
 // rejectStateFile logs why the file is ignored and moves it aside, so the
@@ -380,6 +392,10 @@ func (r *restart) buildStateLocked(v deviceView, now time.Time) *stateFile {
 			PublicKey:          encodeKey(p.pk),
 			Endpoint:           p.endpoint,
 			ConfiguredEndpoint: r.configuredEndpoint(p.pk),
+			JIT:                r.d.jit.isJIT(p.pk),
+		}
+		if e.JIT {
+			e.ConfiguredEndpoint = "" // the provider's, not the operator's
 		}
 		if !hs.IsZero() {
 			e.LastHandshake = hs.UTC()

@@ -25,13 +25,18 @@ func BenchmarkRestartRecovery(b *testing.B) {
 		}
 		limit = d
 	}
-	for _, sc := range restartScenarios {
+	for _, sc := range append(restartScenarios[:len(restartScenarios):len(restartScenarios)], restartJITScenario) {
 		for _, impl := range []string{"wghooks", "upstream"} {
 			b.Run(sc.name+"/"+impl, func(b *testing.B) {
 				var total time.Duration
 				recovered := 0
 				for i := 0; i < b.N; i++ {
-					out := restartRun(b, sc, impl == "upstream", limit, 10*time.Millisecond, device.Config{})
+					var out restartOutcome
+					if sc == restartJITScenario && impl == "wghooks" {
+						out, _, _ = restartJITRun(b, limit, 10*time.Millisecond)
+					} else {
+						out = restartRun(b, sc, impl == "upstream", limit, 10*time.Millisecond, device.Config{})
+					}
 					if out.recovered {
 						total += out.after
 						recovered++

@@ -19,6 +19,7 @@ awk -v cap="$CAP" '
 		what["b"] = "(b) roaming client, endpoint in the state file"
 		what["c"] = "(c) client only sends keepalives"
 		what["d"] = "(d) client idle, then sends"
+		what["e"] = "(e) just-in-time peer (upstream: no endpoint)"
 		printf "%-50s %10s %12s %10s  %s\n", "scenario", "wghooks", "upstream", "ratio", "goal <= 1 s"
 	}
 	/^BenchmarkRestartRecovery\// {

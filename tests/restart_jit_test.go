@@ -1,0 +1,329 @@
+package tests
+
+// Just-in-time peers across a gateway restart: the state file records the
+// peers the old process installed just in time, and the new process asks
+// the provider about them again, reinstalls the ones it still knows at
+// their saved endpoints and sends each one handshake initiation, so their
+// clients resume without waiting for their own 15 s timer. The clients
+// are plain upstream and never touched.
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"wghooks/device"
+	"wghooks/hooks"
+)
+
+const restartJITGatewayAddr = "198.18.9.1"
+
+// restartJITRig is what every process of one gateway shares: key, port,
+// state file and provider.
+type restartJITRig struct {
+	p         *jitProvider
+	key       keypair
+	statePath string
+	port      uint16
+}
+
+func newRestartJITRig(t testing.TB) *restartJITRig {
+	return &restartJITRig{p: newJITProvider(), key: newKeypair(t), statePath: restartStatePath(t), port: restartFreeUDPPort(t)}
+}
+
+// config is the gateway's configuration; peers are its static ones.
+func (r *restartJITRig) config() device.Config {
+	cfg := device.Config{
+		JIT:     device.JITConfig{Provider: r.p},
+		Restart: device.RestartConfig{StateFile: r.statePath},
+	}
+	cfg.HA.FlowEscapeOff = true
+	return cfg
+}
+
+// gateway starts one process of the just-in-time gateway (no static
+// peers).
+func (r *restartJITRig) gateway(t testing.TB) *restartServer {
+	t.Helper()
+	return startRestartServer(t, r.key, restartJITGatewayAddr, r.port, "", r.config(), restartDaemonFlow)
+}
+
+// client starts a plain upstream client at addr whose peer is the
+// gateway; known marks it known to the provider.
+func (r *restartJITRig) client(t testing.TB, addr string, known bool) *restartClient {
+	t.Helper()
+	c := newRestartClient(t, addr)
+	if err := c.dev.IpcSet(restartClientPeerConf(&node{key: r.key, addr: netip.MustParseAddr(restartJITGatewayAddr)}, r.port, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if known {
+		r.p.set(c.key.pub, c.addr)
+	}
+	return c
+}
+
+// answerAfter makes the provider call first(ctx, key) on each lookup: an
+// error from it is the answer, otherwise the provider's map is.
+func (r *restartJITRig) answerAfter(first func(ctx context.Context, k hooks.PublicKey) error) {
+	p := r.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.answer = func(ctx context.Context, k hooks.PublicKey) (hooks.PeerConfig, error) {
+		if err := first(ctx, k); err != nil {
+			return hooks.PeerConfig{}, err
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		cfg, ok := p.peers[k]
+		if !ok {
+			return hooks.PeerConfig{}, hooks.ErrUnknownPeer
+		}
+		return cfg, nil
+	}
+}
+
+// restartJITFirstContact waits until c's ping goes through s (the
+// gateway installs c just in time on its first initiation).
+func restartJITFirstContact(t testing.TB, c *restartClient, s *restartServer) {
+	t.Helper()
+	restartWait(t, 10*time.Second, "a ping from "+c.addr.String()+" through the first gateway", func() bool {
+		return restartPing(&c.node, s.addr, 500*time.Millisecond) == nil
+	})
+}
+
+// restartJITSavedKeys returns the keys the state file marks as just in
+// time.
+func restartJITSavedKeys(t *testing.T, statePath string) string {
+	t.Helper()
+	data, err := os.ReadFile(statePath)
+	if err != nil {
+		t.Fatalf("failed to read the state file: %v", err)
+	}
+	var b strings.Builder
+	for _, entry := range strings.Split(string(data), "}") {
+		if strings.Contains(entry, `"jit": true`) {
+			b.WriteString(entry)
+		}
+	}
+	return b.String()
+}
+
+func restartJITKey(k keypair) string { return base64.StdEncoding.EncodeToString(k.pub[:]) }
+
+// restartJITScenario is the restart benchmark's row for a just-in-time
+// peer. Plain upstream has no just-in-time peers; its nearest setup is a
+// server that preloads the peer without an endpoint, which restartRun
+// runs for this scenario.
+var restartJITScenario = restartScenario{"e", "just-in-time peer (upstream: preloaded, no endpoint)", false, false, restartContinuous}
+
+// restartJITRun restarts a just-in-time gateway whose one client was
+// installed just in time and keeps pinging every pingEvery, and waits up
+// to window for its traffic to flow again.
+func restartJITRun(tb testing.TB, window, pingEvery time.Duration) (restartOutcome, *restartJITRig, *restartClient) {
+	tb.Helper()
+	r := newRestartJITRig(tb)
+	client := r.client(tb, "198.18.9.2", true)
+	s1 := r.gateway(tb)
+	restartJITFirstContact(tb, client, s1)
+	pinger := startRestartPinger(tb, &client.node, s1.addr, pingEvery)
+	s1.close()
+	time.Sleep(500 * time.Millisecond) // the outage: the client keeps sending on its old session
+
+	s2 := r.gateway(tb)
+	out := restartOutcome{server: s2}
+	var at time.Time
+	out.recovered = restartPoll(window, func() bool {
+		var ok bool
+		at, ok = pinger.firstOKAfter(s2.upAt)
+		return ok
+	})
+	if out.recovered {
+		out.after = at.Sub(s2.upAt)
+	}
+	out.initSent, out.initRecv = s2.bind.initSent.Load(), s2.bind.initRecv.Load()
+	pinger.halt()
+	return out, r, client
+}
+
+// A client installed just in time keeps sending across a gateway restart:
+// the new gateway process reinstalls it from the state file and sends the
+// one initiation that resumes its traffic; the client sends none.
+func TestRestartJITPeerResumes(t *testing.T) {
+	checkLeaks(t)
+	// Generous: the client's own timer would start a handshake ~15 s
+	// after its data went unanswered; the counts below tell who did.
+	out, r, client := restartJITRun(t, 30*time.Second, 50*time.Millisecond)
+	s2 := out.server
+	if !out.recovered {
+		t.Fatalf("traffic did not flow again through the new gateway (initiations sent %d, received %d)", out.initSent, out.initRecv)
+	}
+	if out.initSent != 1 || out.initRecv != 0 {
+		t.Errorf("until traffic flowed the new gateway sent %d initiations and received %d; want exactly 1 sent by the gateway, none from the client", out.initSent, out.initRecv)
+	}
+	if restartPoll(time.Second, func() bool { return s2.bind.initiations() > 1 }) {
+		t.Errorf("%d initiations after recovery, want one handshake", s2.bind.initiations())
+	}
+	if n := r.p.callsFor(client.key.pub); n != 2 {
+		t.Errorf("provider asked %d times about the client, want 2 (first contact, then the restore)", n)
+	}
+	if !s2.ours.HasPeer(client.key.pub) {
+		t.Error("the restored client is not a peer of the new gateway")
+	}
+	if !strings.Contains(s2.log.String(), "restored 1 just-in-time peers from the state file, 0 no longer known, 0 lookups failed") {
+		t.Errorf("no restore summary in the log:\n%s", s2.log)
+	}
+	// The restored peer is still just in time: the next file lists it.
+	s2.close()
+	if saved := restartJITSavedKeys(t, r.statePath); !strings.Contains(saved, restartJITKey(client.key)) {
+		t.Errorf("the second state file does not list the restored client as just in time: %q", saved)
+	}
+	t.Logf("traffic back %v after the new gateway was up; initiations: %d from the gateway, %d from the client", out.after.Round(time.Millisecond), out.initSent, out.initRecv)
+}
+
+// A client that starts a handshake of its own while the restore is still
+// asking the provider gets its initiation answered, and no initiation
+// from the gateway that would cross it; the provider is asked once.
+func TestRestartJITClientInitiatesDuringRestore(t *testing.T) {
+	checkLeaks(t)
+	r := newRestartJITRig(t)
+	client := r.client(t, "198.18.9.2", true)
+	s1 := r.gateway(t)
+	restartJITFirstContact(t, client, s1)
+	s1.close()
+
+	release := make(chan struct{})
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	r.answerAfter(func(ctx context.Context, _ hooks.PublicKey) error {
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	calls := r.p.callsFor(client.key.pub)
+
+	s2 := r.gateway(t)
+	// The client starts over on its own: its next packet initiates.
+	if peer := client.dev.LookupPeer(r.key.pub); peer != nil {
+		peer.ExpireCurrentKeypairs()
+	}
+	pinger := startRestartPinger(t, &client.node, s2.addr, 50*time.Millisecond)
+	restartWait(t, 3*time.Second, "the client's initiation to reach the new gateway", func() bool { return s2.bind.initRecv.Load() > 0 })
+	close(release)
+	restartWait(t, 10*time.Second, "traffic through the new gateway", func() bool {
+		_, ok := pinger.firstOKAfter(s2.upAt)
+		return ok
+	})
+	pinger.halt()
+	if sent, recv := s2.bind.initSent.Load(), s2.bind.initRecv.Load(); sent != 0 || recv != 1 {
+		t.Errorf("the new gateway sent %d initiations and received %d, want 0 sent (the client was handshaking) and 1 received", sent, recv)
+	}
+	if n := r.p.callsFor(client.key.pub) - calls; n != 1 {
+		t.Errorf("provider asked %d times about the client after the restart, want 1 (the restore's lookup answers its initiation too)", n)
+	}
+	if !strings.Contains(s2.log.String(), "answering its own initiation") {
+		t.Errorf("the restore did not answer the client's held initiation; log:\n%s", s2.log)
+	}
+}
+
+// The provider is the authority: a key it no longer knows, or whose lookup
+// fails, is not restored and gets no initiation; the others are.
+func TestRestartJITUnknownAndFailedNotRestored(t *testing.T) {
+	checkLeaks(t)
+	r := newRestartJITRig(t)
+	kept := r.client(t, "198.18.9.2", true)
+	revoked := r.client(t, "198.18.9.3", true)
+	failing := r.client(t, "198.18.9.4", true)
+	s1 := r.gateway(t)
+	for _, c := range []*restartClient{kept, revoked, failing} {
+		restartJITFirstContact(t, c, s1)
+	}
+	s1.close()
+	saved := restartJITSavedKeys(t, r.statePath)
+	for _, c := range []*restartClient{kept, revoked, failing} {
+		if !strings.Contains(saved, restartJITKey(c.key)) {
+			t.Fatalf("the state file does not list %s as just in time: %q", c.addr, saved)
+		}
+	}
+	revokedInits, failingInits := revoked.bind.initRecv.Load(), failing.bind.initRecv.Load()
+
+	r.p.del(revoked.key.pub)
+	r.answerAfter(func(_ context.Context, k hooks.PublicKey) error {
+		if k == failing.key.pub {
+			return errors.New("control plane unavailable")
+		}
+		return nil
+	})
+
+	s2 := r.gateway(t)
+	summary := "restored 1 just-in-time peers from the state file, 1 no longer known, 1 lookups failed"
+	restartWait(t, 15*time.Second, "the restore summary", func() bool { return strings.Contains(s2.log.String(), summary) })
+	restartWait(t, 10*time.Second, "the kept client's ping through the new gateway", func() bool {
+		return restartPing(&kept.node, s2.addr, 500*time.Millisecond) == nil
+	})
+	// Give any stray initiation time to arrive before asserting none did.
+	restartPoll(time.Second, func() bool { return false })
+	if n := revoked.bind.initRecv.Load() - revokedInits; n != 0 {
+		t.Errorf("the client the provider no longer knows got %d initiations from the new gateway, want 0", n)
+	}
+	if n := failing.bind.initRecv.Load() - failingInits; n != 0 {
+		t.Errorf("the client whose lookup failed got %d initiations from the new gateway, want 0", n)
+	}
+	for _, c := range []*restartClient{revoked, failing} {
+		if s2.ours.HasPeer(c.key.pub) {
+			t.Errorf("%s was restored though the provider did not vouch for it", c.addr)
+		}
+	}
+	if s2.bind.initSent.Load() != 1 {
+		t.Errorf("the new gateway sent %d initiations, want 1 (to the kept client)", s2.bind.initSent.Load())
+	}
+}
+
+// A state file written before just-in-time entries existed (no "jit"
+// field) loads on a just-in-time gateway: its static peer's learned
+// endpoint is restored and nothing is rejected or restored just in time.
+func TestRestartJITOldStateFileLoads(t *testing.T) {
+	checkLeaks(t)
+	r := newRestartJITRig(t)
+	key, statePath := r.key, r.statePath
+	static := r.client(t, "198.18.9.5", false)
+	now := time.Now()
+	old := restartStateJSON(key, now, restartStatePeerJSON(static.key, fmt.Sprintf("127.0.0.1:%d", static.port), now))
+	if err := os.MkdirAll(filepath.Dir(statePath), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(statePath, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startRestartServer(t, key, restartJITGatewayAddr, r.port, restartPeerConf(&static.node, false), r.config(), restartDaemonFlow)
+	restartWait(t, 10*time.Second, "the broadcast to the restored endpoint to reach the static client", func() bool {
+		return static.transportRx() > 0
+	})
+	log := s.log.String()
+	if !strings.Contains(log, "restored 1 learned endpoints") {
+		t.Errorf("the old file's endpoint was not restored; log:\n%s", log)
+	}
+	if strings.Contains(log, "just-in-time peers from the state file") {
+		t.Errorf("an old file restored just-in-time peers; log:\n%s", log)
+	}
+	if _, err := os.Stat(statePath + ".rejected"); err == nil {
+		t.Error("the old state file was rejected")
+	}
+	if n := r.p.totalCalls(); n != 0 {
+		t.Errorf("the provider was asked %d times, want 0", n)
+	}
+}
