@@ -222,7 +222,8 @@ type PeerEvent struct {
 	Err error
 	// Reason is a short human word for PeerEvicted ("idle", "cap") and
 	// PeerRevoked ("revalidation", "removed"); for PeerInstalled it is
-	// "outbound" when a packet to the peer's address installed it, else
+	// "outbound" when a packet to the peer's address installed it,
+	// "restored" when a restart reinstalled it from the state file, else
 	// empty.
 	Reason string
 }
