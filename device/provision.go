@@ -463,23 +463,30 @@ func (j *jit) provision(key noiseKey, src netip.AddrPort) {
 	if !ok || time.Since(h.job.at) > j.cfg.HoldTimeout {
 		return
 	}
-	if cfg.PersistentKeepalive == 0 {
-		j.inject(h.job)
+	j.answerHeld(key, h.job, cfg.PersistentKeepalive)
+}
+
+// answerHeld re-injects a held initiation so the device answers it, then
+// turns on the peer's persistent keepalive, left off by install. Turned on
+// earlier, it would make upstream send at once, which without a session
+// means an initiation of its own, crossing the client's; so it waits for
+// the device's answer (at most a second).
+func (j *jit) answerHeld(key noiseKey, job decodeJob, keepalive time.Duration) {
+	if keepalive == 0 {
+		j.inject(job)
 		return
 	}
-	// Turning persistent keepalive on makes upstream send at once, which
-	// without a session means an initiation of its own, crossing the
-	// client's. Turn it on once the device has answered.
-	answered := j.watch.await(conn.InitiationSender(h.job.pkt[:]))
-	j.inject(h.job)
+	sender := conn.InitiationSender(job.pkt[:])
+	answered := j.watch.await(sender)
+	j.inject(job)
 	select {
 	case <-answered:
 	case <-time.After(time.Second):
 	case <-j.d.done:
 		return
 	}
-	j.watch.forget(conn.InitiationSender(h.job.pkt[:]))
-	j.setKeepalive(key, cfg.PersistentKeepalive)
+	j.watch.forget(sender)
+	j.setKeepalive(key, keepalive)
 }
 
 // setKeepalive turns on the persistent keepalive install left off.

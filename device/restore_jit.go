@@ -36,7 +36,6 @@ import (
 
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
-	"wghooks/conn"
 	"wghooks/hooks"
 )
 
@@ -255,18 +254,7 @@ func (r *restart) restoreJITPeer(it jitRestoreItem, started time.Time) jitRestor
 		// The client is handshaking with us already: answer it, never
 		// cross it with an initiation of ours.
 		r.d.log.Verbosef("%s - just-in-time peer restored at %s; answering its own initiation", shortKey(key), it.endpoint)
-		j.inject(h.job)
-		if cfg.PersistentKeepalive > 0 {
-			// As in provision: keepalive on only once the device answered.
-			answered := j.watch.await(conn.InitiationSender(h.job.pkt[:]))
-			select {
-			case <-answered:
-			case <-time.After(time.Second):
-			case <-j.d.done:
-			}
-			j.watch.forget(conn.InitiationSender(h.job.pkt[:]))
-			j.setKeepalive(key, cfg.PersistentKeepalive)
-		}
+		j.answerHeld(key, h.job, cfg.PersistentKeepalive)
 		return jitRestored
 	}
 	sent := r.initiateOne(key, it.endpoint.String())
