@@ -6,9 +6,14 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	wgconn "golang.zx2c4.com/wireguard/conn"
+
+	"wghooks/conn"
 	"wghooks/device"
 	"wghooks/hooks"
 	"wghooks/hooks/sqlstore"
@@ -42,11 +47,18 @@ func sceneJIT(tl *timeline) error {
 		default:
 		}
 	}
-	gw, err := startNode("gateway", "198.18.0.1", [32]byte{}, 0, device.Config{JIT: device.JITConfig{
-		Provider:    store,
-		IdleTimeout: 2 * time.Second,
-		OnPeerEvent: onEvent,
-	}})
+	// Every gateway process has the same configuration: the store, the
+	// outbound side on, and a state file for the next process.
+	gwCfg := device.Config{
+		JIT: device.JITConfig{
+			Provider:    store,
+			IdleTimeout: 2 * time.Second,
+			OnPeerEvent: onEvent,
+			Outbound:    true,
+		},
+		Restart: device.RestartConfig{StateFile: filepath.Join(dir, "gateway.json")},
+	}
+	gw, _, err := startJITGateway(gwCfg, 0)
 	if err != nil {
 		return err
 	}
@@ -60,7 +72,8 @@ func sceneJIT(tl *timeline) error {
 
 	// Alice keeps to plain WireGuard behaviour (no probe handshakes of
 	// her own), so every initiation she sends is one the gateway needed.
-	alice, err := startNode("alice", "198.18.1.1", [32]byte{}, 0, device.Config{HA: device.HAConfig{FlowEscapeOff: true}})
+	aliceBind := newJITCountBind()
+	alice, err := startNode("alice", "198.18.1.1", [32]byte{}, 0, device.Config{Bind: aliceBind, HA: device.HAConfig{FlowEscapeOff: true}})
 	if err != nil {
 		return err
 	}
@@ -119,7 +132,133 @@ func sceneJIT(tl *timeline) error {
 		return fmt.Errorf("alice's request after eviction: %w", err)
 	}
 	tl.say("alice came back: provisioned again, request answered in %s", tl.since(t1))
+
+	gw2, err := jitRestart(tl, gw, gwCfg, alice, aliceBind)
+	if gw2 != nil {
+		defer gw2.dev.Close()
+	}
+	if err != nil {
+		return err
+	}
+	return jitOutbound(tl, gw2, store)
+}
+
+// startJITGateway starts one gateway process at 198.18.0.1 on port (0:
+// any), counting the initiations it sends.
+func startJITGateway(cfg device.Config, port uint16) (*node, *jitCountBind, error) {
+	b := newJITCountBind()
+	cfg.Bind = b
+	gw, err := startNode("gateway", "198.18.0.1", jitGatewayKey, port, cfg)
+	return gw, b, err
+}
+
+// jitGatewayKey is the gateway's private key, the same in every process.
+var jitGatewayKey, _ = newKey()
+
+// jitRestart stops the gateway and starts a new process with the same key,
+// port, state file and store, and measures how soon alice's traffic flows
+// again and who initiated. The new gateway is returned even with an error,
+// for the caller to close.
+func jitRestart(tl *timeline, gw *node, cfg device.Config, alice *node, aliceBind *jitCountBind) (*node, error) {
+	port := gw.port
+	gw.dev.Close()
+	if alice.ping(gw.addr, 200*time.Millisecond) == nil {
+		return nil, fmt.Errorf("a ping through the stopped gateway was answered")
+	}
+	saved, err := os.ReadFile(cfg.Restart.StateFile)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the gateway's state file: %w", err)
+	}
+	tl.say("gateway stopped; its state file marks %s as just in time; alice's ping goes unanswered",
+		jitPlural(uint64(strings.Count(string(saved), `"jit": true`)), "peer"))
+	aliceInits := aliceBind.inits.Load()
+	t0 := time.Now()
+	gw2, gwBind, err := startJITGateway(cfg, port)
+	if err != nil {
+		return nil, fmt.Errorf("failed to start the new gateway: %w", err)
+	}
+	tl.say("new gateway process up: same key, port %d, store and state file; no peers configured", gw2.port)
+	if err := jitPingUntil(alice, gw2.addr, 10*time.Second); err != nil {
+		return gw2, fmt.Errorf("alice's traffic after the restart: %w", err)
+	}
+	back := tl.since(t0)
+	st := gw2.dev.Stats()
+	tl.say("gateway restarted: alice's traffic back in %s; the gateway re-asked the store (%s) and sent %s (alice sent %d)",
+		back, jitPlural(st.ProviderLookups, "lookup"), jitPlural(uint64(gwBind.inits.Load()), "initiation"), aliceBind.inits.Load()-aliceInits)
+	return gw2, nil
+}
+
+// jitOutbound has the gateway reach bob first: bob is in the store with
+// his endpoint, not on the gateway, and cannot call (he does not know
+// where the gateway is).
+func jitOutbound(tl *timeline, gw *node, store *sqlstore.Store) error {
+	bobBind := newJITCountBind()
+	bob, err := startNode("bob", "198.18.1.2", [32]byte{}, 0, device.Config{Bind: bobBind, HA: device.HAConfig{FlowEscapeOff: true}})
+	if err != nil {
+		return err
+	}
+	defer bob.dev.Close()
+	if err := bob.addPeer(gw, false); err != nil {
+		return err
+	}
+	if err := store.Put(context.Background(), sqlstore.Peer{
+		PeerConfig: hooks.PeerConfig{
+			PublicKey:  bob.pub,
+			AllowedIPs: []netip.Prefix{netip.PrefixFrom(bob.addr, 32)},
+			Endpoint:   netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), bob.port),
+		},
+		Comment: "bob's build server",
+	}); err != nil {
+		return err
+	}
+	tl.say("bob is in the store with his address and endpoint; he knows the gateway's key, not where it is")
+	installs := gw.dev.Stats().OutboundInstalls
+	t0 := time.Now()
+	if err := jitPingUntil(gw, bob.addr, 10*time.Second); err != nil {
+		return fmt.Errorf("the gateway's ping to bob: %w", err)
+	}
+	answered := tl.since(t0)
+	if n := gw.dev.Stats().OutboundInstalls - installs; n != 1 || !gw.dev.HasPeer(bob.pub) {
+		return fmt.Errorf("bob answered but the gateway made %d outbound installs and holds him: %v", n, gw.dev.HasPeer(bob.pub))
+	}
+	tl.say("gateway → bob (not installed, bob never called): peer found by address, installed, bob answered in %s; bob sent %s",
+		answered, jitPlural(uint64(bobBind.inits.Load()), "initiation"))
 	return nil
+}
+
+// jitPingUntil pings from n until a reply, for at most timeout.
+func jitPingUntil(n *node, to netip.Addr, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if err := n.ping(to, 20*time.Millisecond); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("no reply within %v", timeout)
+}
+
+func jitPlural(n uint64, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}
+
+// jitCountBind counts the handshake initiations its device sends.
+type jitCountBind struct {
+	wgconn.Bind
+	inits atomic.Int64
+}
+
+func newJITCountBind() *jitCountBind { return &jitCountBind{Bind: wgconn.NewDefaultBind()} }
+
+func (b *jitCountBind) Send(bufs [][]byte, ep wgconn.Endpoint) error {
+	for _, buf := range bufs {
+		if len(buf) == conn.MessageInitiationSize && buf[0] == conn.MessageInitiation {
+			b.inits.Add(1)
+		}
+	}
+	return b.Bind.Send(bufs, ep)
 }
 
 // waitEvent waits for an event of kind, dropping others.
