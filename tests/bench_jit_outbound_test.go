@@ -16,8 +16,6 @@ package tests
 import (
 	"context"
 	"net/netip"
-	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
@@ -33,11 +31,7 @@ import (
 // JIT_OUTBOUND_SAMPLES sets the samples (default 50).
 func BenchmarkJITOutboundFirstPacket(b *testing.B) {
 	samples := benchJITEnvInt("JIT_OUTBOUND_SAMPLES", 50)
-	store, err := sqlstore.Open(filepath.Join(b.TempDir(), "peers.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { store.Close() })
+	store := benchJITStore(b)
 	ours, od := newJITServer(b, store, device.JITConfig{Outbound: true}, nil, nil)
 	up, upDev := newUpstreamNode(b, "198.18.0.1")
 
@@ -50,6 +44,7 @@ func BenchmarkJITOutboundFirstPacket(b *testing.B) {
 		}{{ours, &oursLat}, {up, &upLat}} {
 			c := benchJITOutboundClient(b, addr.String(), side.gw)
 			cfg := jitOutboundPeer(c)
+			var err error
 			if side.gw == ours {
 				err = store.Put(context.Background(), sqlstore.Peer{PeerConfig: cfg})
 			} else {
@@ -69,15 +64,7 @@ func BenchmarkJITOutboundFirstPacket(b *testing.B) {
 	if st := od.Stats(); st.OutboundInstalls != uint64(samples) {
 		b.Fatalf("%d outbound installs, want %d", st.OutboundInstalls, samples)
 	}
-	p := func(l []time.Duration, q float64) float64 {
-		s := slices.Clone(l)
-		slices.Sort(s)
-		return float64(s[int(q*float64(len(s)-1))].Microseconds()) / 1000
-	}
-	b.ReportMetric(p(oursLat, 0.5), "ours_p50_ms")
-	b.ReportMetric(p(oursLat, 0.99), "ours_p99_ms")
-	b.ReportMetric(p(upLat, 0.5), "upstream_preloaded_p50_ms")
-	b.ReportMetric(p(upLat, 0.99), "upstream_preloaded_p99_ms")
+	benchJITReportLatencies(b, oursLat, upLat)
 }
 
 // benchJITOutboundClient is jitOutboundClient for benchmarks.
