@@ -44,7 +44,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -444,26 +443,18 @@ func (r *routeSet) apply(set *uapi.Set, has func(noiseKey) bool) {
 			r.dropPeerLocked(key)
 			continue
 		}
-		for _, l := range p.Lines {
-			switch l.Key {
-			case "replace_allowed_ips":
+		eachAllowedIPChange(p, func(c allowedIPChange) {
+			switch {
+			case c.replace:
 				r.dropPeerLocked(key)
-			case "allowed_ip":
-				v, del := strings.CutPrefix(l.Value, "-")
-				pfx, err := netip.ParsePrefix(v)
-				if err != nil {
-					continue // validated before; cannot happen
+			case c.remove:
+				if owner, ok := r.owner[c.prefix]; ok && owner == key {
+					r.delLocked(c.prefix)
 				}
-				pfx = pfx.Masked()
-				if del {
-					if owner, ok := r.owner[pfx]; ok && owner == key {
-						r.delLocked(pfx)
-					}
-				} else {
-					r.addLocked(pfx, key)
-				}
+			default:
+				r.addLocked(c.prefix, key)
 			}
-		}
+		})
 	}
 	// A peer upstream did not create (update_only, the device's own key)
 	// routes nothing.

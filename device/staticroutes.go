@@ -33,21 +33,38 @@ func (s *staticRoutes) apply(set *uapi.Set) {
 			delete(s.byPeer, key)
 			continue
 		}
-		for _, l := range p.Lines {
-			switch l.Key {
-			case "replace_allowed_ips":
+		eachAllowedIPChange(p, func(c allowedIPChange) {
+			switch {
+			case c.replace:
 				delete(s.byPeer, key)
-			case "allowed_ip":
-				pfx, err := netip.ParsePrefix(strings.TrimPrefix(l.Value, "-"))
-				if err != nil {
-					continue // validated before; cannot happen
-				}
-				pfx = pfx.Masked()
-				if strings.HasPrefix(l.Value, "-") {
-					s.byPeer[key] = removePrefix(s.byPeer[key], pfx)
-				} else {
-					s.byPeer[key] = append(removePrefix(s.byPeer[key], pfx), pfx)
-				}
+			case c.remove:
+				s.byPeer[key] = removePrefix(s.byPeer[key], c.prefix)
+			default:
+				s.byPeer[key] = append(removePrefix(s.byPeer[key], c.prefix), c.prefix)
+			}
+		})
+	}
+}
+
+// allowedIPChange is one change a set transaction makes to a peer's
+// allowed IPs: all replaced, or one prefix (masked) added or removed.
+type allowedIPChange struct {
+	replace bool
+	remove  bool
+	prefix  netip.Prefix
+}
+
+// eachAllowedIPChange calls fn for p's replace_allowed_ips and allowed_ip
+// lines, in order. The transaction was validated whole before.
+func eachAllowedIPChange(p uapi.Peer, fn func(allowedIPChange)) {
+	for _, l := range p.Lines {
+		switch l.Key {
+		case "replace_allowed_ips":
+			fn(allowedIPChange{replace: true})
+		case "allowed_ip":
+			v, remove := strings.CutPrefix(l.Value, "-")
+			if pfx, err := netip.ParsePrefix(v); err == nil {
+				fn(allowedIPChange{remove: remove, prefix: pfx.Masked()})
 			}
 		}
 	}
