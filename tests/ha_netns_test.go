@@ -2,11 +2,9 @@ package tests
 
 import (
 	"bufio"
-	"context"
 	"encoding/base64"
 	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -29,15 +27,7 @@ func TestNetnsHADaemonOps(t *testing.T) {
 	iface := netnsName("ha")
 	d := ns.startDaemon(t, wghooksBinary(t), iface, "WGHOOKS_HTTP=9586")
 
-	client := &http.Client{
-		Timeout: 5 * time.Second,
-		Transport: &http.Transport{
-			DisableKeepAlives: true,
-			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				return ns.dialTCP(netip.MustParseAddrPort("127.0.0.1:9586"), 2*time.Second)
-			},
-		},
-	}
+	client := ns.httpClient(netip.MustParseAddrPort("127.0.0.1:9586"))
 	get := func(path string) (int, string) {
 		t.Helper()
 		resp, err := client.Get("http://127.0.0.1:9586" + path)

@@ -1,18 +1,12 @@
 package tests
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -27,31 +21,13 @@ import (
 // address installs the peer, the gateway initiates, and replies come
 // back.
 func TestJITOutboundNetns(t *testing.T) {
-	netnsRequire(t)
-	netnsRequireTool(t, "wg")
-	if _, err := os.Stat(debianWireguardGo); err != nil {
-		t.Skipf("needs Debian's %s: %v", debianWireguardGo, err)
-	}
-	pair := newNetnsPair(t)
-	db := filepath.Join(t.TempDir(), "peers.db")
-	gwKey, cliKey := newNetnsKey(t), newNetnsKey(t)
-	tunGW, tunCli := netip.MustParseAddr("198.19.0.1"), netip.MustParseAddr("198.19.0.2")
-	const gwPort, cliPort = 51820, 51821
-	cliEndpoint := netip.AddrPortFrom(pair.addrB, cliPort)
 	const metricsAddr = "127.0.0.1:9586"
-
-	gw := pair.a.startDaemon(t, wghooksBinary(t), netnsName("wgo"),
-		"WGHOOKS_PEER_DB="+db, "WGHOOKS_JIT_OUTBOUND=on", "WGHOOKS_HTTP="+metricsAddr)
-	gw.wg(t, "set", gw.iface, "listen-port", fmt.Sprint(gwPort), "private-key", gwKey.file)
-	pair.a.run(t, "ip", "addr", "add", tunGW.String()+"/24", "dev", gw.iface)
-	pair.a.run(t, "ip", "link", "set", gw.iface, "up")
-
-	cliBin := netnsBuild(t, "wghooks/cmd/wghooks", "wghooks")
-	if out, err := exec.Command(cliBin, "peers", "-db", db, "add", gw.iface, cliKey.pub,
-		"allowed-ips", tunCli.String()+"/32", "endpoint", cliEndpoint.String(),
-		"comment", "debian client, reached first").CombinedOutput(); err != nil {
-		t.Fatalf("wghooks peers add: %v\n%s", err, out)
-	}
+	g := newJITNetnsGateway(t, "wgo", "WGHOOKS_JIT_OUTBOUND=on", "WGHOOKS_HTTP="+metricsAddr)
+	pair, gw, gwKey, cliKey, tunGW, tunCli := g.pair, g.daemon, g.key, g.clientKey, g.tunnel, g.clientTunnel
+	const cliPort = 51821
+	cliEndpoint := netip.AddrPortFrom(pair.addrB, cliPort)
+	g.peers(t, "add", gw.iface, cliKey.pub, "allowed-ips", tunCli.String()+"/32", "endpoint", cliEndpoint.String(),
+		"comment", "debian client, reached first")
 	if got := gw.wg(t, "show", gw.iface, "peers"); strings.TrimSpace(got) != "" {
 		t.Fatalf("gateway holds peers before any packet: %q", got)
 	}
@@ -99,16 +75,7 @@ func TestJITOutboundNetns(t *testing.T) {
 // serves one interface, so names are unique).
 func jitOutboundNetnsMetrics(t testing.TB, ns *netns, addr string) map[string]float64 {
 	t.Helper()
-	client := &http.Client{
-		Timeout: 5 * time.Second,
-		Transport: &http.Transport{
-			DisableKeepAlives: true,
-			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				return ns.dialTCP(netip.MustParseAddrPort(addr), 2*time.Second)
-			},
-		},
-	}
-	resp, err := client.Get("http://" + addr + "/metrics")
+	resp, err := ns.httpClient(netip.MustParseAddrPort(addr)).Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatalf("failed to get /metrics from %s in %s: %v", addr, ns.name, err)
 	}

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -420,6 +421,20 @@ func (ns *netns) dialTCP(addr netip.AddrPort, timeout time.Duration) (net.Conn, 
 		return err
 	})
 	return c, err
+}
+
+// httpClient returns an HTTP client whose every request connects to addr
+// inside ns (the daemons' operations endpoint listens on its loopback).
+func (ns *netns) httpClient(addr netip.AddrPort) *http.Client {
+	return &http.Client{
+		Timeout: 5 * time.Second,
+		Transport: &http.Transport{
+			DisableKeepAlives: true,
+			DialContext: func(context.Context, string, string) (net.Conn, error) {
+				return ns.dialTCP(addr, 2*time.Second)
+			},
+		},
+	}
 }
 
 // netnsTCPEcho checks a TCP exchange from one namespace to a listener on
