@@ -364,8 +364,12 @@ func (j *jit) handle(job decodeJob) {
 	key := noiseKey(init.Initiator)
 	j.mu.Lock()
 	if _, busy := j.provisioning[key]; busy {
-		j.holdLocked(key, job, init.Timestamp)
+		kept := j.holdLocked(key, job, init.Timestamp)
 		j.mu.Unlock()
+		if kept {
+			// Only a newer timestamp gets here, so replays log nothing.
+			j.d.log.Verbosef("jit: %s initiation from %s held: its lookup is under way", shortKey(key), job.src)
+		}
 		return
 	}
 	if j.d.HasPeer(key) {
@@ -399,16 +403,18 @@ func (j *jit) handle(job decodeJob) {
 	})
 }
 
-// holdLocked keeps job if it is the newest initiation from key.
-func (j *jit) holdLocked(key noiseKey, job decodeJob, ts tai64n.Timestamp) {
+// holdLocked keeps job if it is the newest initiation from key, and says
+// whether it did.
+func (j *jit) holdLocked(key noiseKey, job decodeJob, ts tai64n.Timestamp) bool {
 	h, ok := j.held[key]
 	if ok && !ts.After(h.ts) {
-		return
+		return false
 	}
 	if !ok && len(j.held) >= maxHeld {
-		return
+		return false
 	}
 	j.held[key] = heldInit{job: job, ts: ts}
+	return true
 }
 
 func (j *jit) inject(job decodeJob) {

@@ -86,12 +86,16 @@ func TestHoldKeepsNewest(t *testing.T) {
 	older, newer := tai64n.Now(), tai64n.Now()
 	newer[11]++
 	j.holdLocked(k, decodeJob{src: netip.MustParseAddrPort("127.0.0.1:1")}, newer)
-	j.holdLocked(k, decodeJob{src: netip.MustParseAddrPort("127.0.0.1:2")}, older)
+	if j.holdLocked(k, decodeJob{src: netip.MustParseAddrPort("127.0.0.1:2")}, older) {
+		t.Error("holdLocked says it kept an older initiation")
+	}
 	if j.held[k].job.src.Port() != 1 {
 		t.Fatal("an older initiation replaced a newer one")
 	}
 	newer[11]++
-	j.holdLocked(k, decodeJob{src: netip.MustParseAddrPort("127.0.0.1:3")}, newer)
+	if !j.holdLocked(k, decodeJob{src: netip.MustParseAddrPort("127.0.0.1:3")}, newer) {
+		t.Error("holdLocked says it dropped a newer initiation")
+	}
 	if j.held[k].job.src.Port() != 3 {
 		t.Fatal("a newer initiation did not replace the held one")
 	}

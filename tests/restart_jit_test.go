@@ -222,7 +222,11 @@ func TestRestartJITClientInitiatesDuringRestore(t *testing.T) {
 		peer.ExpireCurrentKeypairs()
 	}
 	pinger := startRestartPinger(t, &client.node, s2.addr, 50*time.Millisecond)
-	restartWait(t, 3*time.Second, "the client's initiation to reach the new gateway", func() bool { return s2.bind.initRecv.Load() > 0 })
+	// Held by the device, not only read from the socket: the restore must
+	// find it there when the provider answers.
+	restartWait(t, 5*time.Second, "the new gateway to hold the client's initiation", func() bool {
+		return strings.Contains(s2.log.String(), "held: its lookup is under way")
+	})
 	close(release)
 	restartWait(t, 10*time.Second, "traffic through the new gateway", func() bool {
 		_, ok := pinger.firstOKAfter(s2.upAt)
