@@ -148,6 +148,13 @@ func InitiationSender(packet []byte) uint32 {
 	return binary.LittleEndian.Uint32(packet[initOffSender:])
 }
 
+// InitiationMAC1 returns the mac1 of an initiation-sized packet: a keyed
+// hash over everything before it, so two initiations share it only if
+// they are copies of each other.
+func InitiationMAC1(packet []byte) [blake2s.Size128]byte {
+	return [blake2s.Size128]byte(packet[initOffMAC1:initOffMAC2])
+}
+
 // ResponseReceiver returns the receiver index of a handshake response: the
 // sender index of the initiation it answers.
 func ResponseReceiver(packet []byte) (uint32, bool) {

@@ -8,8 +8,12 @@ package device
 // Below that, every initiation with a valid mac1 costs it one or two X25519
 // (about 180 µs here), so a flood of a few thousand packets per second
 // that never fills the queue takes most of a core from the peers' traffic.
-// The guard counts what can cost that work, initiations from new sources
-// (known sources, see sources.go, pass for one map look-up), and past
+// The guard first drops copies of initiations it let through recently
+// (replays.go: upstream would reject them for their timestamp, after the
+// X25519). It then counts what can cost that work, initiations from new
+// sources (known sources, see sources.go, pass once their mac1 checks,
+// within a budget a genuine peer never exhausts; a flood spoofing a peer's
+// address does, and its excess counts as a new source's), and past
 // GuardConfig.Rate per second it does what upstream does under load, for
 // the price of two keyed hashes: an initiation must carry a valid mac2,
 // proof that its sender receives at its address; one without gets a cookie
@@ -79,6 +83,7 @@ type guard struct {
 		start, lastLogged time.Time
 	}
 
+	replays       replayCache
 	cookieLimiter ratelimiter.Ratelimiter // cookie replies per source IP
 	passLimiter   ratelimiter.Ratelimiter // cookie-bearing initiations per source IP
 	replies       chan cookieJob
@@ -101,16 +106,23 @@ func newGuard(d *Device) *guard {
 }
 
 func (g *guard) start(d *Device) error {
-	d.sources.init()
+	g.init()
+	if g.rate > 0 {
+		d.goroutine(g.sendCookies)
+	}
+	d.goroutine(g.housekeep)
+	return nil
+}
+
+// init readies the guard's state; start adds its goroutines.
+func (g *guard) init() {
+	g.d.sources.init()
 	if g.rate > 0 {
 		g.bucket.tokens = g.rate
 		g.cookieLimiter.Init()
 		g.passLimiter.Init()
 		g.replies = make(chan cookieJob, cookieQueueLen)
-		d.goroutine(g.sendCookies)
 	}
-	d.goroutine(g.housekeep)
-	return nil
 }
 
 func (g *guard) close() {
@@ -128,7 +140,8 @@ func (g *guard) receiveTypes() uint8 {
 }
 
 // onReceive runs on a receive goroutine and never blocks: the dearest
-// thing it does is two keyed BLAKE2s over 116 bytes.
+// thing it does is two keyed BLAKE2s over 116 bytes. Junk without a valid
+// mac1 is dropped before it can take a known source's budget.
 func (g *guard) onReceive(pkt []byte, ep wgconn.Endpoint) conn.Verdict {
 	if len(pkt) != conn.MessageInitiationSize {
 		return conn.Pass // upstream drops it
@@ -142,19 +155,24 @@ func (g *guard) onReceive(pkt []byte, ep wgconn.Endpoint) conn.Verdict {
 		return conn.Pass
 	}
 	now := time.Now()
-	if g.d.sources.known(src, now) {
-		return conn.Pass
+	mac1 := conn.InitiationMAC1(pkt)
+	if g.replays.has(mac1) {
+		g.d.stats.guardDropped.Add(1)
+		return conn.Hold
 	}
 	if !id.cookies.CheckMAC1(pkt) {
 		g.d.stats.guardDropped.Add(1)
 		return conn.Hold // upstream would drop it after the same check
 	}
+	if g.d.sources.admit(src, now) {
+		return g.pass(mac1, now)
+	}
 	if g.take(now) && now.UnixNano() >= g.floodUntil.Load() {
-		return conn.Pass
+		return g.pass(mac1, now)
 	}
 	if id.cookies.CheckMAC2(pkt, ep.DstToBytes()) {
 		if g.passLimiter.Allow(src.Addr()) {
-			return conn.Pass
+			return g.pass(mac1, now)
 		}
 		g.d.stats.guardDropped.Add(1)
 		return conn.Hold
@@ -169,6 +187,13 @@ func (g *guard) onReceive(pkt []byte, ep wgconn.Endpoint) conn.Verdict {
 		}
 	}
 	return conn.Hold
+}
+
+// pass lets an initiation through to the device and remembers it, so its
+// copies are dropped.
+func (g *guard) pass(mac1 [16]byte, now time.Time) conn.Verdict {
+	g.replays.add(mac1, now)
+	return conn.Pass
 }
 
 // take takes a token for one initiation from a new source; without one,

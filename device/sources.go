@@ -36,7 +36,21 @@ type source struct {
 	owner    noiseKey
 	seen     time.Time
 	answered bool // the device sent a handshake message to it
+
+	// The guard's budget for the source's initiations (admit).
+	tokens   float32
+	refilled time.Time
 }
+
+// A known source's initiations pass the guard for one look-up up to
+// knownBurst at once, refilled at knownRate per second. A genuine peer
+// initiates at most once per RekeyTimeout (5 s), a restarted one a few
+// times more; only a flood that spoofs a peer's address runs out, and its
+// excess is then looked at as a new source's would be.
+const (
+	knownBurst = 4
+	knownRate  = 1
+)
 
 // pendingTTL is how long a decoded source waits for the device's answer.
 const pendingTTL = 10 * time.Second
@@ -46,6 +60,26 @@ func (s *sourceSet) known(src netip.AddrPort, now time.Time) bool {
 	defer s.mu.Unlock()
 	e, ok := s.m[src]
 	return ok && e.answered && now.Sub(e.seen) < sourceTTL
+}
+
+// admit reports whether an initiation from src passes as a known source's:
+// src is known and within its budget, of which it takes one.
+func (s *sourceSet) admit(src netip.AddrPort, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.m[src]
+	if !ok || !e.answered || now.Sub(e.seen) >= sourceTTL {
+		return false
+	}
+	// A zero refilled (a fresh source) fills the budget.
+	e.tokens = min(knownBurst, e.tokens+float32(now.Sub(e.refilled).Seconds())*knownRate)
+	e.refilled = now
+	ok = e.tokens >= 1
+	if ok {
+		e.tokens--
+	}
+	s.m[src] = e
+	return ok
 }
 
 // seen records that the device sent a handshake message to src.

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	wgdevice "golang.zx2c4.com/wireguard/device"
 )
 
 func TestSourceSet(t *testing.T) {
@@ -57,5 +59,43 @@ func TestSourceSet(t *testing.T) {
 	s.purge(nil)
 	if len(s.m) != 0 {
 		t.Fatal("purge(nil) kept sources")
+	}
+}
+
+// TestSourceBudget: a known source passes knownBurst initiations at once,
+// then knownRate per second; an unknown or unanswered one none.
+func TestSourceBudget(t *testing.T) {
+	var s sourceSet
+	s.init()
+	now := time.Now()
+	a, b := netip.MustParseAddrPort("127.0.0.1:1"), netip.MustParseAddrPort("127.0.0.1:2")
+	s.learn(b, noiseKey{2}, now)
+	if s.admit(a, now) || s.admit(b, now) {
+		t.Fatal("an unknown or unanswered source was admitted")
+	}
+	s.seen(a, now)
+	for i := range knownBurst {
+		if !s.admit(a, now) {
+			t.Fatalf("initiation %d of a fresh known source refused, want %d at once", i, knownBurst)
+		}
+	}
+	if s.admit(a, now) {
+		t.Fatal("a known source passed more than its burst at once")
+	}
+	later := now.Add(time.Second / knownRate)
+	if !s.admit(a, later) || s.admit(a, later) {
+		t.Fatal("a known source's budget did not refill by exactly one after 1/knownRate")
+	}
+	// A peer's retransmits (one per RekeyTimeout, each answered) never
+	// run out.
+	for i := range 100 {
+		at := later.Add(time.Duration(i+1) * wgdevice.RekeyTimeout)
+		if !s.admit(a, at) {
+			t.Fatalf("retransmit %d at RekeyTimeout intervals refused", i)
+		}
+		s.seen(a, at)
+	}
+	if !s.known(a, now) {
+		t.Fatal("admit forgot the source")
 	}
 }
