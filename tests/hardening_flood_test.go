@@ -3,7 +3,10 @@ package tests
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"runtime"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -258,5 +261,98 @@ func hardFloodDuring(t *testing.T, link *benchPairLink, f hardFlood) hardFloodRe
 			return out.res
 		default:
 		}
+	}
+}
+
+// TestHardeningFloodSpoofedPeer: the flood claims to come from the known
+// peer's own address and port (a raw socket): replays of its real
+// initiation, valid-mac1 garbage, strangers' initiations, random bytes.
+// The guard drops the copies, lets the rest reach upstream's X25519 only
+// within the peer's small budget and the new-source rate, and answers
+// with cookie replies bounded per IP (they go to the peer, who ignores
+// them). The peer's session and stream are untouched, and right after
+// the flood it handshakes again with one initiation.
+func TestHardeningFloodSpoofedPeer(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("spoofing a peer's address needs a raw socket (root)")
+	}
+	checkLeaks(t)
+	p := newJITProvider()
+	invalid := &hardLogCount{substr: "Received invalid initiation message from"}
+	const rate = 64 // new-source initiations/s: the bucket empties early in the flood
+	server, sd := newJITServerWith(t, p, device.Config{Verbosef: invalid.logf, Guard: device.GuardConfig{Rate: rate}}, nil, nil)
+	client := newHardClient(t, "198.18.1.1", server)
+	p.set(client.key.pub, client.addr)
+	link := newBenchPairLink(t, client.node, server, 64<<10)
+	clientEndpoint := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), client.port)
+	before := sd.Stats()
+
+	res := hardFloodDuring(t, link, hardFlood{
+		Target:     netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), server.port),
+		ServerPub:  server.key.pub,
+		Replay:     client.rec.firstInitiation(),
+		Strangers:  16,
+		Sources:    4,
+		PPS:        1000, // below what puts upstream under load, so each packet costs it X25519
+		Duration:   3 * time.Second,
+		MaxPackets: 3000,
+		Spoof:      clientEndpoint,
+	})
+	st := sd.Stats()
+	reached := invalid.n.Load()
+	cookies := st.CookiesSent - before.CookiesSent
+	t.Logf("%v by kind %v in %v; %d reached upstream's X25519; guard dropped %d, sent %d cookies; provider asked %d times",
+		res, res.ByKind, res.Elapsed, reached, st.HandshakesGuarded-before.HandshakesGuarded, cookies, p.totalCalls())
+
+	// Without the budget every valid-mac1 packet from a known source went
+	// to upstream: here about 2,250. With it, what passes is the source's
+	// budget (4, then 1/s) and the new-source bucket: full at the start
+	// (rate), refilled until the flood's 500 valid-mac1 packets/s (not
+	// counting replays) have emptied it (under a second), then refused
+	// for as long as the excess lasts.
+	if limit := int64(2*rate + 4 + 3); reached > limit {
+		t.Errorf("%d flood initiations from the peer's address reached upstream's X25519, want at most %d (the source's budget and the new-source rate)", reached, limit)
+	}
+	if cookies == 0 {
+		t.Errorf("the guard sent no cookie reply: it never required cookies")
+	}
+	// The device works through its socket's backlog for a few seconds
+	// after the sender stops (longer under the race detector); per IP the
+	// guard answers 5 at once and 20/s, where upstream under load answers
+	// every packet.
+	if limit := uint64(5 + 20*(res.Elapsed.Seconds()+6)); cookies > limit {
+		t.Errorf("the guard sent %d cookie replies to the spoofed peer, want at most %d (per-IP limit)", cookies, limit)
+	}
+	if n := p.totalCalls(); n > 16+1 {
+		t.Errorf("provider asked %d times, want at most 17 (once per stranger, once for the client)", n)
+	}
+	if n := client.bind.inits.Load(); n != 1 {
+		t.Errorf("the client sent %d initiations during the flood, want 1: its session was disturbed", n)
+	}
+	if ep := endpointOf(t, sd, client.key.pub); ep != clientEndpoint.String() {
+		t.Errorf("the flood moved the client's endpoint to %q (want %v)", ep, clientEndpoint)
+	}
+
+	// The peer's next handshake goes through at once: its budget refills
+	// and the new-source rate is free again.
+	time.Sleep(2 * time.Second)
+	client.dev.LookupPeer(server.key.pub).ExpireCurrentKeypairs()
+	if err := jitRoundTrip(client.node, server.addr, 4*time.Second); err != nil {
+		t.Fatalf("the client's traffic after the flood: %v", err)
+	}
+	if n := client.bind.inits.Load(); n != 2 {
+		t.Errorf("the client needed %d initiations in all, want 2 (one before the flood, one after it)", n)
+	}
+}
+
+// hardLogCount is a device logger that counts lines containing substr.
+type hardLogCount struct {
+	substr string
+	n      atomic.Int64
+}
+
+func (l *hardLogCount) logf(format string, args ...any) {
+	if strings.Contains(format, l.substr) || strings.Contains(fmt.Sprintf(format, args...), l.substr) {
+		l.n.Add(1)
 	}
 }

@@ -97,6 +97,11 @@ type Flood struct {
 	// MaxPackets bounds the flood in count as well as in time. Default:
 	// PPS × Duration.
 	MaxPackets int64
+	// Spoof, if set, is the address every packet claims to come from
+	// instead of the sources' own: a peer's, to flood as it would seem
+	// to. It must be IPv4 loopback, like Target, and needs CAP_NET_RAW
+	// (Linux raw sockets). Answers go to it, so Result counts none.
+	Spoof netip.AddrPort
 }
 
 // Result is what a flood sent and saw.
@@ -145,6 +150,13 @@ func (f *Flood) check() error {
 		return fmt.Errorf("failed to flood %q: %d strangers", f.Target, f.Strangers)
 	case f.MaxPackets < 0:
 		return fmt.Errorf("failed to flood %q: at most %d packets", f.Target, f.MaxPackets)
+	case f.Spoof.IsValid() && (!f.Spoof.Addr().Unmap().Is4() || !f.Spoof.Addr().IsLoopback() || !addr.Is4()):
+		return fmt.Errorf("failed to flood %q from %q: %w (spoofing is IPv4 loopback only)", f.Target, f.Spoof, ErrNotLoopback)
+	case f.Spoof.IsValid() && f.Spoof.Port() == 0:
+		return fmt.Errorf("failed to flood %q from %q: no port", f.Target, f.Spoof)
+	}
+	if f.Spoof.IsValid() {
+		f.Spoof = netip.AddrPortFrom(f.Spoof.Addr().Unmap(), f.Spoof.Port())
 	}
 	f.Target = netip.AddrPortFrom(addr, f.Target.Port())
 	f.Sources = max(f.Sources, 1)
@@ -311,12 +323,26 @@ func (f *Flood) sealers() ([]*conn.Sealer, error) {
 	return out, nil
 }
 
+// floodConn is one source's socket: a UDP socket connected to the
+// target, or a raw one that spoofs Flood.Spoof.
+type floodConn interface {
+	Read([]byte) (int, error)
+	Write([]byte) (int, error)
+	Close() error
+}
+
 // dial opens one socket per source, connected to the target.
-func (f *Flood) dial() ([]*net.UDPConn, error) {
-	var socks []*net.UDPConn
+func (f *Flood) dial() ([]floodConn, error) {
+	var socks []floodConn
 	for i := 0; i < f.Sources; i++ {
 		src := SourceAddr(f.Target.Addr(), i)
-		c, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)), net.UDPAddrFromAddrPort(f.Target))
+		var c floodConn
+		var err error
+		if f.Spoof.IsValid() {
+			c, err = dialSpoofed(f.Spoof, f.Target)
+		} else {
+			c, err = net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)), net.UDPAddrFromAddrPort(f.Target))
+		}
 		if err != nil {
 			for _, c := range socks {
 				c.Close()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -261,6 +262,39 @@ func TestRunStopsWithContext(t *testing.T) {
 	}
 }
 
+// TestRunSpoofs: with Spoof set, every packet arrives from the spoofed
+// address and port, whole, and in the number sent.
+func TestRunSpoofs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("spoofing needs a raw socket (root)")
+	}
+	priv, pub := newKey(t)
+	replay := bytes.Repeat([]byte{7}, conn.MessageInitiationSize)
+	tg := newTarget(t, "udp4", "127.0.0.1:0", priv, replay)
+	victim := netip.MustParseAddrPort("127.0.0.1:4242")
+	res, err := Flood{Target: tg.addr(), ServerPub: pub, Replay: replay, Strangers: 2, Sources: 2, PPS: 2000,
+		Duration: 200 * time.Millisecond, Spoof: victim}.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg.settle(res.Sent)
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	if len(tg.sources) != 1 || !tg.sources[victim] {
+		t.Errorf("packets came from %v, want only %v", tg.sources, victim)
+	}
+	// As for unspoofed floods, the target's socket may drop some under
+	// the race detector; none may be mistaken for another kind.
+	for k := Kind(0); k < NumKinds; k++ {
+		if res.ByKind[k] == 0 || tg.byKind[k] == 0 || tg.byKind[k] > res.ByKind[k] {
+			t.Errorf("%v: sent %d, the target recognised %d: want some, no more than sent", k, res.ByKind[k], tg.byKind[k])
+		}
+	}
+	if res.Cookies != 0 || res.Other != 0 {
+		t.Errorf("a spoofed flood counted %d cookies and %d other answers: answers go to the spoofed address", res.Cookies, res.Other)
+	}
+}
+
 // TestRunRefuses: targets that are not loopback are refused with
 // ErrNotLoopback, and unbounded or empty floods with a clear error;
 // nothing is sent.
@@ -282,6 +316,14 @@ func TestRunRefuses(t *testing.T) {
 		"no duration":     func(f *Flood) { f.Duration = 0 },
 		"too many":        func(f *Flood) { f.Sources = MaxSources + 1 },
 		"negative bounds": func(f *Flood) { f.MaxPackets = -1 },
+		"spoof, no port":  func(f *Flood) { f.Spoof = netip.MustParseAddrPort("127.0.0.1:0") },
+	}
+	for _, spoof := range []string{"198.18.0.1:51820", "[::1]:51820", "[fd00::1]:51820"} {
+		f := ok
+		f.Spoof = netip.MustParseAddrPort(spoof)
+		if _, err := f.Run(context.Background()); !errors.Is(err, ErrNotLoopback) || !strings.Contains(err.Error(), spoof) {
+			t.Errorf("flood spoofing %s: got %v, want an error quoting it and matching ErrNotLoopback", spoof, err)
+		}
 	}
 	for name, change := range bad {
 		f := ok
