@@ -29,9 +29,15 @@ import (
 //
 // Run with -benchtime 1x. HARD_FLOOD_PPS (default 20000) sets the flood
 // rate, HARD_FLOOD_ROUNDS (default 4) and HARD_FLOOD_SECONDS (default 2)
-// the length.
+// the length. HARD_FLOOD_SPOOF=1 makes every flood packet claim the known
+// peer's own address and port (a raw socket: needs root), as an attacker
+// who replays what it saw on the path would.
 func BenchmarkHardeningFlood(b *testing.B) {
 	pps := benchJITEnvInt("HARD_FLOOD_PPS", 20000)
+	spoof := os.Getenv("HARD_FLOOD_SPOOF") == "1"
+	if spoof && os.Geteuid() != 0 {
+		b.Skip("HARD_FLOOD_SPOOF needs a raw socket (root)")
+	}
 	rounds := benchJITEnvInt("HARD_FLOOD_ROUNDS", 4)
 	window := time.Duration(benchJITEnvInt("HARD_FLOOD_SECONDS", 2)) * time.Second
 	const chunk = 1 << 20
@@ -52,14 +58,15 @@ func BenchmarkHardeningFlood(b *testing.B) {
 		server         *node
 		link           *benchPairLink
 		replay         []byte
+		client         netip.AddrPort
 		quiet, flood   float64 // bytes
 		tQuiet, tFlood time.Duration
 		cookies, sent  int64
 		ratios         []float64 // flooded/quiet per round
 	}
 	sides := []*side{
-		{name: "ours", server: ours, link: oursLink, replay: oursClient.rec.firstInitiation()},
-		{name: "upstream", server: up, link: upLink, replay: upClient.rec.firstInitiation()},
+		{name: "ours", server: ours, link: oursLink, replay: oursClient.rec.firstInitiation(), client: hardLoopback(oursClient.port)},
+		{name: "upstream", server: up, link: upLink, replay: upClient.rec.firstInitiation(), client: hardLoopback(upClient.port)},
 	}
 	measure := func(s *side) (float64, time.Duration) {
 		start := time.Now()
@@ -87,6 +94,9 @@ func BenchmarkHardeningFlood(b *testing.B) {
 				PPS:        pps,
 				Duration:   window + time.Second,
 				MaxPackets: int64(pps) * int64(window/time.Second+2),
+			}
+			if spoof {
+				f.Spoof = s.client
 			}
 			child := startHardFloodChild(b, f)
 			time.Sleep(500 * time.Millisecond) // the child starts and ramps up
@@ -118,6 +128,10 @@ func BenchmarkHardeningFlood(b *testing.B) {
 	st := od.Stats()
 	b.ReportMetric(float64(p.totalCalls()), "ours_provider_calls")
 	b.ReportMetric(float64(st.PeersActive), "ours_peers")
+}
+
+func hardLoopback(port uint16) netip.AddrPort {
+	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
 }
 
 // hardFloodChild is a running flood process.

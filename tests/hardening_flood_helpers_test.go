@@ -38,19 +38,23 @@ func (f hardFlood) run() (hardFloodResult, error) {
 
 // Environment of the flood child process (TestHardeningFloodChild).
 const (
-	hardFloodEnv = "WGHOOKS_HARDENING_FLOOD" // target ip:port,server pub hex,replay hex,strangers,sources,pps,ms,max
+	hardFloodEnv = "WGHOOKS_HARDENING_FLOOD" // target ip:port,server pub hex,replay hex,strangers,sources,pps,ms,max,spoof ip:port or empty
 )
 
 func (f hardFlood) env() string {
-	return fmt.Sprintf("%s=%s,%s,%s,%d,%d,%d,%d,%d", hardFloodEnv, f.Target, hex.EncodeToString(f.ServerPub[:]),
-		hex.EncodeToString(f.Replay), f.Strangers, f.Sources, f.PPS, f.Duration.Milliseconds(), f.MaxPackets)
+	spoof := ""
+	if f.Spoof.IsValid() {
+		spoof = f.Spoof.String()
+	}
+	return fmt.Sprintf("%s=%s,%s,%s,%d,%d,%d,%d,%d,%s", hardFloodEnv, f.Target, hex.EncodeToString(f.ServerPub[:]),
+		hex.EncodeToString(f.Replay), f.Strangers, f.Sources, f.PPS, f.Duration.Milliseconds(), f.MaxPackets, spoof)
 }
 
 func parseHardFlood(s string) (hardFlood, error) {
 	var f hardFlood
 	p := strings.Split(s, ",")
-	if len(p) != 8 {
-		return f, fmt.Errorf("failed to parse flood %q: want 8 fields", s)
+	if len(p) != 9 {
+		return f, fmt.Errorf("failed to parse flood %q: want 9 fields", s)
 	}
 	var err error
 	if f.Target, err = netip.ParseAddrPort(p[0]); err != nil {
@@ -75,6 +79,11 @@ func parseHardFlood(s string) (hardFlood, error) {
 	}
 	f.Strangers, f.Sources, f.PPS = int(n[0]), int(n[1]), int(n[2])
 	f.Duration, f.MaxPackets = time.Duration(n[3])*time.Millisecond, n[4]
+	if p[8] != "" {
+		if f.Spoof, err = netip.ParseAddrPort(p[8]); err != nil {
+			return f, err
+		}
+	}
 	return f, nil
 }
 

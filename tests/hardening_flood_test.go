@@ -284,7 +284,7 @@ func TestHardeningFloodSpoofedPeer(t *testing.T) {
 	client := newHardClient(t, "198.18.1.1", server)
 	p.set(client.key.pub, client.addr)
 	link := newBenchPairLink(t, client.node, server, 64<<10)
-	clientEndpoint := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), client.port)
+	clientEndpoint := hardLoopback(client.port)
 	before := sd.Stats()
 
 	res := hardFloodDuring(t, link, hardFlood{
