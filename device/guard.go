@@ -158,6 +158,7 @@ func (g *guard) onReceive(pkt []byte, ep wgconn.Endpoint) conn.Verdict {
 	mac1 := conn.InitiationMAC1(pkt)
 	if g.replays.has(mac1) {
 		g.d.stats.guardDropped.Add(1)
+		g.d.stats.replaysDropped.Add(1)
 		return conn.Hold
 	}
 	if !id.cookies.CheckMAC1(pkt) {
@@ -318,6 +319,7 @@ func init() {
 			{Key: "wghooks_flooded", Value: strconv.FormatBool(d.guard.flooded())},
 			{Key: "wghooks_handshakes_guarded", Value: strconv.FormatUint(c.guardDropped.Load(), 10)},
 			{Key: "wghooks_cookie_replies", Value: strconv.FormatUint(c.cookiesSent.Load(), 10)},
+			{Key: "wghooks_handshake_replays", Value: strconv.FormatUint(c.replaysDropped.Load(), 10)},
 		}
 	})
 }

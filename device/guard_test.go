@@ -102,8 +102,8 @@ func TestGuardDropsReplays(t *testing.T) {
 			t.Fatalf("copy %d of the initiation (from %v) passed", i, from)
 		}
 	}
-	if n := r.d.stats.guardDropped.Load(); n != 1000 {
-		t.Errorf("guard counted %d dropped initiations, want 1000", n)
+	if n, m := r.d.stats.guardDropped.Load(), r.d.stats.replaysDropped.Load(); n != 1000 || m != 1000 {
+		t.Errorf("guard counted %d dropped initiations, %d of them replays, want 1000 and 1000", n, m)
 	}
 	if r.g.flooded() {
 		t.Error("copies alone made the guard require cookies: they took new-source tokens")

@@ -28,6 +28,7 @@ type counters struct {
 	broadcasts                         atomic.Uint64
 	staleWakes                         atomic.Uint64
 	guardDropped, cookiesSent          atomic.Uint64
+	replaysDropped                     atomic.Uint64
 }
 
 // Stats is a snapshot of the device's counters and gauges.
@@ -48,6 +49,7 @@ type Stats struct {
 	Broadcasts                         uint64
 	StaleWakes                         uint64
 	HandshakesGuarded                  uint64 // initiations the guard dropped
+	ReplaysDropped                     uint64 // part of HandshakesGuarded: copies of one it let through
 	CookiesSent                        uint64 // cookie replies the guard sent
 	Flooded                            bool   // the guard requires cookies now
 	RxBytes, TxBytes                   uint64 // UDP payload bytes through the bind
@@ -78,6 +80,7 @@ func (d *Device) Stats() Stats {
 		StaleWakes:             c.staleWakes.Load(),
 		HandshakesGuarded:      c.guardDropped.Load(),
 		CookiesSent:            c.cookiesSent.Load(),
+		ReplaysDropped:         c.replaysDropped.Load(),
 		Flooded:                d.guard.flooded(),
 		RxBytes:                rx,
 		TxBytes:                tx,

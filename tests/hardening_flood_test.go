@@ -13,6 +13,7 @@ import (
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
 	"wghooks/device"
+	"wghooks/internal/floodgen"
 )
 
 // TestHardeningFlood: a just-in-time gateway carries a known peer's TCP
@@ -315,6 +316,9 @@ func TestHardeningFloodSpoofedPeer(t *testing.T) {
 	}
 	if cookies == 0 {
 		t.Errorf("the guard sent no cookie reply: it never required cookies")
+	}
+	if n := st.ReplaysDropped - before.ReplaysDropped; n < uint64(res.ByKind[floodgen.Replay])/2 {
+		t.Errorf("the guard dropped %d replays of the client's initiation as copies, want most of the %d sent", n, res.ByKind[floodgen.Replay])
 	}
 	// The device works through its socket's backlog for a few seconds
 	// after the sender stops (longer under the race detector); per IP the

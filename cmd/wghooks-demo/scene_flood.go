@@ -159,8 +159,9 @@ func sceneFlood(tl *timeline) error {
 				return o.err
 			}
 			st := gw.dev.Stats()
-			tl.say("flood over: %s packets sent; the guard dropped %s initiations and sent %s cookie replies; the flooders got %s cookie replies and %s",
+			tl.say("flood over: %s packets sent; the guard dropped %s initiations (%s of them replays of the client's handshake, before any X25519) and sent %s cookie replies; the flooders got %s cookie replies and %s",
 				floodThousands(o.res.Sent), floodThousands(int64(st.HandshakesGuarded-before.HandshakesGuarded)),
+				floodThousands(int64(st.ReplaysDropped-before.ReplaysDropped)),
 				floodThousands(int64(st.CookiesSent-before.CookiesSent)), floodThousands(o.res.Cookies),
 				floodPlural(o.res.Other, "other answer"))
 		}
