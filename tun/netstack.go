@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	wgtun "golang.zx2c4.com/wireguard/tun"
 	"golang.zx2c4.com/wireguard/tun/netstack"
@@ -30,15 +32,41 @@ func NewNetstack(addrs []netip.Addr, mtu int) (wgtun.Device, *netstack.Net, erro
 	return &netstackTUN{Device: dev}, tnet, nil
 }
 
-// netstackTUN closes upstream's netstack TUN only once no Write is inside
-// it. Upstream's Close closes the channel that gVisor's replies are sent
-// on, and a reply generated inline by a packet being written (an echo
-// reply, a TCP ACK) could be sent on it as it closes: a data race, and a
-// "send on closed channel" panic when the send had to wait for a reader.
+// netstackTUN closes upstream's netstack TUN only once netstack has
+// stopped answering. Upstream's Close closes the channel that gVisor's
+// outbound packets are sent on, with nothing to order the close after
+// those sends: a data race, and a "send on closed channel" panic when a
+// send had to wait for a reader. Packets come two ways:
+//
+//   - inline, from a Write (an echo reply, a TCP ACK): Close waits for
+//     Writes in progress and refuses new ones;
+//   - from netstack's own goroutines (TCP segments it processes later,
+//     resets from endpoints that closed, timers): with no more Writes,
+//     these stop once what already arrived is answered, so Close waits
+//     until the device's reader has seen none for closeQuiet (at most
+//     closeWait). Each Read publishes its time with an atomic store,
+//     which also orders every send the reader took before the close.
+//
+// Only a netstack timer firing in the last moment before the close can
+// still race; upstream's TUN gives no handle on its stack to stop them.
 type netstackTUN struct {
 	wgtun.Device
-	mu     sync.RWMutex // held for reading by each Write
-	closed bool
+	mu       sync.RWMutex // held for reading by each Write
+	closed   bool
+	lastRead atomic.Int64 // UnixNano of the last packet read
+}
+
+const (
+	closeQuiet = 20 * time.Millisecond
+	closeWait  = time.Second
+)
+
+func (t *netstackTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	n, err := t.Device.Read(bufs, sizes, offset)
+	if n > 0 {
+		t.lastRead.Store(time.Now().UnixNano())
+	}
+	return n, err
 }
 
 func (t *netstackTUN) Write(bufs [][]byte, offset int) (int, error) {
@@ -50,8 +78,9 @@ func (t *netstackTUN) Write(bufs [][]byte, offset int) (int, error) {
 	return t.Device.Write(bufs, offset)
 }
 
-// Close waits for Writes in progress (their replies are read meanwhile by
-// the device's TUN reader, which runs until Close), then closes the TUN.
+// Close refuses new Writes and waits for those in progress (their replies
+// are read meanwhile by the device's TUN reader, which runs until Close),
+// lets netstack finish answering, then closes the TUN.
 func (t *netstackTUN) Close() error {
 	t.mu.Lock()
 	already := t.closed
@@ -59,6 +88,11 @@ func (t *netstackTUN) Close() error {
 	t.mu.Unlock()
 	if already {
 		return nil
+	}
+	for deadline := time.Now().Add(closeWait); time.Now().Before(deadline); time.Sleep(closeQuiet / 4) {
+		if time.Since(time.Unix(0, t.lastRead.Load())) >= closeQuiet {
+			break
+		}
 	}
 	return t.Device.Close()
 }

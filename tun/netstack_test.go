@@ -3,11 +3,15 @@ package tun
 import (
 	"encoding/binary"
 	"errors"
+	"io"
+	"net"
 	"net/netip"
 	"os"
 	"sync"
 	"testing"
 	"time"
+
+	wgtun "golang.zx2c4.com/wireguard/tun"
 )
 
 // TestNetstackCloseWhileWriting closes a netstack TUN while packets that
@@ -89,4 +93,87 @@ func checksum(b []byte) uint16 {
 		sum = sum&0xffff + sum>>16
 	}
 	return ^uint16(sum)
+}
+
+// TestNetstackCloseDuringTCP closes a netstack TUN while a TCP stream
+// into it is running. Netstack answers the stream's segments (ACKs, and
+// resets once its endpoints close) from its own goroutines, outside any
+// Write: Close must not race with those sends either (under -race), nor
+// panic.
+func TestNetstackCloseDuringTCP(t *testing.T) {
+	addrA, addrB := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
+	for round := 0; round < 20; round++ {
+		devA, netA, err := NewNetstack([]netip.Addr{addrA}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		devB, netB, err := NewNetstack([]netip.Addr{addrB}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pumps sync.WaitGroup
+		pump := func(from, to wgtun.Device) { // a cable between the two, as a tunnel is
+			defer pumps.Done()
+			bufs, sizes := [][]byte{make([]byte, 2048)}, []int{0}
+			for {
+				n, err := from.Read(bufs, sizes, 0)
+				if err != nil {
+					return
+				}
+				if n > 0 {
+					to.Write([][]byte{append([]byte(nil), bufs[0][:sizes[0]]...)}, 0)
+				}
+			}
+		}
+		pumps.Add(2)
+		go pump(devA, devB)
+		go pump(devB, devA)
+
+		ln, err := netB.ListenTCPAddrPort(netip.AddrPortFrom(addrB, 80))
+		if err != nil {
+			t.Fatal(err)
+		}
+		accepted := make(chan net.Conn, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- c
+			io.Copy(io.Discard, c)
+		}()
+		c, err := netA.DialTCPAddrPort(netip.AddrPortFrom(addrB, 80))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent := make(chan struct{})
+		go func() {
+			defer close(sent)
+			chunk := make([]byte, 32<<10)
+			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			for i := 0; i < 1000; i++ {
+				if _, err := c.Write(chunk); err != nil {
+					return
+				}
+			}
+		}()
+		time.Sleep(20 * time.Millisecond)
+		// The receiving side closes mid-stream: its endpoint answers the
+		// segments still arriving with resets, from netstack's goroutines.
+		if sc, ok := <-accepted; ok {
+			sc.Close()
+		}
+		ln.Close()
+		time.Sleep(time.Duration(round%4) * time.Millisecond)
+		if err := devB.Close(); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		<-sent
+		if err := devA.Close(); err != nil {
+			t.Fatal(err)
+		}
+		pumps.Wait()
+	}
 }
