@@ -27,11 +27,8 @@ import (
 // to where they were; and a new genuine peer is installed right after.
 func TestHardeningFlood(t *testing.T) {
 	checkLeaks(t)
-	p := newJITProvider()
-	server, sd := newJITServer(t, p, device.JITConfig{}, nil, nil)
-	client := newHardClient(t, "198.18.1.1", server)
-	p.set(client.key.pub, client.addr)
-	link := newBenchPairLink(t, client.node, server, 64<<10)
+	r := newHardRig(t, device.Config{})
+	p, server, sd, client, link := r.p, r.server, r.sd, r.client, r.link
 	replay := client.rec.firstInitiation()
 	if replay == nil {
 		t.Fatal("the client's initiation was not recorded")
@@ -156,11 +153,8 @@ func hardHeap() float64 {
 // answers with cookie replies, and the known peer's stream keeps flowing.
 func TestHardeningFloodUpstreamCookies(t *testing.T) {
 	checkLeaks(t)
-	p := newJITProvider()
-	server, sd := newJITServerWith(t, p, device.Config{Guard: device.GuardConfig{Rate: -1}}, nil, nil)
-	client := newHardClient(t, "198.18.1.1", server)
-	p.set(client.key.pub, client.addr)
-	link := newBenchPairLink(t, client.node, server, 64<<10)
+	r := newHardRig(t, device.Config{Guard: device.GuardConfig{Rate: -1}})
+	server, sd, client, link := r.server, r.sd, r.client, r.link
 	res := hardFloodDuring(t, link, hardFlood{
 		Target:     netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), server.port),
 		ServerPub:  server.key.pub,
@@ -278,13 +272,10 @@ func TestHardeningFloodSpoofedPeer(t *testing.T) {
 		t.Skip("spoofing a peer's address needs a raw socket (root)")
 	}
 	checkLeaks(t)
-	p := newJITProvider()
 	invalid := &hardLogCount{substr: "Received invalid initiation message from"}
 	const rate = 64 // new-source initiations/s: the bucket empties early in the flood
-	server, sd := newJITServerWith(t, p, device.Config{Verbosef: invalid.logf, Guard: device.GuardConfig{Rate: rate}}, nil, nil)
-	client := newHardClient(t, "198.18.1.1", server)
-	p.set(client.key.pub, client.addr)
-	link := newBenchPairLink(t, client.node, server, 64<<10)
+	r := newHardRig(t, device.Config{Verbosef: invalid.logf, Guard: device.GuardConfig{Rate: rate}})
+	p, server, sd, client, link := r.p, r.server, r.sd, r.client, r.link
 	clientEndpoint := hardLoopback(client.port)
 	before := sd.Stats()
 
@@ -347,6 +338,26 @@ func TestHardeningFloodSpoofedPeer(t *testing.T) {
 	if n := client.bind.inits.Load(); n != 2 {
 		t.Errorf("the client needed %d initiations in all, want 2 (one before the flood, one after it)", n)
 	}
+}
+
+// hardRig is a just-in-time gateway configured by dc whose provider knows
+// one plain upstream client, with a TCP stream link between the two.
+type hardRig struct {
+	p      *jitProvider
+	server *node
+	sd     *device.Device
+	client *hardClient
+	link   *benchPairLink
+}
+
+func newHardRig(t *testing.T, dc device.Config) *hardRig {
+	t.Helper()
+	r := &hardRig{p: newJITProvider()}
+	r.server, r.sd = newJITServerWith(t, r.p, dc, nil, nil)
+	r.client = newHardClient(t, "198.18.1.1", r.server)
+	r.p.set(r.client.key.pub, r.client.addr)
+	r.link = newBenchPairLink(t, r.client.node, r.server, 64<<10)
+	return r
 }
 
 // hardLogCount is a device logger that counts lines containing substr.
