@@ -97,6 +97,13 @@ type JITConfig struct {
 	// dropped (the client retransmits). Default 64.
 	MaxLookups int
 
+	// RestoreDeadline bounds how long a restarted device spends
+	// reinstalling the just-in-time peers its state file lists
+	// (restore_jit.go); the ones not reached by then come back when their
+	// clients knock, as their own timers make them within about two
+	// minutes. Default 2 min.
+	RestoreDeadline time.Duration
+
 	// OnPeerEvent is notified of installs, refusals, failures, evictions,
 	// revocations and updates. Default: nothing.
 	OnPeerEvent hooks.OnPeerEvent
@@ -134,6 +141,7 @@ func (c JITConfig) withDefaults() JITConfig {
 	def(&c.HoldTimeout, 4*time.Second)
 	def(&c.IdleTimeout, 10*time.Minute)
 	def(&c.RevalidateInterval, 5*time.Minute)
+	def(&c.RestoreDeadline, 2*time.Minute)
 	if c.MaxPeers <= 0 {
 		c.MaxPeers = 16384
 	}
@@ -169,6 +177,7 @@ type jit struct {
 	mu           sync.Mutex
 	held         map[noiseKey]heldInit
 	provisioning map[noiseKey]struct{}
+	restoring    map[noiseKey]struct{} // queued by a restart restore, lookup not started (restore_jit.go)
 	calls        map[noiseKey]*lookupCall
 	negative     map[noiseKey]time.Time // refused until
 	removed      map[noiseKey]time.Time // removal time, for in-flight lookups
@@ -212,6 +221,7 @@ func (j *jit) enabled() bool { return j.cfg.Provider != nil }
 func (j *jit) start(d *Device) error {
 	j.held = make(map[noiseKey]heldInit)
 	j.provisioning = make(map[noiseKey]struct{})
+	j.restoring = make(map[noiseKey]struct{})
 	j.calls = make(map[noiseKey]*lookupCall)
 	j.negative = make(map[noiseKey]time.Time)
 	j.removed = make(map[noiseKey]time.Time)
@@ -372,6 +382,10 @@ func (j *jit) handle(job decodeJob) {
 		}
 		return
 	}
+	// A client that knocks while a restart restore still has its key
+	// queued is provisioned now, not after the keys ahead of it; the
+	// restore skips it.
+	delete(j.restoring, key)
 	if j.d.HasPeer(key) {
 		j.mu.Unlock()
 		j.d.sources.learn(job.src, key, time.Now())

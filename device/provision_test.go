@@ -17,7 +17,7 @@ import (
 func TestJITConfigDefaults(t *testing.T) {
 	c := JITConfig{}.withDefaults()
 	if c.LookupTimeout != 3*time.Second || c.NegativeTTL != time.Minute || c.IdleTimeout != 10*time.Minute ||
-		c.RevalidateInterval != 5*time.Minute || c.MaxPeers != 16384 || c.MaxLookups != 64 || c.HoldTimeout != 4*time.Second {
+		c.RevalidateInterval != 5*time.Minute || c.MaxPeers != 16384 || c.MaxLookups != 64 || c.HoldTimeout != 4*time.Second || c.RestoreDeadline != 2*time.Minute {
 		t.Fatalf("defaults: %+v", c)
 	}
 	off := JITConfig{IdleTimeout: -1, RevalidateInterval: -1}.withDefaults()

@@ -11,13 +11,18 @@ package device
 //     the key arrives) picks the entries to restore: marked jit, with a
 //     handshake not older than StateMaxAge, not installed already, most
 //     recent first, at most JITConfig.MaxPeers. It marks each key as
-//     being provisioned, so an initiation the client sends meanwhile is
-//     held rather than provisioned a second time, and starts one
-//     background goroutine: Up never waits for the provider.
+//     queued for the restore and starts one background goroutine: Up
+//     never waits for the provider. A client whose initiation arrives
+//     while its key is still queued is provisioned at once through the
+//     normal path, ahead of the queue, and the restore skips it.
 //  2. restoreJIT asks the provider about each key again, jitRestoreLookups
-//     at a time, through the JIT lookup (merged, timed, validated). The
-//     provider is the authority: a key it no longer knows, or a failed
-//     lookup, is not restored.
+//     at a time, through the JIT lookup (merged, timed, validated), and
+//     for at most JITConfig.RestoreDeadline in all: clients not reached by then
+//     come back through the normal path when they knock. The key is
+//     marked as being provisioned while its lookup runs, so an initiation
+//     the client sends meanwhile is held, not provisioned a second time.
+//     The provider is the authority: a key it no longer knows, or a
+//     failed lookup, is not restored.
 //  3. A known key is installed through the JIT install path (static-route
 //     protection, the cap, eviction and revalidation apply) with the
 //     saved endpoint instead of the provider's.
@@ -105,15 +110,14 @@ func (r *restart) restoreJITLocked(f *stateFile) {
 	if len(items) == 0 {
 		return
 	}
-	// Claim the keys before the sockets open: an initiation from one of
-	// them is held for the restore rather than provisioned beside it.
+	// Queue the keys before the sockets open.
 	j.mu.Lock()
 	claimed := items[:0]
 	for _, it := range items {
 		if _, busy := j.provisioning[it.pk]; busy {
 			continue
 		}
-		j.provisioning[it.pk] = struct{}{}
+		j.restoring[it.pk] = struct{}{}
 		claimed = append(claimed, it)
 	}
 	j.mu.Unlock()
@@ -128,6 +132,8 @@ const (
 	jitUnknown
 	jitFailed
 	jitSkipped // removed meanwhile, or the device closed
+	jitCameBack // the client knocked first and was provisioned on its own
+	jitLate     // not reached within JITConfig.RestoreDeadline
 )
 
 // restoreJIT looks up and reinstalls items, jitRestoreLookups at a time,
@@ -157,22 +163,35 @@ func (r *restart) restoreJIT(items []jitRestoreItem) {
 			}
 		}()
 	}
+	limit := r.d.jit.cfg.RestoreDeadline
+	deadline := time.NewTimer(limit)
+	defer deadline.Stop()
 	for i, it := range items {
 		select {
 		case work <- it:
+			continue
 		case <-r.d.done:
 			r.d.jit.release(items[i:])
-			counts[jitSkipped] += len(items) - i
 			close(work)
 			wg.Wait()
 			return
+		case <-deadline.C:
 		}
+		n := r.d.jit.release(items[i:])
+		mu.Lock()
+		counts[jitLate] += n
+		counts[jitCameBack] += len(items) - i - n
+		mu.Unlock()
+		r.d.log.Errorf("restoring just-in-time peers took over %v: %d left for their clients to bring back", limit, n)
+		break
 	}
 	close(work)
 	wg.Wait()
-	r.d.log.Verbosef("restored %d just-in-time peers from the state file, %d no longer known, %d lookups failed (%d skipped) in %v",
-		counts[jitRestored], counts[jitUnknown], counts[jitFailed], counts[jitSkipped], time.Since(started).Round(time.Millisecond))
+	r.d.log.Verbosef("restored %d just-in-time peers from the state file, %d no longer known, %d lookups failed, %d came back first (%d skipped, %d not reached) in %v",
+		counts[jitRestored], counts[jitUnknown], counts[jitFailed], counts[jitCameBack], counts[jitSkipped], counts[jitLate],
+		time.Since(started).Round(time.Millisecond))
 }
+
 
 // jitRestoreUpWait bounds how long a restore waits for the Up that
 // started it to finish.
@@ -195,15 +214,20 @@ func (r *restart) waitUp(limit time.Duration) bool {
 	return false
 }
 
-// release ends the provisioning claim on items without installing them;
-// their held initiations are dropped (the clients retransmit).
-func (j *jit) release(items []jitRestoreItem) {
+// release takes items that no lookup started for off the restore's
+// queue, and returns how many were still on it (the others' clients
+// knocked first).
+func (j *jit) release(items []jitRestoreItem) int {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	n := 0
 	for _, it := range items {
-		delete(j.provisioning, it.pk)
-		delete(j.held, it.pk)
+		if _, queued := j.restoring[it.pk]; queued {
+			delete(j.restoring, it.pk)
+			n++
+		}
 	}
+	return n
 }
 
 // restoreJITPeer asks the provider about one entry and, if it still knows
@@ -212,6 +236,17 @@ func (j *jit) release(items []jitRestoreItem) {
 func (r *restart) restoreJITPeer(it jitRestoreItem, started time.Time) jitRestoreOutcome {
 	j := r.d.jit
 	key := it.pk
+	j.mu.Lock()
+	_, queued := j.restoring[key]
+	delete(j.restoring, key)
+	installed := r.d.HasPeer(key) // meanwhile: by an outbound packet, or by hand
+	if queued && !installed {
+		j.provisioning[key] = struct{}{}
+	}
+	j.mu.Unlock()
+	if !queued || installed {
+		return jitCameBack
+	}
 	cfg, err := j.lookup(key)
 	outcome := jitRestored
 	switch {

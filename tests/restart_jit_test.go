@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +33,10 @@ type restartJITRig struct {
 	key       keypair
 	statePath string
 	port      uint16
+
+	lookupTimeout   time.Duration // 0: the default
+	restoreDeadline time.Duration // 0: the default
+	ahead           []keypair     // see restartJITQueueBehind
 }
 
 func newRestartJITRig(t testing.TB) *restartJITRig {
@@ -41,7 +46,7 @@ func newRestartJITRig(t testing.TB) *restartJITRig {
 // config is the gateway's configuration; peers are its static ones.
 func (r *restartJITRig) config() device.Config {
 	cfg := device.Config{
-		JIT:     device.JITConfig{Provider: r.p},
+		JIT:     device.JITConfig{Provider: r.p, LookupTimeout: r.lookupTimeout, RestoreDeadline: r.restoreDeadline},
 		Restart: device.RestartConfig{StateFile: r.statePath},
 	}
 	cfg.HA.FlowEscapeOff = true
@@ -87,6 +92,18 @@ func (r *restartJITRig) answerAfter(first func(ctx context.Context, k hooks.Publ
 		}
 		return cfg, nil
 	}
+}
+
+// firstProcess runs the gateway's first process until a known client at
+// 198.18.9.2 has made first contact, and closes it: the state file lists
+// the client as just in time.
+func (r *restartJITRig) firstProcess(t testing.TB) *restartClient {
+	t.Helper()
+	client := r.client(t, "198.18.9.2", true)
+	s1 := r.gateway(t)
+	restartJITFirstContact(t, client, s1)
+	s1.close()
+	return client
 }
 
 // restartJITFirstContact waits until c's ping goes through s (the
@@ -193,10 +210,7 @@ func TestRestartJITPeerResumes(t *testing.T) {
 func TestRestartJITClientInitiatesDuringRestore(t *testing.T) {
 	checkLeaks(t)
 	r := newRestartJITRig(t)
-	client := r.client(t, "198.18.9.2", true)
-	s1 := r.gateway(t)
-	restartJITFirstContact(t, client, s1)
-	s1.close()
+	client := r.firstProcess(t)
 
 	release := make(chan struct{})
 	t.Cleanup(func() {
@@ -217,6 +231,9 @@ func TestRestartJITClientInitiatesDuringRestore(t *testing.T) {
 	calls := r.p.callsFor(client.key.pub)
 
 	s2 := r.gateway(t)
+	// The restore's lookup is under way (a client that knocks before it
+	// starts is provisioned ahead of the queue instead: the next test).
+	restartWait(t, 5*time.Second, "the restore to ask the provider", func() bool { return r.p.callsFor(client.key.pub) > calls })
 	// The client starts over on its own: its next packet initiates.
 	if peer := client.dev.LookupPeer(r.key.pub); peer != nil {
 		peer.ExpireCurrentKeypairs()
@@ -242,6 +259,129 @@ func TestRestartJITClientInitiatesDuringRestore(t *testing.T) {
 	if !strings.Contains(s2.log.String(), "answering its own initiation") {
 		t.Errorf("the restore did not answer the client's held initiation; log:\n%s", s2.log)
 	}
+}
+
+// A client that knocks while the restore still has its key queued behind
+// others (whose lookups hang) is provisioned at once through the normal
+// path, not after them; the restore skips it and says so.
+func TestRestartJITClientAheadOfQueue(t *testing.T) {
+	checkLeaks(t)
+	r := newRestartJITRig(t)
+	// The lookups ahead hang until released, not until a timeout frees
+	// their slots: the client gets in only by going ahead of them.
+	r.lookupTimeout = time.Minute
+	client := r.firstProcess(t)
+	release := restartJITQueueBehind(t, r, client)
+	calls := r.p.callsFor(client.key.pub)
+
+	s2 := r.gateway(t)
+	restartJITWaitAhead(t, r)
+	if peer := client.dev.LookupPeer(r.key.pub); peer != nil {
+		peer.ExpireCurrentKeypairs()
+	}
+	if err := restartPing(&client.node, s2.addr, 20*time.Second); err != nil {
+		t.Fatalf("the client knocked while queued and did not get through: %v\n%s", err, s2.log)
+	}
+	if strings.Contains(s2.log.String(), "restored 8") {
+		t.Fatal("the restore finished before the client got in: the test did not queue it")
+	}
+	if n := r.p.callsFor(client.key.pub) - calls; n != 1 {
+		t.Errorf("provider asked %d times about the client after the restart, want 1 (its own knock)", n)
+	}
+	if sent := s2.bind.initSent.Load(); sent != 0 {
+		t.Errorf("the gateway sent %d initiations, want 0 (the client's own was answered)", sent)
+	}
+	release()
+	summary := "restored 8 just-in-time peers from the state file, 0 no longer known, 0 lookups failed, 1 came back first"
+	restartWait(t, 15*time.Second, "the restore summary", func() bool { return strings.Contains(s2.log.String(), summary) })
+}
+
+// A restore that runs past JITConfig.RestoreDeadline leaves the keys it
+// has not reached to their clients: they are not installed, the summary
+// counts them, and such a client still gets in when it knocks.
+func TestRestartJITRestoreDeadline(t *testing.T) {
+	checkLeaks(t)
+	r := newRestartJITRig(t)
+	r.lookupTimeout = time.Minute
+	r.restoreDeadline = time.Second
+	client := r.firstProcess(t)
+	release := restartJITQueueBehind(t, r, client)
+
+	s2 := r.gateway(t)
+	restartJITWaitAhead(t, r)
+	restartWait(t, 10*time.Second, "the restore to give up on the queued client", func() bool {
+		return strings.Contains(s2.log.String(), "restoring just-in-time peers took over 1s: 1 left for their clients to bring back")
+	})
+	if s2.ours.HasPeer(client.key.pub) {
+		t.Error("the client was installed although the restore gave up before reaching it")
+	}
+	release()
+	summary := "restored 8 just-in-time peers from the state file, 0 no longer known, 0 lookups failed, 0 came back first (0 skipped, 1 not reached)"
+	restartWait(t, 15*time.Second, "the restore summary", func() bool { return strings.Contains(s2.log.String(), summary) })
+	if peer := client.dev.LookupPeer(r.key.pub); peer != nil {
+		peer.ExpireCurrentKeypairs()
+	}
+	if err := restartPing(&client.node, s2.addr, 20*time.Second); err != nil {
+		t.Fatalf("the client left to itself did not get back in: %v", err)
+	}
+}
+
+// restartJITQueueBehind adds to the state file eight just-in-time peers
+// that handshook more recently than client, enough to fill every restore
+// lookup, and makes the provider's lookups of them hang until the
+// returned release is called (also at cleanup): client's key then waits
+// in the restore's queue.
+func restartJITQueueBehind(t *testing.T, r *restartJITRig, client *restartClient) (release func()) {
+	t.Helper()
+	data, err := os.ReadFile(r.statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries []string
+	r.ahead = nil
+	for i := range 8 {
+		k := newKeypair(t)
+		r.ahead = append(r.ahead, k)
+		r.p.set(k.pub, netip.AddrFrom4([4]byte{198, 18, 10, byte(i + 1)}))
+		entries = append(entries, fmt.Sprintf(`{"public_key": %q, "endpoint": "127.0.0.1:%d", "last_handshake": %q, "jit": true}`,
+			restartJITKey(k), 40000+i, time.Now().Add(time.Minute).UTC().Format(time.RFC3339Nano)))
+	}
+	patched := strings.Replace(string(data), `"peers": [`, `"peers": [`+strings.Join(entries, ",")+",", 1)
+	if patched == string(data) {
+		t.Fatalf("state file has no peers list to extend: %s", data)
+	}
+	if err := os.WriteFile(r.statePath, []byte(patched), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gate := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(release)
+	r.answerAfter(func(ctx context.Context, k hooks.PublicKey) error {
+		if k == client.key.pub {
+			return nil
+		}
+		select {
+		case <-gate:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	return release
+}
+
+// restartJITWaitAhead waits until the restore asks about every peer
+// restartJITQueueBehind put ahead of the client.
+func restartJITWaitAhead(t *testing.T, r *restartJITRig) {
+	t.Helper()
+	restartWait(t, 5*time.Second, "the restore's lookups of the peers ahead to start", func() bool {
+		n := 0
+		for _, k := range r.ahead {
+			n += r.p.callsFor(k.pub)
+		}
+		return n == len(r.ahead)
+	})
 }
 
 // The provider is the authority: a key it no longer knows, or whose lookup

@@ -37,6 +37,9 @@ import (
 //	                              ("off": never)
 //	WGHOOKS_JIT_NEGATIVE_TTL=1m   refuse an unknown key this long
 //	WGHOOKS_JIT_LOOKUP_TIMEOUT=3s bound on one lookup
+//	WGHOOKS_JIT_RESTORE_DEADLINE=2m
+//	                              bound on reinstalling, after a restart,
+//	                              the just-in-time peers of the state file
 //	WGHOOKS_JIT_OUTBOUND=off      "on": a packet to the address of a peer
 //	                              not installed (evicted, or never seen)
 //	                              installs it from the provider, so the
@@ -52,6 +55,7 @@ const (
 	envJITRevalidate    = "WGHOOKS_JIT_REVALIDATE"
 	envJITNegativeTTL   = "WGHOOKS_JIT_NEGATIVE_TTL"
 	envJITLookupTimeout = "WGHOOKS_JIT_LOOKUP_TIMEOUT"
+	envJITRestoreLimit  = "WGHOOKS_JIT_RESTORE_DEADLINE"
 )
 
 // jitStore is the daemon's SQLite store, when it is the provider.
@@ -119,6 +123,7 @@ func parseJITDurations(c *device.JITConfig, getenv func(string) string) error {
 		{envJITRevalidate, &c.RevalidateInterval, true},
 		{envJITNegativeTTL, &c.NegativeTTL, false},
 		{envJITLookupTimeout, &c.LookupTimeout, false},
+		{envJITRestoreLimit, &c.RestoreDeadline, false},
 	} {
 		v := getenv(d.env)
 		switch {

@@ -47,7 +47,7 @@ func TestParseJITOptions(t *testing.T) {
 	err := parseJITOptions(&cfg, env(map[string]string{
 		envPeerURL: "https://cp.example/peers", envPeerToken: "t",
 		envJITIdle: "off", envJITRevalidate: "30s", envJITMaxPeers: "100",
-		envJITNegativeTTL: "5s", envJITLookupTimeout: "1s",
+		envJITNegativeTTL: "5s", envJITLookupTimeout: "1s", envJITRestoreLimit: "30s",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +57,7 @@ func TestParseJITOptions(t *testing.T) {
 	}
 	j := cfg.JIT
 	if j.IdleTimeout >= 0 || j.RevalidateInterval != 30*time.Second || j.MaxPeers != 100 ||
-		j.NegativeTTL != 5*time.Second || j.LookupTimeout != time.Second {
+		j.NegativeTTL != 5*time.Second || j.LookupTimeout != time.Second || j.RestoreDeadline != 30*time.Second {
 		t.Fatalf("tuning: %+v", j)
 	}
 
@@ -68,6 +68,7 @@ func TestParseJITOptions(t *testing.T) {
 		envPeerURL:          "ftp://x",
 		envPeerTokenFile:    "/nonexistent/token",
 		envJITLookupTimeout: "0s",
+		envJITRestoreLimit:  "off",
 	} {
 		kv := map[string]string{k: v}
 		if k == envPeerTokenFile {
