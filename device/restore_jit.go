@@ -131,7 +131,7 @@ const (
 	jitRestored jitRestoreOutcome = iota
 	jitUnknown
 	jitFailed
-	jitSkipped // removed meanwhile, or the device closed
+	jitSkipped  // removed meanwhile, or the device closed
 	jitCameBack // the client knocked first and was provisioned on its own
 	jitLate     // not reached within JITConfig.RestoreDeadline
 )
@@ -191,7 +191,6 @@ func (r *restart) restoreJIT(items []jitRestoreItem) {
 		counts[jitRestored], counts[jitUnknown], counts[jitFailed], counts[jitCameBack], counts[jitSkipped], counts[jitLate],
 		time.Since(started).Round(time.Millisecond))
 }
-
 
 // jitRestoreUpWait bounds how long a restore waits for the Up that
 // started it to finish.
