@@ -42,13 +42,16 @@ type source struct {
 	refilled time.Time
 }
 
-// A known source's initiations pass the guard for one look-up up to
-// knownBurst at once, refilled at knownRate per second. A genuine peer
-// initiates at most once per RekeyTimeout (5 s), a restarted one a few
-// times more; only a flood that spoofs a peer's address runs out, and its
-// excess is then looked at as a new source's would be.
+// A known source's initiations pass the guard for one look-up while it
+// has fewer than knownBurst unanswered: each handshake message the device
+// sends it gives one back, and knownRate per second come back anyway. A
+// genuine peer initiates at most once per RekeyTimeout (5 s) and is
+// answered; a relay that carries many peers' handshakes from one address
+// is answered too. Only a flood that spoofs a peer's address (junk, which
+// nothing answers) runs out, and its excess is then looked at as a new
+// source's would be.
 const (
-	knownBurst = 4
+	knownBurst = 16
 	knownRate  = 1
 )
 
@@ -91,6 +94,7 @@ func (s *sourceSet) seen(src netip.AddrPort, now time.Time) {
 		return
 	}
 	e.seen, e.answered = now, true
+	e.tokens = min(knownBurst, e.tokens+1)
 	s.m[src] = e
 }
 

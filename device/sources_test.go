@@ -86,6 +86,17 @@ func TestSourceBudget(t *testing.T) {
 	if !s.admit(a, later) || s.admit(a, later) {
 		t.Fatal("a known source's budget did not refill by exactly one after 1/knownRate")
 	}
+	// Each answer gives one back at once: many handshakes through one
+	// address (a relay) pass as long as the device answers them.
+	for i := range 10 * knownBurst {
+		s.seen(a, later)
+		if !s.admit(a, later) {
+			t.Fatalf("answered initiation %d refused", i)
+		}
+	}
+	if s.admit(a, later) {
+		t.Fatal("an unanswered initiation passed with the budget spent")
+	}
 	// A peer's retransmits (one per RekeyTimeout, each answered) never
 	// run out.
 	for i := range 100 {
