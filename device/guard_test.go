@@ -150,3 +150,27 @@ func TestGuardSpoofedKnownSource(t *testing.T) {
 		t.Error("another known peer's initiation was held during the spoofed flood")
 	}
 }
+
+// TestGuardRelayOfManyPeers: one address carrying many peers' handshakes
+// (a relay) passes at any rate as long as the device answers each, and
+// never makes the guard require cookies.
+func TestGuardRelayOfManyPeers(t *testing.T) {
+	r := newGuardRig(t, 8)
+	relay := netip.MustParseAddrPort("198.18.0.9:51820")
+	r.answer(relay)
+	peers := make([]*conn.Sealer, 100)
+	for i := range peers {
+		peers[i] = r.peer(t)
+	}
+	ts := tai64n.Now()
+	for i := range 1000 {
+		ts[11]++
+		if !r.passes(peers[i%len(peers)].Seal(uint32(i), ts), relay) {
+			t.Fatalf("answered handshake %d through the relay was held", i)
+		}
+		r.answer(relay) // the device's response
+	}
+	if r.g.flooded() || r.d.stats.guardDropped.Load() != 0 {
+		t.Errorf("the relay's answered handshakes made the guard drop %d and require cookies (%v)", r.d.stats.guardDropped.Load(), r.g.flooded())
+	}
+}
