@@ -16,9 +16,9 @@ package device
 //     while its key is still queued is provisioned at once through the
 //     normal path, ahead of the queue, and the restore skips it.
 //  2. restoreJIT asks the provider about each key again, jitRestoreLookups
-//     at a time, through the JIT lookup (merged, timed, validated), and
-//     for at most JITConfig.RestoreDeadline in all: clients not reached by then
-//     come back through the normal path when they knock. The key is
+//     at a time, through the JIT lookup (merged, timed, validated), for
+//     at most JITConfig.RestoreDeadline in all: clients not reached by
+//     then come back through the normal path when they knock. The key is
 //     marked as being provisioned while its lookup runs, so an initiation
 //     the client sends meanwhile is held, not provisioned a second time.
 //     The provider is the authority: a key it no longer knows, or a
@@ -112,16 +112,16 @@ func (r *restart) restoreJITLocked(f *stateFile) {
 	}
 	// Queue the keys before the sockets open.
 	j.mu.Lock()
-	claimed := items[:0]
+	queued := items[:0]
 	for _, it := range items {
 		if _, busy := j.provisioning[it.pk]; busy {
 			continue
 		}
 		j.restoring[it.pk] = struct{}{}
-		claimed = append(claimed, it)
+		queued = append(queued, it)
 	}
 	j.mu.Unlock()
-	r.d.goroutine(func() { r.restoreJIT(claimed) })
+	r.d.goroutine(func() { r.restoreJIT(queued) })
 }
 
 // jitRestoreOutcome is what became of one restored entry.
@@ -166,24 +166,24 @@ func (r *restart) restoreJIT(items []jitRestoreItem) {
 	limit := r.d.jit.cfg.RestoreDeadline
 	deadline := time.NewTimer(limit)
 	defer deadline.Stop()
+feed:
 	for i, it := range items {
 		select {
 		case work <- it:
-			continue
 		case <-r.d.done:
 			r.d.jit.release(items[i:])
 			close(work)
 			wg.Wait()
 			return
 		case <-deadline.C:
+			n := r.d.jit.release(items[i:])
+			mu.Lock()
+			counts[jitLate] += n
+			counts[jitCameBack] += len(items) - i - n
+			mu.Unlock()
+			r.d.log.Errorf("restoring just-in-time peers took over %v: %d left for their clients to bring back", limit, n)
+			break feed
 		}
-		n := r.d.jit.release(items[i:])
-		mu.Lock()
-		counts[jitLate] += n
-		counts[jitCameBack] += len(items) - i - n
-		mu.Unlock()
-		r.d.log.Errorf("restoring just-in-time peers took over %v: %d left for their clients to bring back", limit, n)
-		break
 	}
 	close(work)
 	wg.Wait()
