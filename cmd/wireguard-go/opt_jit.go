@@ -45,17 +45,17 @@ import (
 //	                              installs it from the provider, so the
 //	                              gateway can reach a client first
 const (
-	envPeerURL          = "WGHOOKS_PEER_URL"
-	envPeerAddrURL      = "WGHOOKS_PEER_ADDR_URL"
-	envJITOutbound      = "WGHOOKS_JIT_OUTBOUND"
-	envPeerToken        = "WGHOOKS_PEER_TOKEN"
-	envPeerTokenFile    = "WGHOOKS_PEER_TOKEN_FILE"
-	envJITIdle          = "WGHOOKS_JIT_IDLE"
-	envJITMaxPeers      = "WGHOOKS_JIT_MAX_PEERS"
-	envJITRevalidate    = "WGHOOKS_JIT_REVALIDATE"
-	envJITNegativeTTL   = "WGHOOKS_JIT_NEGATIVE_TTL"
-	envJITLookupTimeout = "WGHOOKS_JIT_LOOKUP_TIMEOUT"
-	envJITRestoreLimit  = "WGHOOKS_JIT_RESTORE_DEADLINE"
+	envPeerURL            = "WGHOOKS_PEER_URL"
+	envPeerAddrURL        = "WGHOOKS_PEER_ADDR_URL"
+	envJITOutbound        = "WGHOOKS_JIT_OUTBOUND"
+	envPeerToken          = "WGHOOKS_PEER_TOKEN"
+	envPeerTokenFile      = "WGHOOKS_PEER_TOKEN_FILE"
+	envJITIdle            = "WGHOOKS_JIT_IDLE"
+	envJITMaxPeers        = "WGHOOKS_JIT_MAX_PEERS"
+	envJITRevalidate      = "WGHOOKS_JIT_REVALIDATE"
+	envJITNegativeTTL     = "WGHOOKS_JIT_NEGATIVE_TTL"
+	envJITLookupTimeout   = "WGHOOKS_JIT_LOOKUP_TIMEOUT"
+	envJITRestoreDeadline = "WGHOOKS_JIT_RESTORE_DEADLINE"
 )
 
 // jitStore is the daemon's SQLite store, when it is the provider.
@@ -123,7 +123,7 @@ func parseJITDurations(c *device.JITConfig, getenv func(string) string) error {
 		{envJITRevalidate, &c.RevalidateInterval, true},
 		{envJITNegativeTTL, &c.NegativeTTL, false},
 		{envJITLookupTimeout, &c.LookupTimeout, false},
-		{envJITRestoreLimit, &c.RestoreDeadline, false},
+		{envJITRestoreDeadline, &c.RestoreDeadline, false},
 	} {
 		v := getenv(d.env)
 		switch {

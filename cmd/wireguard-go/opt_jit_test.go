@@ -47,7 +47,7 @@ func TestParseJITOptions(t *testing.T) {
 	err := parseJITOptions(&cfg, env(map[string]string{
 		envPeerURL: "https://cp.example/peers", envPeerToken: "t",
 		envJITIdle: "off", envJITRevalidate: "30s", envJITMaxPeers: "100",
-		envJITNegativeTTL: "5s", envJITLookupTimeout: "1s", envJITRestoreLimit: "30s",
+		envJITNegativeTTL: "5s", envJITLookupTimeout: "1s", envJITRestoreDeadline: "30s",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -62,13 +62,13 @@ func TestParseJITOptions(t *testing.T) {
 	}
 
 	for k, v := range map[string]string{
-		envJITIdle:          "soon",
-		envJITNegativeTTL:   "off",
-		envJITMaxPeers:      "-3",
-		envPeerURL:          "ftp://x",
-		envPeerTokenFile:    "/nonexistent/token",
-		envJITLookupTimeout: "0s",
-		envJITRestoreLimit:  "off",
+		envJITIdle:            "soon",
+		envJITNegativeTTL:     "off",
+		envJITMaxPeers:        "-3",
+		envPeerURL:            "ftp://x",
+		envPeerTokenFile:      "/nonexistent/token",
+		envJITLookupTimeout:   "0s",
+		envJITRestoreDeadline: "off",
 	} {
 		kv := map[string]string{k: v}
 		if k == envPeerTokenFile {
