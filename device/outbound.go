@@ -269,14 +269,10 @@ func (o *outbound) resolve(dst netip.Addr) {
 		o.release(dst, true, 0)
 		return
 	}
-	if err := j.install(key, cfg); err != nil {
-		j.d.stats.providerErrors.Add(1)
-		j.d.log.Errorf("jit: outbound packet to %s dropped: %v", dst, err)
-		j.event(hooks.PeerEvent{Kind: hooks.PeerLookupFailed, Key: hooks.PublicKey(key), Err: err})
+	if !j.installLooked(key, cfg, fmt.Sprintf("outbound packet to %s dropped", dst)) {
 		o.release(dst, false, j.cfg.ErrorRetry)
 		return
 	}
-	j.d.stats.peersInstalled.Add(1)
 	j.d.stats.outboundInstalls.Add(1)
 	lat := o.release(dst, true, 0)
 	j.d.log.Verbosef("jit: %s installed for outbound packets to %s (endpoint %s) in %v",

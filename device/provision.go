@@ -455,25 +455,16 @@ func (j *jit) provision(key noiseKey, src netip.AddrPort) {
 	case j.removedSince(key, started):
 		j.d.log.Verbosef("jit: %s removed while it was being looked up; not installed", shortKey(key))
 	default:
-		if err := j.install(key, cfg); err != nil {
+		installed = j.installLooked(key, cfg, fmt.Sprintf("initiation from %s dropped", src))
+		if !installed {
 			j.setNegative(key, j.cfg.ErrorRetry)
-			j.d.stats.providerErrors.Add(1)
-			j.d.log.Errorf("jit: %v", err)
-			j.event(hooks.PeerEvent{Kind: hooks.PeerLookupFailed, Key: hooks.PublicKey(key), Err: err})
-		} else {
-			installed = true
 		}
 	}
 
-	j.mu.Lock()
-	h, ok := j.held[key]
-	delete(j.held, key)
-	delete(j.provisioning, key)
-	j.mu.Unlock()
+	h, ok := j.lookupDone(key)
 	if !installed {
 		return
 	}
-	j.d.stats.peersInstalled.Add(1)
 	lat := time.Duration(0)
 	if ok {
 		lat = time.Since(h.job.at)
@@ -484,6 +475,31 @@ func (j *jit) provision(key noiseKey, src netip.AddrPort) {
 		return
 	}
 	j.answerHeld(key, h.job, cfg.PersistentKeepalive)
+}
+
+// installLooked installs key with the configuration its lookup returned,
+// and counts it. A failure is counted, logged after lost (what it costs),
+// reported as a failed lookup, and false returned.
+func (j *jit) installLooked(key noiseKey, cfg hooks.PeerConfig, lost string) bool {
+	if err := j.install(key, cfg); err != nil {
+		j.d.stats.providerErrors.Add(1)
+		j.d.log.Errorf("jit: %s: %v", lost, err)
+		j.event(hooks.PeerEvent{Kind: hooks.PeerLookupFailed, Key: hooks.PublicKey(key), Err: err})
+		return false
+	}
+	j.d.stats.peersInstalled.Add(1)
+	return true
+}
+
+// lookupDone ends key's provisioning and takes its held initiation, if
+// one arrived meanwhile.
+func (j *jit) lookupDone(key noiseKey) (heldInit, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	h, ok := j.held[key]
+	delete(j.held, key)
+	delete(j.provisioning, key)
+	return h, ok
 }
 
 // answerHeld re-injects a held initiation so the device answers it, then

@@ -263,22 +263,14 @@ func (r *restart) restoreJITPeer(it jitRestoreItem, started time.Time) jitRestor
 		outcome = jitSkipped
 	default:
 		cfg.Endpoint = it.endpoint // where the client was last, not where the provider thinks
-		if err := j.install(key, cfg); err != nil {
-			j.d.stats.providerErrors.Add(1)
-			r.d.log.Errorf("jit: %v", err)
-			j.event(hooks.PeerEvent{Kind: hooks.PeerLookupFailed, Key: hooks.PublicKey(key), Err: err})
+		if !j.installLooked(key, cfg, "just-in-time peer not restored") {
 			outcome = jitFailed
 		}
 	}
-	j.mu.Lock()
-	h, held := j.held[key]
-	delete(j.held, key)
-	delete(j.provisioning, key)
-	j.mu.Unlock()
+	h, held := j.lookupDone(key)
 	if outcome != jitRestored {
 		return outcome
 	}
-	j.d.stats.peersInstalled.Add(1)
 	r.state.Lock()
 	r.state.carried[key] = restoreItem{pk: key, endpoint: normalizeEndpoint(it.endpoint.String()), lastHandshake: it.lastHandshake}
 	r.state.Unlock()
