@@ -29,26 +29,19 @@ func TestHardeningFlood(t *testing.T) {
 	checkLeaks(t)
 	r := newHardRig(t, device.Config{})
 	p, server, sd, client, link := r.p, r.server, r.sd, r.client, r.link
-	replay := client.rec.firstInitiation()
-	if replay == nil {
-		t.Fatal("the client's initiation was not recorded")
-	}
 	clientEndpoint := fmt.Sprintf("127.0.0.1:%d", client.port)
 	if ep := endpointOf(t, sd, client.key.pub); ep != clientEndpoint {
 		t.Fatalf("gateway has the client at %q, want %q", ep, clientEndpoint)
 	}
 
 	heapBefore, goroutinesBefore := hardHeap(), runtime.NumGoroutine()
-	flood := hardFlood{
-		Target:     netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), server.port),
-		ServerPub:  server.key.pub,
-		Replay:     replay,
+	flood := r.flood(hardFlood{
 		Strangers:  48,
 		Sources:    16,
 		PPS:        200_000,
 		Duration:   2 * time.Second,
 		MaxPackets: 400_000,
-	}
+	})
 	type outcome struct {
 		res hardFloodResult
 		err error
@@ -154,17 +147,14 @@ func hardHeap() float64 {
 func TestHardeningFloodUpstreamCookies(t *testing.T) {
 	checkLeaks(t)
 	r := newHardRig(t, device.Config{Guard: device.GuardConfig{Rate: -1}})
-	server, sd, client, link := r.server, r.sd, r.client, r.link
-	res := hardFloodDuring(t, link, hardFlood{
-		Target:     netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), server.port),
-		ServerPub:  server.key.pub,
-		Replay:     client.rec.firstInitiation(),
+	sd, link := r.sd, r.link
+	res := hardFloodDuring(t, link, r.flood(hardFlood{
 		Strangers:  8,
 		Sources:    16,
 		PPS:        200_000,
 		Duration:   time.Second,
 		MaxPackets: 200_000,
-	})
+	}))
 	st := sd.Stats()
 	t.Logf("%v; guard sent %d cookies, dropped %d", res, st.CookiesSent, st.HandshakesGuarded)
 	if res.Cookies == 0 {
@@ -279,17 +269,14 @@ func TestHardeningFloodSpoofedPeer(t *testing.T) {
 	clientEndpoint := hardLoopback(client.port)
 	before := sd.Stats()
 
-	res := hardFloodDuring(t, link, hardFlood{
-		Target:     netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), server.port),
-		ServerPub:  server.key.pub,
-		Replay:     client.rec.firstInitiation(),
+	res := hardFloodDuring(t, link, r.flood(hardFlood{
 		Strangers:  16,
 		Sources:    4,
 		PPS:        1000, // below what puts upstream under load, so each packet costs it X25519
 		Duration:   3 * time.Second,
 		MaxPackets: 3000,
 		Spoof:      clientEndpoint,
-	})
+	}))
 	st := sd.Stats()
 	reached := invalid.n.Load()
 	cookies := st.CookiesSent - before.CookiesSent
@@ -360,7 +347,19 @@ func newHardRig(t *testing.T, dc device.Config) *hardRig {
 	r.client = newHardClient(t, "198.18.1.1", r.server)
 	r.p.set(r.client.key.pub, r.client.addr)
 	r.link = newBenchPairLink(t, r.client.node, r.server, 64<<10)
+	if r.client.rec.firstInitiation() == nil {
+		t.Fatal("the client's initiation was not recorded")
+	}
 	return r
+}
+
+// flood is f aimed at the rig's gateway, replaying its client's first
+// initiation.
+func (r *hardRig) flood(f hardFlood) hardFlood {
+	f.Target = hardLoopback(r.server.port)
+	f.ServerPub = r.server.key.pub
+	f.Replay = r.client.rec.firstInitiation()
+	return f
 }
 
 // hardLogCount is a device logger that counts lines containing substr.
