@@ -43,17 +43,17 @@ func NewNetstack(addrs []netip.Addr, mtu int) (wgtun.Device, *netstack.Net, erro
 //   - from netstack's own goroutines (TCP segments it processes later,
 //     resets from endpoints that closed, timers): with no more Writes,
 //     these stop once what already arrived is answered, so Close waits
-//     until the device's reader has seen none for closeQuiet (at most
-//     closeWait). Each Read publishes its time with an atomic store,
-//     which also orders every send the reader took before the close.
+//     until the device's reader has taken none for closeQuiet (at most
+//     closeWait). Each Read counts its packet atomically, which also
+//     orders every send the reader took before the close.
 //
 // Only a netstack timer firing in the last moment before the close can
 // still race; upstream's TUN gives no handle on its stack to stop them.
 type netstackTUN struct {
 	wgtun.Device
-	mu       sync.RWMutex // held for reading by each Write
-	closed   bool
-	lastRead atomic.Int64 // UnixNano of the last packet read
+	mu     sync.RWMutex // held for reading by each Write
+	closed bool
+	reads  atomic.Uint64 // packets read
 }
 
 const (
@@ -64,7 +64,7 @@ const (
 func (t *netstackTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	n, err := t.Device.Read(bufs, sizes, offset)
 	if n > 0 {
-		t.lastRead.Store(time.Now().UnixNano())
+		t.reads.Add(1)
 	}
 	return n, err
 }
@@ -89,8 +89,10 @@ func (t *netstackTUN) Close() error {
 	if already {
 		return nil
 	}
-	for deadline := time.Now().Add(closeWait); time.Now().Before(deadline); time.Sleep(closeQuiet / 4) {
-		if time.Since(time.Unix(0, t.lastRead.Load())) >= closeQuiet {
+	for waited := time.Duration(0); waited < closeWait; waited += closeQuiet {
+		n := t.reads.Load()
+		time.Sleep(closeQuiet)
+		if t.reads.Load() == n {
 			break
 		}
 	}
