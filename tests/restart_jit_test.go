@@ -36,7 +36,6 @@ type restartJITRig struct {
 
 	lookupTimeout   time.Duration // 0: the default
 	restoreDeadline time.Duration // 0: the default
-	ahead           []keypair     // see restartJITQueueBehind
 }
 
 func newRestartJITRig(t testing.TB) *restartJITRig {
@@ -271,11 +270,11 @@ func TestRestartJITClientAheadOfQueue(t *testing.T) {
 	// their slots: the client gets in only by going ahead of them.
 	r.lookupTimeout = time.Minute
 	client := r.firstProcess(t)
-	release := restartJITQueueBehind(t, r, client)
+	q := restartJITQueueBehind(t, r, client)
 	calls := r.p.callsFor(client.key.pub)
 
 	s2 := r.gateway(t)
-	restartJITWaitAhead(t, r)
+	q.waitAhead(t)
 	if peer := client.dev.LookupPeer(r.key.pub); peer != nil {
 		peer.ExpireCurrentKeypairs()
 	}
@@ -291,7 +290,7 @@ func TestRestartJITClientAheadOfQueue(t *testing.T) {
 	if sent := s2.bind.initSent.Load(); sent != 0 {
 		t.Errorf("the gateway sent %d initiations, want 0 (the client's own was answered)", sent)
 	}
-	release()
+	q.release()
 	summary := "restored 8 just-in-time peers from the state file, 0 no longer known, 0 lookups failed, 1 came back first"
 	restartWait(t, 15*time.Second, "the restore summary", func() bool { return strings.Contains(s2.log.String(), summary) })
 }
@@ -305,17 +304,17 @@ func TestRestartJITRestoreDeadline(t *testing.T) {
 	r.lookupTimeout = time.Minute
 	r.restoreDeadline = time.Second
 	client := r.firstProcess(t)
-	release := restartJITQueueBehind(t, r, client)
+	q := restartJITQueueBehind(t, r, client)
 
 	s2 := r.gateway(t)
-	restartJITWaitAhead(t, r)
+	q.waitAhead(t)
 	restartWait(t, 10*time.Second, "the restore to give up on the queued client", func() bool {
 		return strings.Contains(s2.log.String(), "restoring just-in-time peers took over 1s: 1 left for their clients to bring back")
 	})
 	if s2.ours.HasPeer(client.key.pub) {
 		t.Error("the client was installed although the restore gave up before reaching it")
 	}
-	release()
+	q.release()
 	summary := "restored 8 just-in-time peers from the state file, 0 no longer known, 0 lookups failed, 0 came back first (0 skipped, 1 not reached)"
 	restartWait(t, 15*time.Second, "the restore summary", func() bool { return strings.Contains(s2.log.String(), summary) })
 	if peer := client.dev.LookupPeer(r.key.pub); peer != nil {
@@ -326,22 +325,29 @@ func TestRestartJITRestoreDeadline(t *testing.T) {
 	}
 }
 
+// restartJITQueue is eight just-in-time peers ahead of a client in the
+// restore's queue, whose lookups hang until release (also at cleanup).
+type restartJITQueue struct {
+	p       *jitProvider
+	ahead   []keypair
+	release func()
+}
+
 // restartJITQueueBehind adds to the state file eight just-in-time peers
 // that handshook more recently than client, enough to fill every restore
-// lookup, and makes the provider's lookups of them hang until the
-// returned release is called (also at cleanup): client's key then waits
-// in the restore's queue.
-func restartJITQueueBehind(t *testing.T, r *restartJITRig, client *restartClient) (release func()) {
+// lookup, and makes the provider's lookups of them hang until released:
+// client's key then waits in the restore's queue.
+func restartJITQueueBehind(t *testing.T, r *restartJITRig, client *restartClient) *restartJITQueue {
 	t.Helper()
+	q := &restartJITQueue{p: r.p}
 	data, err := os.ReadFile(r.statePath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var entries []string
-	r.ahead = nil
 	for i := range 8 {
 		k := newKeypair(t)
-		r.ahead = append(r.ahead, k)
+		q.ahead = append(q.ahead, k)
 		r.p.set(k.pub, netip.AddrFrom4([4]byte{198, 18, 10, byte(i + 1)}))
 		entries = append(entries, fmt.Sprintf(`{"public_key": %q, "endpoint": "127.0.0.1:%d", "last_handshake": %q, "jit": true}`,
 			restartJITKey(k), 40000+i, time.Now().Add(time.Minute).UTC().Format(time.RFC3339Nano)))
@@ -355,8 +361,8 @@ func restartJITQueueBehind(t *testing.T, r *restartJITRig, client *restartClient
 	}
 	gate := make(chan struct{})
 	var once sync.Once
-	release = func() { once.Do(func() { close(gate) }) }
-	t.Cleanup(release)
+	q.release = func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(q.release)
 	r.answerAfter(func(ctx context.Context, k hooks.PublicKey) error {
 		if k == client.key.pub {
 			return nil
@@ -368,19 +374,19 @@ func restartJITQueueBehind(t *testing.T, r *restartJITRig, client *restartClient
 			return ctx.Err()
 		}
 	})
-	return release
+	return q
 }
 
-// restartJITWaitAhead waits until the restore asks about every peer
-// restartJITQueueBehind put ahead of the client.
-func restartJITWaitAhead(t *testing.T, r *restartJITRig) {
+// waitAhead waits until the restore asks about every peer ahead of the
+// client.
+func (q *restartJITQueue) waitAhead(t *testing.T) {
 	t.Helper()
 	restartWait(t, 5*time.Second, "the restore's lookups of the peers ahead to start", func() bool {
 		n := 0
-		for _, k := range r.ahead {
-			n += r.p.callsFor(k.pub)
+		for _, k := range q.ahead {
+			n += q.p.callsFor(k.pub)
 		}
-		return n == len(r.ahead)
+		return n == len(q.ahead)
 	})
 }
 
