@@ -86,7 +86,7 @@ func (r *restart) broadcast(why string) int {
 		}
 		sent++
 	}
-	r.d.stats.broadcasts.Add(1)
+	r.d.stats.Broadcasts.Add(1)
 	r.d.log.Verbosef("handshake broadcast (%s): initiation to %d peers; skipped %d without endpoint, %d already handshaking", why, sent, noEndpoint, crossing)
 	return sent
 }

@@ -3,6 +3,7 @@ package device
 import (
 	wgconn "golang.zx2c4.com/wireguard/conn"
 
+	"wghooks/device/guard"
 	"wghooks/hooks"
 )
 
@@ -40,3 +41,6 @@ type Config struct {
 	// Guard configures the handshake-flood guard. See GuardConfig.
 	Guard GuardConfig
 }
+
+// GuardConfig configures the handshake guard. See guard.Config.
+type GuardConfig = guard.Config

@@ -102,11 +102,11 @@ func (r *restart) deadPeerLoop() {
 			}
 			// Did upstream's 5 s limit swallow the call? The bind counts
 			// what actually left.
-			sent := r.d.stats.initiationsSent.Load()
+			sent := r.d.stats.InitiationsSent.Load()
 			if err := peer.SendHandshakeInitiation(false); err != nil {
 				r.d.log.Verbosef("%s - dead-peer detection: %v", shortKey(p.pk), err)
 			}
-			if r.d.stats.initiationsSent.Load() == sent {
+			if r.d.stats.InitiationsSent.Load() == sent {
 				st.absorbed(now, deadPeerInterval(timeout))
 				continue
 			}

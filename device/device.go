@@ -9,6 +9,7 @@ import (
 	wgtun "golang.zx2c4.com/wireguard/tun"
 
 	"wghooks/conn"
+	"wghooks/device/feature"
 	"wghooks/tun"
 )
 
@@ -29,18 +30,16 @@ type Device struct {
 	}
 
 	peers    peerSet
-	stats    counters
-	sources  sourceSet                // see sources.go
-	identity atomic.Pointer[identity] // see identity.go; nil without a private key
+	stats    feature.Counters
+	sources  *feature.Sources
+	identity atomic.Pointer[feature.Identity] // nil without a private key
+	ready    readiness
 
-	// Features, each in its own file; features lists them in call order.
-	restart    *restart
-	endpoints  *endpoints
-	jit        *jit
-	flowEscape *flowEscape
-	handshakes *handshakeCounter
-	guard      *guard
-	features   []feature
+	// features are called in this order (features.go says why); keys
+	// are their extension keys.
+	features []feature.Feature
+	keys     extensionKeys
+	legacyFeatures
 
 	done      chan struct{} // closed when Close begins
 	closed    chan struct{} // closed when Close has finished
@@ -65,28 +64,21 @@ func New(tunDev wgtun.Device, cfg Config) (*Device, error) {
 		}
 	}
 	d := &Device{
-		bind:   conn.NewBind(cfg.Bind),
-		tun:    tun.NewUpDelay(tunDev),
-		log:    newLogger(&cfg, "("+name+") "),
-		cfg:    cfg,
-		done:   make(chan struct{}),
-		closed: make(chan struct{}),
+		bind:    conn.NewBind(cfg.Bind),
+		tun:     tun.NewUpDelay(tunDev),
+		log:     newLogger(&cfg, "("+name+") "),
+		cfg:     cfg,
+		sources: feature.NewSources(),
+		done:    make(chan struct{}),
+		closed:  make(chan struct{}),
 	}
 	d.peers.init()
 	d.wg = wgdevice.NewDevice(d.tun, d.bind, d.log.upstream())
-	d.restart = newRestart(d)
-	d.endpoints = newEndpoints(d)
-	d.jit = newJIT(d)
-	d.flowEscape = newFlowEscape(d)
-	d.handshakes = &handshakeCounter{c: &d.stats}
-	d.guard = newGuard(d)
-	d.features = []feature{d.handshakes, d.guard, d.restart, d.endpoints, d.jit, d.flowEscape}
-	for _, f := range d.features {
-		if err := f.start(d); err != nil {
-			d.Close()
-			return nil, fmt.Errorf("failed to create device: %w", err)
-		}
+	if err := d.buildFeatures(); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("failed to create device: %w", err)
 	}
+	d.goroutine(d.expireSources)
 	d.installBindHooks()
 	d.tun.SetOnLink(func(up bool) {
 		if !up {
@@ -120,7 +112,7 @@ func (d *Device) Up() error {
 		return nil
 	}
 	for _, f := range d.features {
-		f.beforeUp()
+		f.BeforeUp()
 	}
 	if err := d.wg.Up(); err != nil {
 		return fmt.Errorf("failed to bring device up: %w", err)
@@ -128,7 +120,7 @@ func (d *Device) Up() error {
 	d.lifecycle.up = true
 	d.log.Verbosef("device up, %d peers", d.peers.len())
 	for _, f := range d.features {
-		f.afterUp()
+		f.AfterUp()
 	}
 	return nil
 }
@@ -170,9 +162,7 @@ func (d *Device) Close() error {
 		d.lifecycle.Unlock()
 		close(d.done)
 		for _, f := range d.features {
-			if f != nil {
-				f.close()
-			}
+			f.Close()
 		}
 		d.wg.Close()
 		d.routines.Wait()
@@ -194,3 +184,17 @@ func (d *Device) Wait() <-chan struct{} {
 	}()
 	return ch
 }
+
+// goroutine runs fn on a goroutine owned by the device: Close waits for
+// it. fn must return once d.done is closed.
+func (d *Device) goroutine(fn func()) {
+	d.routines.Add(1)
+	go func() {
+		defer d.routines.Done()
+		fn()
+	}()
+}
+
+// Done returns a channel closed when Close begins, for goroutines to stop
+// on.
+func (d *Device) Done() <-chan struct{} { return d.done }

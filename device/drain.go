@@ -26,8 +26,8 @@ func (d *Device) DrainPeers() error {
 			n++
 		}
 	}
-	d.restart.draining.Store(true)
-	d.stats.drains.Add(1)
+	d.ready.draining.Store(true)
+	d.stats.Drains.Add(1)
 	d.log.Verbosef("drained: keypairs of %d peers expired; reporting draining", n)
 	return d.restart.saveState("drain")
 }
@@ -35,7 +35,7 @@ func (d *Device) DrainPeers() error {
 // Undrain stops reporting draining, when a planned restart is called off.
 // Peers whose keys a drain expired simply renew them.
 func (d *Device) Undrain() {
-	if d.restart.draining.Swap(false) {
+	if d.ready.draining.Swap(false) {
 		d.log.Verbosef("no longer draining")
 	}
 }

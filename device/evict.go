@@ -170,7 +170,7 @@ func (j *jit) evict(keys []noiseKey, reason string) {
 		j.d.log.Errorf("jit: failed to evict %d peers: %v", len(keys), err)
 		return
 	}
-	j.d.stats.peersEvicted.Add(uint64(len(keys)))
+	j.d.stats.PeersEvicted.Add(uint64(len(keys)))
 	for _, k := range keys {
 		j.d.log.Verbosef("jit: %s evicted (%s)", shortKey(k), reason)
 		j.event(hooks.PeerEvent{Kind: hooks.PeerEvicted, Key: hooks.PublicKey(k), Reason: reason})

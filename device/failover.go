@@ -319,7 +319,7 @@ func (e *endpoints) gotAnswer(hp *hostPeer, local, remote uint32, response bool,
 // to it doubles the fail-back interval. Called with hp.mu held.
 func (e *endpoints) movedLocked(hp *hostPeer, old, new netip.AddrPort) {
 	hp.failovers++
-	e.d.stats.endpointFailovers.Add(1)
+	e.d.stats.EndpointFailovers.Add(1)
 	now := time.Now()
 	switch {
 	case old.Addr().Is6() && new.Addr().Is4():

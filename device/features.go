@@ -1,93 +1,131 @@
 package device
 
 import (
+	"time"
+
 	wgconn "golang.zx2c4.com/wireguard/conn"
 
 	"wghooks/conn"
+	"wghooks/device/feature"
+	"wghooks/device/guard"
 )
 
-// feature is one lifecycle extension of the device. Each lives in its own
-// file (restart.go, endpoints.go, provision.go, flowescape.go) and owns its
-// state; the Device calls every feature at the same points, in the order
-// of Device.features:
+// The features, in the order the device calls them. Each sees the core
+// only through feature.Host and never another feature.
 //
-//	start     once, from New, before any configuration; starts goroutines
-//	          with d.goroutine so Close waits for them
-//	beforeUp  with the lifecycle lock held, before upstream's Up
-//	afterUp   with the lifecycle lock held, after upstream's Up succeeded
-//	close     once, from Close, before the upstream device closes
+// Why this order:
 //
-// A feature that wants to see datagrams returns the message types in
-// receiveTypes (a conn.TypeMask) and handles them in onReceive, under the
-// contract of conn.Hooks.OnReceive; onSend sees every outgoing batch under
-// the contract of conn.Hooks.OnSend.
-type feature interface {
-	start(d *Device) error
-	beforeUp()
-	afterUp()
-	close()
-	receiveTypes() uint8
-	onReceive(packet []byte, ep wgconn.Endpoint) conn.Verdict
-	onSend(bufs [][]byte, ep wgconn.Endpoint)
+//  1. guard first: it drops floods and replays of initiations before any
+//     other hook spends work on them (the restart's note of a recent
+//     initiation, the JIT decode), and before they reach upstream.
+//  2. restart next: it notes which addresses initiated to us (so its
+//     broadcast does not cross them) and checks data for stale sessions,
+//     before anything may hold the datagram; at Up it applies the state
+//     file before the others start their own startup work.
+//  3. endpoints: it watches the replies of hostname peers and sends their
+//     copies; it never holds a datagram.
+//  4. jit: it may hold an initiation from an unknown key (Hold ends the
+//     walk), so everything that only watches goes before it.
+//  5. flowescape last: it only stamps what was heard and sent.
+//
+// The core itself counts handshake messages and learns known sources
+// (Sources.Seen) before any feature's hook runs.
+
+// buildFeatures builds the features d.cfg asks for, in order, and their
+// key table.
+func (d *Device) buildFeatures() error {
+	h := host{d}
+	g := guard.New(h, d.cfg.Guard)
+	d.guard = g
+	d.features = append(d.features, g)
+	if err := d.buildLegacyFeatures(); err != nil {
+		return err
+	}
+	keys, err := newExtensionKeys(d.features)
+	if err != nil {
+		return err
+	}
+	d.keys = keys
+	return nil
 }
 
-// noFeature is embedded by features to default the methods they do not
-// need.
-type noFeature struct{}
-
-func (noFeature) start(*Device) error                            { return nil }
-func (noFeature) beforeUp()                                      {}
-func (noFeature) afterUp()                                       {}
-func (noFeature) close()                                         {}
-func (noFeature) receiveTypes() uint8                            { return 0 }
-func (noFeature) onReceive([]byte, wgconn.Endpoint) conn.Verdict { return conn.Pass }
-func (noFeature) onSend([][]byte, wgconn.Endpoint)               {}
-
-// goroutine runs fn on a goroutine owned by the device: Close waits for
-// it. fn must return when ctx-like signal d.done is closed.
-func (d *Device) goroutine(fn func()) {
-	d.routines.Add(1)
-	go func() {
-		defer d.routines.Done()
-		fn()
-	}()
+// declaredFeatures lists one zero value of every feature type, for the
+// docs of their keys (feature.Feature.Keys works on a zero value).
+func declaredFeatures() []feature.Feature {
+	return append([]feature.Feature{new(guard.Guard)}, declaredLegacy()...)
 }
-
-// Done returns a channel closed when Close begins, for feature goroutines
-// to stop on.
-func (d *Device) Done() <-chan struct{} { return d.done }
 
 // installBindHooks wires the features' receive and send hooks into the
 // bind, building a per-type dispatch table once so the per-packet cost is
 // one mask test and one slice walk.
 func (d *Device) installBindHooks() {
-	var mask uint8
-	var byType [8][]feature
-	var senders []feature
+	mask := conn.TypeMask(conn.MessageInitiation, conn.MessageResponse)
+	var byType [8][]feature.Feature
 	for _, f := range d.features {
-		m := f.receiveTypes()
+		m := f.ReceiveTypes()
 		mask |= m
 		for t := 0; t < 8; t++ {
 			if m&(1<<t) != 0 {
 				byType[t] = append(byType[t], f)
 			}
 		}
-		senders = append(senders, f)
 	}
+	features := d.features
 	d.bind.SetHooks(&conn.Hooks{
 		ReceiveTypes: mask,
 		OnReceive: func(packet []byte, ep wgconn.Endpoint) conn.Verdict {
+			switch packet[0] {
+			case conn.MessageInitiation, conn.MessageResponse:
+				d.stats.HandshakesReceived.Add(1)
+			}
 			for _, f := range byType[packet[0]&7] {
-				if f.onReceive(packet, ep) == conn.Hold {
+				if f.OnReceive(packet, ep) == conn.Hold {
 					return conn.Hold
 				}
 			}
 			return conn.Pass
 		},
 		OnSend: func(bufs [][]byte, ep wgconn.Endpoint) {
-			for _, f := range senders {
-				f.onSend(bufs, ep)
+			d.sawSent(bufs, ep)
+			for _, f := range features {
+				f.OnSend(bufs, ep)
 			}
 		},
 	})
+}
+
+// sawSent counts the handshake messages the device sends and learns
+// known sources from them: a peer it initiates to or answers. Upstream
+// sends each handshake message alone; data goes in batches that need no
+// look.
+func (d *Device) sawSent(bufs [][]byte, ep wgconn.Endpoint) {
+	if len(bufs) != 1 {
+		return
+	}
+	switch conn.MessageType(bufs[0]) {
+	case conn.MessageInitiation:
+		d.stats.InitiationsSent.Add(1)
+		d.stats.HandshakesSent.Add(1)
+	case conn.MessageResponse:
+		d.stats.HandshakesSent.Add(1)
+	default:
+		return
+	}
+	if src, ok := feature.AddrPortOf(ep); ok {
+		d.sources.Seen(src, time.Now())
+	}
+}
+
+// expireSources forgets old known sources once a minute.
+func (d *Device) expireSources() {
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case now := <-tick.C:
+			d.sources.Expire(now)
+		case <-d.done:
+			return
+		}
+	}
 }

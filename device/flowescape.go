@@ -438,7 +438,7 @@ func (f *flowEscape) escape(st *flowState, now time.Time) {
 		}
 		newPort = f.d.bind.Port()
 	}
-	f.d.stats.flowEscapes.Add(1)
+	f.d.stats.FlowEscapes.Add(1)
 	names := make([]string, len(pks))
 	for i, pk := range pks {
 		names[i] = shortKey(pk)

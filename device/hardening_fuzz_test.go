@@ -217,13 +217,13 @@ func FuzzPacketHooks(f *testing.F) {
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		if len(pkt) >= 4 && pkt[0] < 8 {
 			for _, ft := range d.features {
-				if ft.receiveTypes()&(1<<pkt[0]) != 0 && ft.onReceive(pkt, ep) == conn.Hold {
+				if ft.ReceiveTypes()&(1<<pkt[0]) != 0 && ft.OnReceive(pkt, ep) == conn.Hold {
 					break
 				}
 			}
 		}
 		for _, ft := range d.features {
-			ft.onSend([][]byte{pkt}, ep)
+			ft.OnSend([][]byte{pkt}, ep)
 		}
 	})
 }

@@ -1,8 +1,6 @@
 package device
 
 import (
-	"encoding/base64"
-
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
 	"wghooks/hooks"
@@ -40,9 +38,3 @@ func (l logger) upstream() *wgdevice.Logger {
 	return lg
 }
 
-// shortKey names a peer in log lines exactly as upstream does,
-// "peer(AbCd…WxYz)", so one grep finds both.
-func shortKey(pk wgdevice.NoisePublicKey) string {
-	b64 := base64.StdEncoding.EncodeToString(pk[:])
-	return "peer(" + b64[0:4] + "…" + b64[39:43] + ")"
-}

@@ -273,7 +273,7 @@ func (o *outbound) resolve(dst netip.Addr) {
 		o.release(dst, false, j.cfg.ErrorRetry)
 		return
 	}
-	j.d.stats.outboundInstalls.Add(1)
+	j.d.stats.OutboundInstalls.Add(1)
 	lat := o.release(dst, true, 0)
 	j.d.log.Verbosef("jit: %s installed for outbound packets to %s (endpoint %s) in %v",
 		shortKey(key), dst, cfg.Endpoint, lat.Round(time.Microsecond))
@@ -291,10 +291,10 @@ func (o *outbound) lookup(dst netip.Addr) (hooks.PeerConfig, error) {
 	cfg, err := j.callTimed(func(ctx context.Context) (hooks.PeerConfig, error) {
 		return o.ap.LookupAddr(ctx, dst)
 	})
-	j.d.stats.providerLookups.Add(1)
-	j.d.stats.providerLatencyNanos.Add(uint64(time.Since(start)))
+	j.d.stats.ProviderLookups.Add(1)
+	j.d.stats.ProviderLatencyNanos.Add(uint64(time.Since(start)))
 	if err != nil && !errors.Is(err, hooks.ErrUnknownPeer) {
-		j.d.stats.providerErrors.Add(1)
+		j.d.stats.ProviderErrors.Add(1)
 	}
 	return cfg, err
 }

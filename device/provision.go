@@ -47,6 +47,7 @@ import (
 	"golang.zx2c4.com/wireguard/tai64n"
 
 	"wghooks/conn"
+	"wghooks/device/feature"
 	"wghooks/hooks"
 	"wghooks/uapi"
 )
@@ -151,7 +152,6 @@ func (c JITConfig) withDefaults() JITConfig {
 	return c
 }
 
-type noiseKey = wgdevice.NoisePublicKey
 
 // jit is the just-in-time provisioning feature.
 type jit struct {
@@ -276,7 +276,7 @@ func (j *jit) onReceive(pkt []byte, ep wgconn.Endpoint) conn.Verdict {
 		return conn.Pass
 	}
 	now := time.Now()
-	if j.d.sources.known(src, now) {
+	if j.d.sources.Known(src, now) {
 		j.watchInitiation(pkt, ep, src, now)
 		return conn.Pass
 	}
@@ -297,7 +297,7 @@ func (j *jit) onReceive(pkt []byte, ep wgconn.Endpoint) conn.Verdict {
 // decode: a valid mac1, a device and decoders that are not under load
 // (then upstream's cookie defence handles everything), and the source IP
 // within its rate.
-func (j *jit) admit(id *identity, pkt []byte, src netip.AddrPort) bool {
+func (j *jit) admit(id *feature.Identity, pkt []byte, src netip.AddrPort) bool {
 	if !id.CheckMAC1(pkt) {
 		return false
 	}
@@ -324,28 +324,6 @@ func (j *jit) onSend(bufs [][]byte, _ wgconn.Endpoint) {
 			j.watch.answered(conn.InitiationSender(pkt))
 		}
 	}
-}
-
-// addrPortOf returns ep's destination address, unwrapping wrappers.
-func addrPortOf(ep wgconn.Endpoint) (netip.AddrPort, bool) {
-	if ep == nil {
-		return netip.AddrPort{}, false
-	}
-	for {
-		u, ok := ep.(conn.Unwrapper)
-		if !ok {
-			break
-		}
-		ep = u.Unwrap()
-	}
-	if a, ok := ep.(interface {
-		Addr() netip.Addr
-		Port() uint16
-	}); ok {
-		return netip.AddrPortFrom(a.Addr(), a.Port()), true
-	}
-	ap, err := netip.ParseAddrPort(ep.DstToString())
-	return ap, err == nil
 }
 
 func (j *jit) decodeLoop() {
@@ -388,13 +366,13 @@ func (j *jit) handle(job decodeJob) {
 	delete(j.restoring, key)
 	if j.d.HasPeer(key) {
 		j.mu.Unlock()
-		j.d.sources.learn(job.src, key, time.Now())
+		j.d.sources.Learn(job.src, key, time.Now())
 		if !job.watched {
 			j.inject(job)
 		}
 		return
 	}
-	j.d.stats.peerMisses.Add(1)
+	j.d.stats.PeerMisses.Add(1)
 	if until, ok := j.negative[key]; ok && time.Now().Before(until) {
 		j.mu.Unlock()
 		j.d.log.Verbosef("jit: %s refused (negative cache)", shortKey(key))
@@ -482,12 +460,12 @@ func (j *jit) provision(key noiseKey, src netip.AddrPort) {
 // reported as a failed lookup, and false returned.
 func (j *jit) installLooked(key noiseKey, cfg hooks.PeerConfig, lost string) bool {
 	if err := j.install(key, cfg); err != nil {
-		j.d.stats.providerErrors.Add(1)
+		j.d.stats.ProviderErrors.Add(1)
 		j.d.log.Errorf("jit: %s: %v", lost, err)
 		j.event(hooks.PeerEvent{Kind: hooks.PeerLookupFailed, Key: hooks.PublicKey(key), Err: err})
 		return false
 	}
-	j.d.stats.peersInstalled.Add(1)
+	j.d.stats.PeersInstalled.Add(1)
 	return true
 }
 
@@ -552,10 +530,10 @@ func (j *jit) lookup(key noiseKey) (hooks.PeerConfig, error) {
 
 	start := time.Now()
 	c.cfg, c.err = j.callProvider(key)
-	j.d.stats.providerLookups.Add(1)
-	j.d.stats.providerLatencyNanos.Add(uint64(time.Since(start)))
+	j.d.stats.ProviderLookups.Add(1)
+	j.d.stats.ProviderLatencyNanos.Add(uint64(time.Since(start)))
 	if c.err != nil && !errors.Is(c.err, hooks.ErrUnknownPeer) {
-		j.d.stats.providerErrors.Add(1)
+		j.d.stats.ProviderErrors.Add(1)
 	}
 	close(c.done)
 	j.mu.Lock()
@@ -743,7 +721,7 @@ func (j *jit) forget(keys []noiseKey) {
 		j.removed[k] = now
 	}
 	j.mu.Unlock()
-	j.d.sources.purge(keys)
+	j.d.sources.Purge(keys)
 }
 
 // watchSet holds copies of initiations passed to the device from known

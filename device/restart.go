@@ -3,7 +3,6 @@ package device
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -300,15 +299,6 @@ func (r *restart) configuredEndpoint(pk wgdevice.NoisePublicKey) string {
 	return r.configured.m[pk]
 }
 
-// normalizeEndpoint gives an address:port the form upstream prints, so
-// configured and learned endpoints compare equal.
-func normalizeEndpoint(s string) string {
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
-	}
-	return s
-}
-
 // close saves the state for the next process. It runs from Device.Close
 // before the upstream device closes, so the sessions are still there.
 func (r *restart) close() {
@@ -363,10 +353,6 @@ func (r *restart) onSend(bufs [][]byte, _ wgconn.Endpoint) {
 		r.wake.sawSent(bufs[0])
 	}
 }
-
-// Draining reports whether the device has been drained and is waiting to
-// be replaced (readiness probes answer 503).
-func (d *Device) Draining() bool { return d.restart.draining.Load() }
 
 // RestartActions is the typed form of the restart feature's UAPI keys:
 // ConfigureRestart does what a set transaction with the matching keys

@@ -67,7 +67,7 @@ func (s *sourceReset) routesChanged() {
 	if n == 0 {
 		return
 	}
-	s.e.d.stats.sourceResets.Add(uint64(n))
+	s.e.d.stats.SourceResets.Add(uint64(n))
 	s.e.d.log.Verbosef("routes changed: reset the source address of %d endpoints", n)
 	// Tell the peers at once where we are now: a keepalive from the new
 	// source makes them roam to it before they send to the old one again.
@@ -122,7 +122,7 @@ func (s *sourceReset) reset(keys map[wgdevice.NoisePublicKey]bool) {
 		peer.SetEndpointFromPacket(ep)
 		n++
 	}
-	d.stats.sourceResets.Add(uint64(n))
+	d.stats.SourceResets.Add(uint64(n))
 	d.log.Verbosef("reset the source address of %d peers", n)
 }
 

@@ -6,8 +6,7 @@ import (
 	"io"
 	"strings"
 
-	wgdevice "golang.zx2c4.com/wireguard/device"
-
+	"wghooks/device/feature"
 	"wghooks/uapi"
 )
 
@@ -38,11 +37,19 @@ func (d *Device) IpcSetOperation(r io.Reader) error {
 // (without newlines or the final blank line), as the UAPI server has it,
 // so a large transaction is held once rather than copied again.
 func (d *Device) IpcSetLines(lines []string) error {
-	set, err := uapi.ParseSet(lines, extensionKeys())
+	set, err := uapi.ParseSet(lines, d.keys.parser)
 	if err != nil {
 		return d.ipcFailed(err)
 	}
-	touched := make([]wgdevice.NoisePublicKey, 0, len(set.Peers))
+	return d.applySet(set, "")
+}
+
+// applySet applies a validated transaction: standard keys to upstream,
+// then the extension keys; every feature then sees it (feature.Change),
+// with origin "" for the operator or the name of the feature that made
+// it through Host.Configure.
+func (d *Device) applySet(set *uapi.Set, origin string) error {
+	touched := make([]feature.Key, 0, len(set.Peers))
 	for _, p := range set.Peers {
 		touched = append(touched, p.PublicKey)
 	}
@@ -50,20 +57,22 @@ func (d *Device) IpcSetLines(lines []string) error {
 		touched = append(touched, d.peers.list()...)
 	}
 
-	err = d.wg.IpcSet(set.Standard())
+	err := d.wg.IpcSet(set.Standard())
 	d.peers.reconcile(d.wg, touched)
-	d.noteIdentity(set)   // also on error: part of it may have applied
-	d.jit.configured(set) // likewise
-	if err != nil {
-		// Upstream has already logged it; keep its errno for the reply.
-		return err
+	d.noteIdentity(set) // also on error: part of it may have applied
+	if err == nil {
+		d.noteStandardSet(set)
+		if xerr := d.applyExtensions(set); xerr != nil {
+			err = d.ipcFailed(xerr)
+		}
 	}
-	d.noteStandardSet(set)
-	if err := d.applyExtensions(set); err != nil {
-		return d.ipcFailed(err)
+	// Upstream has already logged its own error; keep its errno for the
+	// reply.
+	change := feature.Change{Set: set, Origin: origin, Err: err}
+	for _, f := range d.features {
+		f.Configured(change)
 	}
-	d.restart.configuredSet(set)
-	return nil
+	return err
 }
 
 func (d *Device) ipcFailed(err error) error {
@@ -105,13 +114,10 @@ func (d *Device) IpcGetOperation(w io.Writer) error {
 // and each peer's extension lines at the end of its section.
 func (d *Device) withExtensionLines(get string) string {
 	devExt := d.deviceGetLines()
-	if len(devExt) == 0 && !d.hasPeerGetLines() {
-		return get
-	}
 	var b strings.Builder
 	b.Grow(len(get) + 64)
-	var cur *wgdevice.NoisePublicKey
-	var pk wgdevice.NoisePublicKey
+	var cur *feature.Key
+	var pk feature.Key
 	flushPeer := func() {
 		if cur != nil {
 			for _, l := range d.peerGetLines(*cur) {

@@ -208,7 +208,7 @@ func (r *restart) wakeFrom(ep wgconn.Endpoint, woken map[wgdevice.NoisePublicKey
 	if peer == nil {
 		return
 	}
-	r.d.stats.staleWakes.Add(1)
+	r.d.stats.StaleWakes.Add(1)
 	r.d.log.Verbosef("%s - data from %s on a session this process never made: initiating a handshake", shortKey(pk), addr)
 	if err := peer.SendHandshakeInitiation(false); err != nil {
 		r.d.log.Verbosef("%s - stale-session wake: %v", shortKey(pk), err)

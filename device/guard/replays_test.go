@@ -1,4 +1,4 @@
-package device
+package guard
 
 import (
 	"encoding/binary"

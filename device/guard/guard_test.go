@@ -1,11 +1,11 @@
-package device
+package guard
 
 import (
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"net/netip"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/curve25519"
 	wgconn "golang.zx2c4.com/wireguard/conn"
@@ -13,30 +13,24 @@ import (
 	"golang.zx2c4.com/wireguard/tai64n"
 
 	"wghooks/conn"
+	"wghooks/device/feature"
+	"wghooks/device/feature/featuretest"
 )
 
-// guardRig is a guard on a device that has only what the guard reads: an
+// guardRig is a guard on a host that has only what the guard reads: an
 // identity, the known sources and the counters. Nothing is sent.
 type guardRig struct {
-	d   *Device
-	g   *guard
+	h   *featuretest.Host
+	g   *Guard
 	pub [32]byte
 }
 
 func newGuardRig(t *testing.T, rate int) *guardRig {
 	t.Helper()
-	var priv [32]byte
-	rand.Read(priv[:])
-	pub, err := curve25519.X25519(priv[:], curve25519.Basepoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &Device{cfg: Config{Guard: GuardConfig{Rate: rate}}, done: make(chan struct{})}
-	d.setIdentity(hex.EncodeToString(priv[:]))
-	g := newGuard(d)
-	g.init()
-	t.Cleanup(g.close)
-	return &guardRig{d: d, g: g, pub: [32]byte(pub)}
+	h, pub := featuretest.New(t)
+	g := newGuard(h, Config{Rate: rate})
+	t.Cleanup(g.Close)
+	return &guardRig{h: h, g: g, pub: pub}
 }
 
 // peer returns a sealer of genuine initiations from a new key.
@@ -61,11 +55,13 @@ func (r *guardRig) peer(t *testing.T) *conn.Sealer {
 func (r *guardRig) answer(src netip.AddrPort) {
 	resp := make([]byte, conn.MessageResponseSize)
 	binary.LittleEndian.PutUint32(resp, conn.MessageResponse)
-	r.g.onSend([][]byte{resp}, &wgconn.StdNetEndpoint{AddrPort: src})
+	// The core learns the source, then the guard sees the send.
+	r.h.Sources().Seen(src, time.Now())
+	r.g.OnSend([][]byte{resp}, &wgconn.StdNetEndpoint{AddrPort: src})
 }
 
 func (r *guardRig) passes(pkt []byte, src netip.AddrPort) bool {
-	return r.g.onReceive(pkt, &wgconn.StdNetEndpoint{AddrPort: src}) == conn.Pass
+	return r.g.OnReceive(pkt, &wgconn.StdNetEndpoint{AddrPort: src}) == conn.Pass
 }
 
 // garbage returns an initiation-sized packet with a valid mac1 and
@@ -102,10 +98,10 @@ func TestGuardDropsReplays(t *testing.T) {
 			t.Fatalf("copy %d of the initiation (from %v) passed", i, from)
 		}
 	}
-	if n, m := r.d.stats.guardDropped.Load(), r.d.stats.replaysDropped.Load(); n != 1000 || m != 1000 {
+	if n, m := r.h.Counters().GuardDropped.Load(), r.h.Counters().ReplaysDropped.Load(); n != 1000 || m != 1000 {
 		t.Errorf("guard counted %d dropped initiations, %d of them replays, want 1000 and 1000", n, m)
 	}
-	if r.g.flooded() {
+	if r.g.Flooded() {
 		t.Error("copies alone made the guard require cookies: they took new-source tokens")
 	}
 	ts[11]++
@@ -140,7 +136,7 @@ func TestGuardSpoofedKnownSource(t *testing.T) {
 	if passed < knownBurst {
 		t.Errorf("only %d spoofed initiations passed, want the source's budget (%d) at least", passed, knownBurst)
 	}
-	if !r.g.flooded() {
+	if !r.g.Flooded() {
 		t.Error("the guard does not require cookies during the flood")
 	}
 	if len(r.g.replies) == 0 {
@@ -170,7 +166,52 @@ func TestGuardRelayOfManyPeers(t *testing.T) {
 		}
 		r.answer(relay) // the device's response
 	}
-	if r.g.flooded() || r.d.stats.guardDropped.Load() != 0 {
-		t.Errorf("the relay's answered handshakes made the guard drop %d and require cookies (%v)", r.d.stats.guardDropped.Load(), r.g.flooded())
+	if r.g.Flooded() || r.h.Counters().GuardDropped.Load() != 0 {
+		t.Errorf("the relay's answered handshakes made the guard drop %d and require cookies (%v)", r.h.Counters().GuardDropped.Load(), r.g.Flooded())
+	}
+}
+
+// TestSourceBudget: a known source passes knownBurst initiations at once,
+// then knownRate per second; each answer gives one back.
+func TestSourceBudget(t *testing.T) {
+	var b budgets
+	b.init()
+	now := time.Now()
+	a := netip.MustParseAddrPort("127.0.0.1:1")
+	for i := range knownBurst {
+		if !b.take(a, now) {
+			t.Fatalf("initiation %d of a fresh known source refused, want %d at once", i, knownBurst)
+		}
+	}
+	if b.take(a, now) {
+		t.Fatal("a known source passed more than its burst at once")
+	}
+	later := now.Add(time.Second / knownRate)
+	if !b.take(a, later) || b.take(a, later) {
+		t.Fatal("a known source's budget did not refill by exactly one after 1/knownRate")
+	}
+	// Each answer gives one back at once: many handshakes through one
+	// address (a relay) pass as long as the device answers them.
+	for i := range 10 * knownBurst {
+		b.refund(a, later)
+		if !b.take(a, later) {
+			t.Fatalf("answered initiation %d refused", i)
+		}
+	}
+	if b.take(a, later) {
+		t.Fatal("an unanswered initiation passed with the budget spent")
+	}
+	// A peer's retransmits (one per RekeyTimeout, each answered) never
+	// run out.
+	for i := range 100 {
+		at := later.Add(time.Duration(i+1) * wgdevice.RekeyTimeout)
+		if !b.take(a, at) {
+			t.Fatalf("retransmit %d at RekeyTimeout intervals refused", i)
+		}
+		b.refund(a, at)
+	}
+	b.expire(later.Add(200*wgdevice.RekeyTimeout + feature.SourceTTL))
+	if len(b.m) != 0 {
+		t.Fatal("expire kept a budget untouched past SourceTTL")
 	}
 }

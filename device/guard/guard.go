@@ -1,5 +1,8 @@
-package device
+package guard
 
+// Package guard is wghooks' defence against floods of bogus handshake
+// initiations, in front of upstream's own.
+//
 // The handshake guard: wghooks' defence against floods of bogus handshake
 // initiations, in front of upstream's own.
 //
@@ -11,7 +14,7 @@ package device
 // The guard first drops copies of initiations it let through recently
 // (replays.go: upstream would reject them for their timestamp, after the
 // X25519). It then counts what can cost that work, initiations from new
-// sources (known sources, see sources.go, pass once their mac1 checks,
+// sources (known sources, see feature.Sources, pass once their mac1 checks,
 // within a budget a genuine peer never exhausts; a flood spoofing a peer's
 // address does, and its excess counts as a new source's), and past
 // GuardConfig.Rate per second it does what upstream does under load, for
@@ -39,12 +42,13 @@ import (
 	"golang.zx2c4.com/wireguard/ratelimiter"
 
 	"wghooks/conn"
+	"wghooks/device/feature"
 	"wghooks/uapi"
 )
 
-// GuardConfig configures the handshake guard. The zero value turns it on
+// Config configures the handshake guard. The zero value turns it on
 // with the defaults.
-type GuardConfig struct {
+type Config struct {
 	// Rate is how many handshake initiations per second from new source
 	// addresses the device takes without a cookie. Above it, until a
 	// second after the excess stops, such initiations must carry a cookie
@@ -63,10 +67,15 @@ const (
 	cookieQueueLen = 256
 )
 
-type guard struct {
-	noFeature
-	d    *Device
+// Guard is the handshake-guard feature.
+type Guard struct {
+	feature.Base
+	host feature.Host
+	c    *feature.Counters
 	rate float64 // initiations per second; 0 when off
+
+	// budgets are the known sources' allowances (budget.go).
+	budgets budgets
 
 	// bucket holds up to rate tokens, one per initiation from a new
 	// source, refilled at rate per second.
@@ -94,91 +103,94 @@ type cookieJob struct {
 	ep  wgconn.Endpoint
 }
 
-func newGuard(d *Device) *guard {
-	g := &guard{d: d}
-	switch r := d.cfg.Guard.Rate; {
+// New builds the guard and starts its goroutines on host.
+func New(host feature.Host, cfg Config) *Guard {
+	g := newGuard(host, cfg)
+	if g.rate > 0 {
+		host.Go(g.sendCookies)
+	}
+	host.Go(g.housekeep)
+	return g
+}
+
+// newGuard readies the guard's state; New adds its goroutines.
+func newGuard(host feature.Host, cfg Config) *Guard {
+	g := &Guard{host: host, c: host.Counters()}
+	switch r := cfg.Rate; {
 	case r == 0:
 		g.rate = defaultGuardRate
 	case r > 0:
 		g.rate = float64(r)
 	}
-	return g
-}
-
-func (g *guard) start(d *Device) error {
-	g.init()
-	if g.rate > 0 {
-		d.goroutine(g.sendCookies)
-	}
-	d.goroutine(g.housekeep)
-	return nil
-}
-
-// init readies the guard's state; start adds its goroutines.
-func (g *guard) init() {
-	g.d.sources.init()
+	g.budgets.init()
 	if g.rate > 0 {
 		g.bucket.tokens = g.rate
 		g.cookieLimiter.Init()
 		g.passLimiter.Init()
 		g.replies = make(chan cookieJob, cookieQueueLen)
 	}
+	return g
 }
 
-func (g *guard) close() {
+// Name is the guard's name in logs.
+func (*Guard) Name() string { return "guard" }
+
+// Close stops the rate limiters.
+func (g *Guard) Close() {
 	if g.rate > 0 {
 		g.cookieLimiter.Close()
 		g.passLimiter.Close()
 	}
 }
 
-func (g *guard) receiveTypes() uint8 {
+// ReceiveTypes selects initiations, unless the guard is off.
+func (g *Guard) ReceiveTypes() uint8 {
 	if g.rate == 0 {
 		return 0
 	}
 	return conn.TypeMask(conn.MessageInitiation)
 }
 
-// onReceive runs on a receive goroutine and never blocks: the dearest
+// OnReceive runs on a receive goroutine and never blocks: the dearest
 // thing it does is two keyed BLAKE2s over 116 bytes. Junk without a valid
 // mac1 is dropped before it can take a known source's budget.
-func (g *guard) onReceive(pkt []byte, ep wgconn.Endpoint) conn.Verdict {
+func (g *Guard) OnReceive(pkt []byte, ep wgconn.Endpoint) conn.Verdict {
 	if len(pkt) != conn.MessageInitiationSize {
 		return conn.Pass // upstream drops it
 	}
-	id := g.d.identity.Load()
+	id := g.host.Identity()
 	if id == nil {
 		return conn.Pass // no private key: upstream answers nothing
 	}
-	src, ok := addrPortOf(ep)
+	src, ok := feature.AddrPortOf(ep)
 	if !ok {
 		return conn.Pass
 	}
 	now := time.Now()
 	mac1 := conn.InitiationMAC1(pkt)
 	if g.replays.has(mac1) {
-		g.d.stats.guardDropped.Add(1)
-		g.d.stats.replaysDropped.Add(1)
+		g.c.GuardDropped.Add(1)
+		g.c.ReplaysDropped.Add(1)
 		return conn.Hold
 	}
-	if !id.cookies.CheckMAC1(pkt) {
-		g.d.stats.guardDropped.Add(1)
+	if !id.Cookies.CheckMAC1(pkt) {
+		g.c.GuardDropped.Add(1)
 		return conn.Hold // upstream would drop it after the same check
 	}
-	if g.d.sources.admit(src, now) {
+	if g.host.Sources().Known(src, now) && g.budgets.take(src, now) {
 		return g.pass(mac1, now)
 	}
 	if g.take(now) && now.UnixNano() >= g.floodUntil.Load() {
 		return g.pass(mac1, now)
 	}
-	if id.cookies.CheckMAC2(pkt, ep.DstToBytes()) {
+	if id.Cookies.CheckMAC2(pkt, ep.DstToBytes()) {
 		if g.passLimiter.Allow(src.Addr()) {
 			return g.pass(mac1, now)
 		}
-		g.d.stats.guardDropped.Add(1)
+		g.c.GuardDropped.Add(1)
 		return conn.Hold
 	}
-	g.d.stats.guardDropped.Add(1)
+	g.c.GuardDropped.Add(1)
 	if g.cookieLimiter.Allow(src.Addr()) {
 		job := cookieJob{ep: ep}
 		copy(job.pkt[:], pkt)
@@ -192,14 +204,14 @@ func (g *guard) onReceive(pkt []byte, ep wgconn.Endpoint) conn.Verdict {
 
 // pass lets an initiation through to the device and remembers it, so its
 // copies are dropped.
-func (g *guard) pass(mac1 [16]byte, now time.Time) conn.Verdict {
+func (g *Guard) pass(mac1 [16]byte, now time.Time) conn.Verdict {
 	g.replays.add(mac1, now)
 	return conn.Pass
 }
 
 // take takes a token for one initiation from a new source; without one,
 // the device is flooded until guardHold from now.
-func (g *guard) take(now time.Time) bool {
+func (g *Guard) take(now time.Time) bool {
 	b := &g.bucket
 	b.Lock()
 	b.tokens = min(g.rate, b.tokens+now.Sub(b.last).Seconds()*g.rate)
@@ -215,42 +227,42 @@ func (g *guard) take(now time.Time) bool {
 	return ok
 }
 
-// flooded reports whether the guard requires cookies now.
-func (g *guard) flooded() bool { return time.Now().UnixNano() < g.floodUntil.Load() }
+// Flooded reports whether the guard requires cookies now.
+func (g *Guard) Flooded() bool { return time.Now().UnixNano() < g.floodUntil.Load() }
 
-// onSend learns known sources from the handshake messages the device
-// sends: a peer it initiates to or answers.
-func (g *guard) onSend(bufs [][]byte, ep wgconn.Endpoint) {
+// OnSend gives a known source one initiation of its budget back for each
+// handshake message the device sends it (the core makes it known).
+func (g *Guard) OnSend(bufs [][]byte, ep wgconn.Endpoint) {
 	if len(bufs) != 1 {
 		return
 	}
 	switch conn.MessageType(bufs[0]) {
 	case conn.MessageInitiation, conn.MessageResponse:
-		if src, ok := addrPortOf(ep); ok {
-			g.d.sources.seen(src, time.Now())
+		if src, ok := feature.AddrPortOf(ep); ok {
+			g.budgets.refund(src, time.Now())
 		}
 	}
 }
 
 // sendCookies answers cookie-less initiations during a flood, off the
 // receive path, with the guard's own cookie secret.
-func (g *guard) sendCookies() {
+func (g *Guard) sendCookies() {
 	for {
 		select {
 		case job := <-g.replies:
-			id := g.d.identity.Load()
+			id := g.host.Identity()
 			if id == nil {
 				continue
 			}
-			reply, err := id.cookies.CreateReply(job.pkt[:], conn.InitiationSender(job.pkt[:]), job.ep.DstToBytes())
+			reply, err := id.Cookies.CreateReply(job.pkt[:], conn.InitiationSender(job.pkt[:]), job.ep.DstToBytes())
 			if err != nil {
-				g.d.log.Errorf("guard: failed to create a cookie reply: %v", err)
+				g.host.Errorf("guard: failed to create a cookie reply: %v", err)
 				continue
 			}
-			if err := g.d.bind.SendInner([][]byte{marshalCookieReply(reply)}, job.ep); err == nil {
-				g.d.stats.cookiesSent.Add(1)
+			if err := g.host.Bind().SendInner([][]byte{marshalCookieReply(reply)}, job.ep); err == nil {
+				g.c.CookiesSent.Add(1)
 			}
-		case <-g.d.done:
+		case <-g.host.Done():
 			return
 		}
 	}
@@ -265,9 +277,9 @@ func marshalCookieReply(r *wgdevice.MessageCookieReply) []byte {
 	return b
 }
 
-// housekeep forgets old sources and logs each flood once, when it begins
+// housekeep forgets old budgets and logs each flood once, when it begins
 // and when it ends (at most one beginning a minute).
-func (g *guard) housekeep() {
+func (g *Guard) housekeep() {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	lastExpire := time.Now()
@@ -275,51 +287,50 @@ func (g *guard) housekeep() {
 		select {
 		case now := <-tick.C:
 			if now.Sub(lastExpire) >= time.Minute {
-				g.d.sources.expire(now)
+				g.budgets.expire(now)
 				lastExpire = now
 			}
 			if g.rate > 0 {
 				g.logEpisode(now)
 			}
-		case <-g.d.done:
+		case <-g.host.Done():
 			return
 		}
 	}
 }
 
-func (g *guard) logEpisode(now time.Time) {
+func (g *Guard) logEpisode(now time.Time) {
 	e := &g.episode
 	e.Lock()
 	defer e.Unlock()
-	flooded := g.flooded()
-	c := &g.d.stats
+	flooded := g.Flooded()
+	c := g.c
 	switch {
 	case flooded && !e.on:
 		e.on, e.start = true, now
-		e.dropped0, e.sent0 = c.guardDropped.Load(), c.cookiesSent.Load()
+		e.dropped0, e.sent0 = c.GuardDropped.Load(), c.CookiesSent.Load()
 		e.logged = now.Sub(e.lastLogged) >= time.Minute
 		if e.logged {
 			e.lastLogged = now
-			g.d.log.Errorf("guard: more than %.0f handshake initiations/s from new sources: requiring cookies", g.rate)
+			g.host.Errorf("guard: more than %.0f handshake initiations/s from new sources: requiring cookies", g.rate)
 		}
 	case !flooded && e.on:
 		e.on = false
 		if !e.logged {
 			return
 		}
-		g.d.log.Errorf("guard: handshake flood over after %v: %d initiations dropped, %d cookie replies sent",
-			now.Sub(e.start).Round(time.Second), c.guardDropped.Load()-e.dropped0, c.cookiesSent.Load()-e.sent0)
+		g.host.Errorf("guard: handshake flood over after %v: %d initiations dropped, %d cookie replies sent",
+			now.Sub(e.start).Round(time.Second), c.GuardDropped.Load()-e.dropped0, c.CookiesSent.Load()-e.sent0)
 	}
 }
 
-func init() {
-	deviceGetters = append(deviceGetters, func(d *Device) []uapi.Line {
-		c := &d.stats
-		return []uapi.Line{
-			{Key: "wghooks_flooded", Value: strconv.FormatBool(d.guard.flooded())},
-			{Key: "wghooks_handshakes_guarded", Value: strconv.FormatUint(c.guardDropped.Load(), 10)},
-			{Key: "wghooks_cookie_replies", Value: strconv.FormatUint(c.cookiesSent.Load(), 10)},
-			{Key: "wghooks_handshake_replays", Value: strconv.FormatUint(c.replaysDropped.Load(), 10)},
-		}
-	})
+// GetLines are the guard's state and counters in a get reply.
+func (g *Guard) GetLines() []uapi.Line {
+	c := g.c
+	return []uapi.Line{
+		{Key: "wghooks_flooded", Value: strconv.FormatBool(g.Flooded())},
+		{Key: "wghooks_handshakes_guarded", Value: strconv.FormatUint(c.GuardDropped.Load(), 10)},
+		{Key: "wghooks_cookie_replies", Value: strconv.FormatUint(c.CookiesSent.Load(), 10)},
+		{Key: "wghooks_handshake_replays", Value: strconv.FormatUint(c.ReplaysDropped.Load(), 10)},
+	}
 }
