@@ -37,4 +37,3 @@ func (l logger) upstream() *wgdevice.Logger {
 	}
 	return lg
 }
-

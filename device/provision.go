@@ -152,7 +152,6 @@ func (c JITConfig) withDefaults() JITConfig {
 	return c
 }
 
-
 // jit is the just-in-time provisioning feature.
 type jit struct {
 	noFeature

@@ -1,7 +1,5 @@
 package device
 
-
-
 // Stats is a snapshot of the device's counters and gauges.
 type Stats struct {
 	HandshakesSent, HandshakesReceived uint64
@@ -59,4 +57,3 @@ func (d *Device) Stats() Stats {
 		Draining:               d.Draining(),
 	}
 }
-
