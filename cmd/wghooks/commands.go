@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -14,17 +13,45 @@ import (
 	"wghooks/uapi"
 )
 
-func sortedCommands() []command {
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
+// A command is one word of the CLI: `wghooks [-socket-dir DIR] NAME ARGS`.
+type command struct {
+	name  string
+	usage string // its lines in the usage message, starting with name
+	run   func(dir string, args []string, out io.Writer) error
+}
+
+// commands is every command, in one place and sorted by name: the usage
+// message lists them in this order (TestCommandTable keeps it sorted).
+var commands = []command{
+	// broadcast, drain, save-state and undrain: cmd_restart.go, around a
+	// planned restart. endpoint, endpoints, reset-source and setconf:
+	// cmd_endpoints.go. peers: cmd_peers.go, the store of just-in-time peers.
+	{"broadcast", "broadcast IFACE    send a handshake initiation to every peer with a known endpoint", restartSetCmd("wghooks_broadcast=true", "handshake initiations sent")},
+	{"drain", "drain IFACE        expire every session, save the state file, report draining", restartSetCmd("drain=true", "drained")},
+	{"endpoint", "endpoint IFACE PEER HOST:PORT|-   keep PEER's endpoint as a hostname (re-resolved, failover between its addresses); - removes it", runEndpoint},
+	{"endpoints", "endpoints IFACE   hostname endpoints: address in use, candidates, last error", runEndpoints},
+	{"get", "get IFACE          the raw UAPI get reply", runGet},
+	{"keys", "keys               the UAPI extension keys this build understands", runKeys},
+	{"peers", `peers [-db PATH] add IFACE KEY [allowed-ips IPS] [preshared-key FILE] [persistent-keepalive SECS] [endpoint IP:PORT] [comment TEXT]
+  peers [-db PATH] remove IFACE KEY      remove from the store and from the running daemon
+  peers [-db PATH] list IFACE            stored peers, and which are installed now
+  peers [-db PATH] import IFACE FILE|-   add the [Peer]s of ` + "`wg showconf`" + ` output
+      (store: -db, else $WGHOOKS_PEER_DB, else /var/lib/wghooks/IFACE.db)`, runPeers},
+	{"reset-source", "reset-source IFACE [PEER]   forget the cached source address of PEER (default: all peers)", runResetSource},
+	{"save-state", "save-state IFACE   write the state file now", restartSetCmd("wghooks_save_state=true", "state file written")},
+	{"setconf", "setconf IFACE FILE   apply a wg-quick style file like `wg setconf`, keeping hostname endpoints", runSetconf},
+	{"status", "status IFACE       peers, endpoints, last handshakes, wghooks' extension state", runStatus},
+	{"undrain", "undrain IFACE      stop reporting draining (restart called off)", restartSetCmd("drain=false", "no longer draining")},
+}
+
+// findCommand returns the command called name, or nil.
+func findCommand(name string) *command {
+	for i := range commands {
+		if commands[i].name == name {
+			return &commands[i]
+		}
 	}
-	sort.Strings(names)
-	out := make([]command, 0, len(names))
-	for _, n := range names {
-		out = append(out, commands[n])
-	}
-	return out
+	return nil
 }
 
 func oneIface(args []string) (string, error) {
