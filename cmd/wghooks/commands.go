@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"wghooks/device"
 	"wghooks/ipc"
 	"wghooks/uapi"
 )
@@ -174,16 +173,4 @@ func summarize(lines []uapi.Line) status {
 		}
 	}
 	return st
-}
-
-// runKeys lists wghooks' UAPI extension keys, for scripts that speak the
-// socket directly (`nc -U`).
-func runKeys(_ string, args []string, out io.Writer) error {
-	if len(args) != 0 {
-		return fmt.Errorf("keys takes no arguments, got %q", args)
-	}
-	for _, k := range device.ExtensionKeys() {
-		fmt.Fprintln(out, k)
-	}
-	return nil
 }
