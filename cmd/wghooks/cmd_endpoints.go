@@ -12,15 +12,6 @@ import (
 	"wghooks/wgconf"
 )
 
-// Endpoint commands: hostname endpoints, their candidates, source reset,
-// and applying a wg-quick-style file whose hostnames stay hostnames.
-func init() {
-	commands["endpoint"] = command{"endpoint IFACE PEER HOST:PORT|-   keep PEER's endpoint as a hostname (re-resolved, failover between its addresses); - removes it", runEndpoint}
-	commands["endpoints"] = command{"endpoints IFACE   hostname endpoints: address in use, candidates, last error", runEndpoints}
-	commands["reset-source"] = command{"reset-source IFACE [PEER]   forget the cached source address of PEER (default: all peers)", runResetSource}
-	commands["setconf"] = command{"setconf IFACE FILE   apply a wg-quick style file like `wg setconf`, keeping hostname endpoints", runSetconf}
-}
-
 // peerHex accepts a public key in wg's base64 or in hex.
 func peerHex(s string) (string, error) {
 	if b, err := base64.StdEncoding.DecodeString(s); err == nil && len(b) == 32 {

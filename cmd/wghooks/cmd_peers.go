@@ -23,17 +23,6 @@ import (
 // when an unknown key handshakes. Changes reach a running daemon at once
 // where they must: remove also takes the peer off the daemon (revocation),
 // add and import clear the daemon's "unknown" memory of the keys.
-func init() {
-	commands["peers"] = command{
-		usage: `peers [-db PATH] add IFACE KEY [allowed-ips IPS] [preshared-key FILE] [persistent-keepalive SECS] [endpoint IP:PORT] [comment TEXT]
-  peers [-db PATH] remove IFACE KEY      remove from the store and from the running daemon
-  peers [-db PATH] list IFACE            stored peers, and which are installed now
-  peers [-db PATH] import IFACE FILE|-   add the [Peer]s of ` + "`wg showconf`" + ` output
-      (store: -db, else $WGHOOKS_PEER_DB, else /var/lib/wghooks/IFACE.db)`,
-		run: runPeers,
-	}
-}
-
 func runPeers(dir string, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("peers", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)

@@ -14,7 +14,7 @@ func TestRestartCommands(t *testing.T) {
 
 	run := func(name string, args ...string) (string, error) {
 		var out strings.Builder
-		err := commands[name].run(dir, args, &out)
+		err := findCommand(name).run(dir, args, &out)
 		return out.String(), err
 	}
 	if out, err := run("drain", "wgcli"); err != nil || out != "wgcli: drained\n" || !d.Draining() {

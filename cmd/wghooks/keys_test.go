@@ -1,8 +1,11 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
+
+	"wghooks/device"
 )
 
 func TestKeysListsEveryFeaturesExtensionKeys(t *testing.T) {
@@ -17,5 +20,32 @@ func TestKeysListsEveryFeaturesExtensionKeys(t *testing.T) {
 	}
 	if err := runKeys("", []string{"x"}, &out); err == nil {
 		t.Error("keys with an argument: no error")
+	}
+}
+
+// TestKeysGenerated: keys_gen.go, which the CLI lists so as not to link the
+// engine, is device.ExtensionKeys(), and `wghooks keys` prints one per line.
+func TestKeysGenerated(t *testing.T) {
+	want := device.ExtensionKeys()
+	if !slices.Equal(extensionKeys, want) {
+		var missing, extra []string
+		for _, k := range want {
+			if !slices.Contains(extensionKeys, k) {
+				missing = append(missing, k)
+			}
+		}
+		for _, k := range extensionKeys {
+			if !slices.Contains(want, k) {
+				extra = append(extra, k)
+			}
+		}
+		t.Fatalf("keys_gen.go differs from device.ExtensionKeys(); regenerate it with\n\tgo generate ./cmd/wghooks\nlacking: %q\nno longer in device: %q", missing, extra)
+	}
+	var out strings.Builder
+	if err := runKeys("", nil, &out); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != strings.Join(want, "\n")+"\n" {
+		t.Errorf("keys output is not device.ExtensionKeys(), one a line:\n%s", got)
 	}
 }

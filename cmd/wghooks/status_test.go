@@ -17,7 +17,7 @@ func TestStatusShowsDeviceState(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out strings.Builder
-	if err := commands["status"].run(dir, []string{"wgstat"}, &out); err != nil {
+	if err := findCommand("status").run(dir, []string{"wgstat"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"interface wgstat: listening on port", "  wghooks_draining=true\n", "  wghooks_flooded=false\n", "  wghooks_handshakes_guarded=0\n"} {
