@@ -3,6 +3,7 @@ package device
 import (
 	wgconn "golang.zx2c4.com/wireguard/conn"
 
+	"wghooks/device/flowescape"
 	"wghooks/device/guard"
 	"wghooks/hooks"
 )
@@ -44,3 +45,7 @@ type Config struct {
 
 // GuardConfig configures the handshake guard. See guard.Config.
 type GuardConfig = guard.Config
+
+// HAConfig configures behaviour behind UDP load balancers. See
+// flowescape.Config.
+type HAConfig = flowescape.Config

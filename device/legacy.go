@@ -12,6 +12,7 @@ import (
 
 	"wghooks/conn"
 	"wghooks/device/feature"
+	"wghooks/device/flowescape"
 	"wghooks/device/guard"
 	"wghooks/uapi"
 )
@@ -52,7 +53,7 @@ type legacyFeatures struct {
 	restart    *restart
 	endpoints  *endpoints
 	jit        *jit
-	flowEscape *flowEscape
+	flowEscape *flowescape.FlowEscape
 }
 
 // legacyAdapter runs an old-shape feature as a feature.Feature.
@@ -87,7 +88,6 @@ func (d *Device) buildLegacyFeatures() error {
 	d.restart = newRestart(d)
 	d.endpoints = newEndpoints(d)
 	d.jit = newJIT(d)
-	d.flowEscape = newFlowEscape(d)
 	list := []legacyAdapter{
 		{name: "restart", f: d.restart, configured: func(c feature.Change) {
 			if c.Err == nil {
@@ -96,7 +96,6 @@ func (d *Device) buildLegacyFeatures() error {
 		}},
 		{name: "endpoints", f: d.endpoints},
 		{name: "jit", f: d.jit, configured: func(c feature.Change) { d.jit.configured(c.Set) }},
-		{name: "flowescape", f: d.flowEscape},
 	}
 	for _, a := range list {
 		d.features = append(d.features, a)
@@ -104,11 +103,14 @@ func (d *Device) buildLegacyFeatures() error {
 			return err
 		}
 	}
-	d.features = append(d.features, legacyKeys{d: d})
+	d.flowEscape = flowescape.New(host{d}, d.cfg.HA, d.cfg.JIT.Provider != nil)
+	d.features = append(d.features, d.flowEscape, legacyKeys{d: d})
 	return nil
 }
 
-func declaredLegacy() []feature.Feature { return []feature.Feature{legacyKeys{}} }
+func declaredLegacy() []feature.Feature {
+	return []feature.Feature{new(flowescape.FlowEscape), legacyKeys{}}
+}
 
 // legacyKeys serves the keys registered in the maps below.
 type legacyKeys struct {

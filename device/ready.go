@@ -1,7 +1,6 @@
 package device
 
 import (
-	"strconv"
 	"sync/atomic"
 
 	"wghooks/uapi"
@@ -31,11 +30,6 @@ func (d *Device) noteStandardSet(set *uapi.Set) {
 		case "private_key":
 			k, err := uapi.ParseKey(l.Value)
 			d.ready.configured.Store(err == nil && k != [32]byte{})
-		case "listen_port":
-			port, err := strconv.ParseUint(l.Value, 10, 16)
-			if err == nil {
-				d.flowEscape.setListenPort(uint16(port))
-			}
 		}
 	}
 }

@@ -1,21 +1,5 @@
-package device
-
-import (
-	"fmt"
-	"net/netip"
-	"strings"
-	"sync"
-	"sync/atomic"
-	"time"
-
-	wgconn "golang.zx2c4.com/wireguard/conn"
-	wgdevice "golang.zx2c4.com/wireguard/device"
-
-	"wghooks/conn"
-	"wghooks/uapi"
-)
-
-// Flow escape, the client side of running behind a UDP load balancer.
+// Package flowescape is the client side of running behind a UDP load
+// balancer: flow escape.
 //
 // Servers sharing one key behind a flow-hashing balancer (AWS NLB and the
 // like) look like one server to a client, until the backend carrying the
@@ -30,7 +14,7 @@ import (
 // endpoint: the latest data batch sent (keepalives excluded: nothing
 // answers them), the latest handshake initiation sent, and the latest
 // datagram of any type received from it. A goroutine samples them a few
-// times per HAConfig.Silence, only while there is traffic or something
+// times per Config.Silence, only while there is traffic or something
 // unresolved, and decides in the pure flowWatch.step:
 //
 //  1. Strikes: data sent and nothing heard since for Silence is one; each
@@ -54,11 +38,28 @@ import (
 //     the endpoint is heard from.
 //
 // Flow escape is off when a fixed listen_port is configured (a server: its
-// port is its address), and can be turned off by HAConfig.FlowEscapeOff or
+// port is its address), and can be turned off by Config.FlowEscapeOff or
 // the UAPI key wghooks_flow_escape=off.
+package flowescape
 
-// HAConfig configures behaviour behind UDP load balancers.
-type HAConfig struct {
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	wgconn "golang.zx2c4.com/wireguard/conn"
+
+	"wghooks/conn"
+	"wghooks/device/feature"
+	"wghooks/uapi"
+)
+
+// Config configures behaviour behind UDP load balancers.
+type Config struct {
 	// FlowEscapeOff turns flow escape off. Default: on while the listen
 	// port is random (no listen_port, or listen_port=0); configuring a
 	// fixed listen_port, or a JIT provider (a gateway), turns it off by
@@ -98,7 +99,7 @@ const (
 	keepaliveSize = conn.MessageTransportHeader + 16
 )
 
-func (c HAConfig) withDefaults() HAConfig {
+func (c Config) withDefaults() Config {
 	if c.Silence <= 0 {
 		c.Silence = defaultFlowSilence
 	}
@@ -111,14 +112,11 @@ func (c HAConfig) withDefaults() HAConfig {
 	return c
 }
 
-// flowEscape is the HA feature: flow escape, and the readiness state a
-// balancer's health check reads (Configured).
-type flowEscape struct {
-	noFeature
-	d   *Device
-	cfg HAConfig
-
-	configured atomic.Bool // see Device.Configured
+// FlowEscape is the flow-escape feature.
+type FlowEscape struct {
+	feature.Base
+	host feature.Host
+	cfg  Config
 
 	fixedPort  atomic.Bool // a fixed listen_port is configured
 	runtimeOff atomic.Bool // wghooks_flow_escape=off
@@ -136,7 +134,7 @@ type flowEscape struct {
 	// peerCache maps endpoints to peer keys; watcher goroutine only.
 	peerCache struct {
 		at   time.Time
-		byEP map[netip.AddrPort][]wgdevice.NoisePublicKey
+		byEP map[netip.AddrPort][]feature.Key
 	}
 }
 
@@ -164,47 +162,62 @@ func (st *flowState) stamp(kind *atomic.Uint64) {
 	}
 }
 
-func newFlowEscape(d *Device) *flowEscape {
-	f := &flowEscape{d: d, cfg: d.cfg.HA.withDefaults(), wake: make(chan struct{}, 1)}
-	if d.cfg.JIT.Provider != nil {
-		// A device that provisions peers on first contact is a gateway:
-		// clients find it at its port, so it must never move.
+// New builds the feature; gateway is true for a device that provisions
+// peers on first contact (a JIT provider): clients find it at its port,
+// so it must never move.
+func New(host feature.Host, cfg Config, gateway bool) *FlowEscape {
+	f := &FlowEscape{host: host, cfg: cfg.withDefaults(), wake: make(chan struct{}, 1)}
+	if gateway {
 		f.cfg.FlowEscapeOff = true
 	}
 	f.flows.m = make(map[netip.AddrPort]*flowState)
 	f.updateActive()
+	if !f.cfg.FlowEscapeOff {
+		host.Go(f.run)
+	}
 	return f
 }
 
-func (f *flowEscape) updateActive() {
+// Name is the feature's name in logs.
+func (*FlowEscape) Name() string { return "flowescape" }
+
+// Watching reports whether flow escape watches the flows now: not off by
+// config, by UAPI, nor by a fixed listen port.
+func (f *FlowEscape) Watching() bool { return f.active.Load() }
+
+func (f *FlowEscape) updateActive() {
 	f.active.Store(!f.cfg.FlowEscapeOff && !f.fixedPort.Load() && !f.runtimeOff.Load())
 }
 
-// setListenPort records a configured listen_port: a fixed one turns flow
-// escape off, 0 (random) lets it run.
-func (f *flowEscape) setListenPort(port uint16) {
-	f.fixedPort.Store(port != 0)
-	f.updateActive()
-}
-
-func (f *flowEscape) start(d *Device) error {
-	if f.cfg.FlowEscapeOff {
-		return nil
+// Configured follows the listen port of every transaction that applied: a
+// fixed one turns flow escape off (a server: its port is its address), 0
+// (random) lets it run.
+func (f *FlowEscape) Configured(c feature.Change) {
+	if c.Err != nil {
+		return
 	}
-	d.goroutine(f.run)
-	return nil
+	for _, l := range c.Set.Device {
+		if l.Key != "listen_port" {
+			continue
+		}
+		if port, err := strconv.ParseUint(l.Value, 10, 16); err == nil {
+			f.fixedPort.Store(port != 0)
+			f.updateActive()
+		}
+	}
 }
 
-func (f *flowEscape) receiveTypes() uint8 {
+// ReceiveTypes selects every message type, unless flow escape is off.
+func (f *FlowEscape) ReceiveTypes() uint8 {
 	if f.cfg.FlowEscapeOff {
 		return 0
 	}
 	return conn.TypeMask(conn.MessageInitiation, conn.MessageResponse, conn.MessageCookieReply, conn.MessageTransport)
 }
 
-// onReceive stamps a datagram heard from a tracked endpoint. Any type
+// OnReceive stamps a datagram heard from a tracked endpoint. Any type
 // counts: a cookie reply, too, says the far end is alive.
-func (f *flowEscape) onReceive(_ []byte, ep wgconn.Endpoint) conn.Verdict {
+func (f *FlowEscape) OnReceive(_ []byte, ep wgconn.Endpoint) conn.Verdict {
 	if !f.active.Load() {
 		return conn.Pass
 	}
@@ -216,9 +229,9 @@ func (f *flowEscape) onReceive(_ []byte, ep wgconn.Endpoint) conn.Verdict {
 	return conn.Pass
 }
 
-// onSend stamps initiations (sent alone) and data batches. A batch of
+// OnSend stamps initiations (sent alone) and data batches. A batch of
 // keepalives only is not stamped: nothing answers a keepalive.
-func (f *flowEscape) onSend(bufs [][]byte, ep wgconn.Endpoint) {
+func (f *FlowEscape) OnSend(bufs [][]byte, ep wgconn.Endpoint) {
 	if len(bufs) == 0 || !f.active.Load() {
 		return
 	}
@@ -262,8 +275,8 @@ func (f *flowEscape) onSend(bufs [][]byte, ep wgconn.Endpoint) {
 
 // lookup finds the state for ep's destination, creating it when asked
 // and room is left.
-func (f *flowEscape) lookup(ep wgconn.Endpoint, create bool) *flowState {
-	addr := epAddrPort(ep) // failover.go
+func (f *FlowEscape) lookup(ep wgconn.Endpoint, create bool) *flowState {
+	addr := feature.EndpointAddrPort(ep)
 	if !addr.IsValid() {
 		return nil
 	}
@@ -288,19 +301,19 @@ func (f *flowEscape) lookup(ep wgconn.Endpoint, create bool) *flowState {
 }
 
 // tick is how often the watcher samples while traffic flows.
-func (f *flowEscape) tick() time.Duration {
+func (f *FlowEscape) tick() time.Duration {
 	t := min(f.cfg.Silence, f.cfg.HandshakeTimeout) / 4
 	return max(min(t, 250*time.Millisecond), 20*time.Millisecond)
 }
 
 // run is the watcher goroutine. It samples while any endpoint is busy and
 // sleeps until the next send otherwise.
-func (f *flowEscape) run() {
+func (f *FlowEscape) run() {
 	timer := time.NewTimer(f.tick())
 	defer timer.Stop()
 	for {
 		select {
-		case <-f.d.Done():
+		case <-f.host.Done():
 			return
 		case <-timer.C:
 		case <-f.wake:
@@ -318,7 +331,7 @@ func (f *flowEscape) run() {
 			continue
 		}
 		select {
-		case <-f.d.Done():
+		case <-f.host.Done():
 			return
 		case <-f.wake:
 			timer.Reset(f.tick())
@@ -328,7 +341,7 @@ func (f *flowEscape) run() {
 
 // scan steps every tracked endpoint and acts on the decisions. It reports
 // whether any endpoint still needs watching.
-func (f *flowEscape) scan(now time.Time) (busy bool) {
+func (f *FlowEscape) scan(now time.Time) (busy bool) {
 	if !f.active.Load() {
 		f.flows.Lock()
 		clear(f.flows.m)
@@ -354,7 +367,7 @@ func (f *flowEscape) scan(now time.Time) (busy bool) {
 		case flowEscapeNow:
 			f.escape(st, now)
 		case flowRecovered:
-			f.d.log.Errorf("flow escape: %s answers again, %v after the first escape from it", st.addr, now.Sub(st.w.firstEscape).Round(time.Millisecond))
+			f.host.Errorf("flow escape: %s answers again, %v after the first escape from it", st.addr, now.Sub(st.w.firstEscape).Round(time.Millisecond))
 		}
 		if st.w.busy(now, times) {
 			busy = true
@@ -365,7 +378,7 @@ func (f *flowEscape) scan(now time.Time) (busy bool) {
 	return busy
 }
 
-func (f *flowEscape) forget(st *flowState) {
+func (f *FlowEscape) forget(st *flowState) {
 	f.flows.Lock()
 	if f.flows.m[st.addr] == st {
 		delete(f.flows.m, st.addr)
@@ -377,14 +390,14 @@ func (f *flowEscape) forget(st *flowState) {
 // peersAt returns the peers whose endpoint is addr, from a view of the
 // device at most a second old: only needed when something is wrong, and a
 // client has few peers.
-func (f *flowEscape) peersAt(addr netip.AddrPort, now time.Time) []wgdevice.NoisePublicKey {
+func (f *FlowEscape) peersAt(addr netip.AddrPort, now time.Time) []feature.Key {
 	if f.peerCache.byEP == nil || now.Sub(f.peerCache.at) > time.Second {
-		v, err := f.d.view()
+		v, err := f.host.View()
 		if err != nil {
-			f.d.log.Errorf("flow escape: failed to read peers: %v", err)
+			f.host.Errorf("flow escape: failed to read peers: %v", err)
 			return nil
 		}
-		f.peerCache.byEP = v.byEndpoint()
+		f.peerCache.byEP = v.ByEndpoint()
 		f.peerCache.at = now
 	}
 	return f.peerCache.byEP[addr]
@@ -395,15 +408,15 @@ func (f *flowEscape) peersAt(addr netip.AddrPort, now time.Time) []wgdevice.Nois
 // asks again with force: the peers' keypairs are expired first, which lifts
 // the limit. If the flow is alive after all, that costs one round trip of
 // queued packets, against up to 5 s of waiting if it is dead.
-func (f *flowEscape) probe(st *flowState, force bool) {
+func (f *FlowEscape) probe(st *flowState, force bool) {
 	now := time.Now()
 	pks := f.peersAt(st.addr, now)
 	if !st.w.probeLogged {
 		st.w.probeLogged = true
-		f.d.log.Verbosef("flow escape: nothing heard from %s for %v while sending, probing %d peer(s) with a handshake", st.addr, now.Sub(st.w.waitingSent).Round(time.Millisecond), len(pks))
+		f.host.Verbosef("flow escape: nothing heard from %s for %v while sending, probing %d peer(s) with a handshake", st.addr, now.Sub(st.w.waitingSent).Round(time.Millisecond), len(pks))
 	}
 	for _, pk := range pks {
-		if p := f.d.wg.LookupPeer(pk); p != nil {
+		if p := f.host.Upstream().LookupPeer(pk); p != nil {
 			if force {
 				p.ExpireCurrentKeypairs()
 			}
@@ -414,13 +427,13 @@ func (f *flowEscape) probe(st *flowState, force bool) {
 
 // escape moves the device to a new random source port and restarts the
 // handshake of the peers at st's endpoint through it.
-func (f *flowEscape) escape(st *flowState, now time.Time) {
+func (f *FlowEscape) escape(st *flowState, now time.Time) {
 	select {
-	case <-f.d.Done():
+	case <-f.host.Done():
 		return
 	default:
 	}
-	if !f.d.IsUp() {
+	if !f.host.IsUp() {
 		return
 	}
 	pks := f.peersAt(st.addr, now)
@@ -429,24 +442,25 @@ func (f *flowEscape) escape(st *flowState, now time.Time) {
 		// escape from.
 		return
 	}
-	oldPort := f.d.bind.Port()
+	oldPort := f.host.Bind().Port()
 	newPort := oldPort
 	for try := 0; try < 3 && newPort == oldPort; try++ {
-		if err := f.d.IpcSet("listen_port=0\n"); err != nil {
-			f.d.log.Errorf("flow escape: failed to move to a new source port: %v", err)
+		random := uint16(0)
+		if err := f.host.Configure(f.Name(), feature.Config{ListenPort: &random}); err != nil {
+			f.host.Errorf("flow escape: failed to move to a new source port: %v", err)
 			return
 		}
-		newPort = f.d.bind.Port()
+		newPort = f.host.Bind().Port()
 	}
-	f.d.stats.FlowEscapes.Add(1)
+	f.host.Counters().FlowEscapes.Add(1)
 	names := make([]string, len(pks))
 	for i, pk := range pks {
-		names[i] = shortKey(pk)
+		names[i] = feature.ShortKey(pk)
 	}
-	f.d.log.Errorf("flow escape: %s %s unanswered (%s), moved from source port %d to %d (escape %d)",
+	f.host.Errorf("flow escape: %s %s unanswered (%s), moved from source port %d to %d (escape %d)",
 		strings.Join(names, ", "), st.addr, st.w.reason, oldPort, newPort, st.w.escapes)
 	for _, pk := range pks {
-		if p := f.d.wg.LookupPeer(pk); p != nil {
+		if p := f.host.Upstream().LookupPeer(pk); p != nil {
 			p.ExpireCurrentKeypairs()
 			p.SendHandshakeInitiation(false)
 		}
@@ -463,7 +477,7 @@ func (f *flowEscape) escape(st *flowState, now time.Time) {
 	f.flows.RUnlock()
 	for _, a := range others {
 		for _, pk := range f.peersAt(a, now) {
-			if p := f.d.wg.LookupPeer(pk); p != nil {
+			if p := f.host.Upstream().LookupPeer(pk); p != nil {
 				p.SendHandshakeInitiation(false)
 			}
 		}
@@ -614,28 +628,26 @@ func (w *flowWatch) describe(now time.Time, silent bool, t flowTimes) string {
 	return strings.Join(parts, ", ")
 }
 
-// The UAPI key wghooks_flow_escape=auto|off turns flow escape on (while the
-// listen port is random) or off at run time.
-func init() {
-	deviceKeys["wghooks_flow_escape"] = deviceKey{
-		doc: "auto|off: move to a new source port when a peer behind a load balancer stops answering (auto: only while listen_port is random)",
-		validate: func(v string) error {
-			if v != "auto" && v != "off" {
-				return fmt.Errorf("want auto or off")
-			}
+// Keys is wghooks_flow_escape=auto|off: flow escape on (while the listen
+// port is random) or off, at run time.
+func (f *FlowEscape) Keys() []feature.ExtKey {
+	return []feature.ExtKey{{
+		Name:     "wghooks_flow_escape",
+		Doc:      "auto|off: move to a new source port when a peer behind a load balancer stops answering (auto: only while listen_port is random)",
+		Validate: feature.ValidateOneOf("auto", "off"),
+		ApplyDevice: func(v string) error {
+			f.runtimeOff.Store(v == "off")
+			f.updateActive()
 			return nil
 		},
-		apply: func(d *Device, v string) error {
-			d.flowEscape.runtimeOff.Store(v == "off")
-			d.flowEscape.updateActive()
-			return nil
-		},
+	}}
+}
+
+// GetLines reports wghooks_flow_escape.
+func (f *FlowEscape) GetLines() []uapi.Line {
+	v := "auto"
+	if f.cfg.FlowEscapeOff || f.runtimeOff.Load() {
+		v = "off"
 	}
-	deviceGetters = append(deviceGetters, func(d *Device) []uapi.Line {
-		v := "auto"
-		if d.flowEscape.cfg.FlowEscapeOff || d.flowEscape.runtimeOff.Load() {
-			v = "off"
-		}
-		return []uapi.Line{{Key: "wghooks_flow_escape", Value: v}}
-	})
+	return []uapi.Line{{Key: "wghooks_flow_escape", Value: v}}
 }

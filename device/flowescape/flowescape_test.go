@@ -1,4 +1,4 @@
-package device
+package flowescape
 
 import (
 	"net/netip"
@@ -8,7 +8,9 @@ import (
 
 	wgconn "golang.zx2c4.com/wireguard/conn"
 
-	"wghooks/tun"
+	"wghooks/device/feature"
+	"wghooks/device/feature/featuretest"
+	"wghooks/uapi"
 )
 
 // flowSim drives a flowWatch with a 250 ms sampling tick, as the watcher
@@ -216,32 +218,6 @@ func TestFlowWatchBackoffCapped(t *testing.T) {
 	}
 }
 
-func TestPeerEndpoints(t *testing.T) {
-	get := "private_key=" + hex64('a') + "\nlisten_port=1234\n" +
-		"public_key=" + hex64('b') + "\nendpoint=127.0.0.1:51820\nallowed_ip=198.18.0.1/32\n" +
-		"public_key=" + hex64('c') + "\nallowed_ip=198.18.0.2/32\n" +
-		"public_key=" + hex64('d') + "\nendpoint=[fd00::1]:51820\n" +
-		"public_key=" + hex64('e') + "\nendpoint=127.0.0.1:51820\n"
-	v := parseView(get)
-	m := v.byEndpoint()
-	v4 := netip.MustParseAddrPort("127.0.0.1:51820")
-	v6 := netip.MustParseAddrPort("[fd00::1]:51820")
-	if len(m) != 2 || len(m[v4]) != 2 || len(m[v6]) != 1 {
-		t.Fatalf("peerEndpoints = %v", m)
-	}
-	if m[v4][0][0] != 0xbb || m[v4][1][0] != 0xee || m[v6][0][0] != 0xdd {
-		t.Fatalf("peerEndpoints keys = %v", m)
-	}
-}
-
-func hex64(c byte) string {
-	b := make([]byte, 64)
-	for i := range b {
-		b[i] = c
-	}
-	return string(b)
-}
-
 func TestFlowWatchForcesASwallowedProbe(t *testing.T) {
 	// A handshake just happened, so upstream swallows the first probe:
 	// the next sample asks for a forced one instead of waiting 5 s.
@@ -287,61 +263,52 @@ func TestFlowWatchOrderWithinASample(t *testing.T) {
 	only(t, got, map[int]flowAction{4: flowProbe, 5: flowForceProbe, 6: flowForceProbe, 7: flowForceProbe})
 }
 
+// TestFlowEscapeOffForFixedListenPort: a fixed listen port (a server)
+// turns watching off, a random one back on, the UAPI key off and auto;
+// FlowEscapeOff and a gateway never watch.
 func TestFlowEscapeOffForFixedListenPort(t *testing.T) {
-	tdev, _, err := tun.NewNetstack([]netip.Addr{netip.MustParseAddr("198.18.9.9")}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(tdev, Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	fe := d.flowEscape
-	if !fe.active.Load() {
+	h, _ := featuretest.New(t)
+	f := New(h, Config{}, false)
+	if !f.Watching() {
 		t.Fatal("flow escape off on a fresh device (random port)")
 	}
-	get := func() string {
-		t.Helper()
-		g, err := d.IpcGet()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return g
-	}
+	keys := f.Keys()
 	steps := []struct {
 		set    string
 		active bool
 		get    string
 	}{
-		{"listen_port=51999\n", false, "wghooks_flow_escape=auto"}, // a server
-		{"listen_port=0\n", true, "wghooks_flow_escape=auto"},
-		{"wghooks_flow_escape=off\n", false, "wghooks_flow_escape=off"},
-		{"wghooks_flow_escape=auto\n", true, "wghooks_flow_escape=auto"},
+		{"listen_port=51999", false, "wghooks_flow_escape=auto"}, // a server
+		{"listen_port=0", true, "wghooks_flow_escape=auto"},
+		{"wghooks_flow_escape=off", false, "wghooks_flow_escape=off"},
+		{"wghooks_flow_escape=auto", true, "wghooks_flow_escape=auto"},
 	}
+	ext := &uapi.Extensions{Device: map[string]func(string) error{keys[0].Name: keys[0].Validate}}
 	for _, s := range steps {
-		if err := d.IpcSet(s.set); err != nil {
+		set, err := uapi.ParseSet([]string{s.set}, ext)
+		if err != nil {
 			t.Fatalf("%q: %v", s.set, err)
 		}
-		if fe.active.Load() != s.active {
-			t.Fatalf("after %q: active = %v, want %v", s.set, !s.active, s.active)
+		for _, l := range set.DeviceExt {
+			if err := keys[0].ApplyDevice(l.Value); err != nil {
+				t.Fatalf("%q: %v", s.set, err)
+			}
 		}
-		if g := get(); !strings.Contains(g, s.get+"\n") {
-			t.Fatalf("after %q: get reply lacks %q:\n%s", s.set, s.get, g)
+		f.Configured(feature.Change{Set: set})
+		if f.Watching() != s.active {
+			t.Fatalf("after %q: watching = %v, want %v", s.set, !s.active, s.active)
+		}
+		if g := f.GetLines(); len(g) != 1 || g[0].String() != s.get {
+			t.Fatalf("after %q: get lines %v, want %q", s.set, g, s.get)
 		}
 	}
-	if err := d.IpcSet("wghooks_flow_escape=maybe\n"); err == nil || !strings.Contains(err.Error(), `"maybe"`) {
+	if _, err := uapi.ParseSet([]string{"wghooks_flow_escape=maybe"}, ext); err == nil || !strings.Contains(err.Error(), `"maybe"`) {
 		t.Fatalf("bad value: error %v, want one quoting it", err)
 	}
-
-	tdev2, _, _ := tun.NewNetstack([]netip.Addr{netip.MustParseAddr("198.18.9.10")}, 0)
-	d2, err := New(tdev2, Config{HA: HAConfig{FlowEscapeOff: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d2.Close()
-	if d2.flowEscape.active.Load() || d2.flowEscape.receiveTypes() != 0 {
-		t.Fatal("FlowEscapeOff left flow escape watching")
+	for _, f := range []*FlowEscape{New(h, Config{FlowEscapeOff: true}, false), New(h, Config{}, true)} {
+		if f.Watching() || f.ReceiveTypes() != 0 {
+			t.Fatal("FlowEscapeOff or a gateway left flow escape watching")
+		}
 	}
 }
 
@@ -353,34 +320,34 @@ func BenchmarkFlowEscapeHooks(b *testing.B) {
 	pkt := make([]byte, 1400)
 	pkt[0] = 4
 	batch := [][]byte{pkt}
-	newFE := func(watching bool) *flowEscape {
-		f := &flowEscape{cfg: HAConfig{}.withDefaults(), wake: make(chan struct{}, 1)}
+	newFE := func(watching bool) *FlowEscape {
+		f := &FlowEscape{cfg: Config{}.withDefaults(), wake: make(chan struct{}, 1)}
 		f.flows.m = make(map[netip.AddrPort]*flowState)
 		f.fixedPort.Store(!watching)
 		f.updateActive()
-		f.onSend(batch, ep)
+		f.OnSend(batch, ep)
 		return f
 	}
 	b.Run("client-receive", func(b *testing.B) {
 		f := newFE(true)
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
-			f.onReceive(pkt, ep)
+			f.OnReceive(pkt, ep)
 		}
 	})
 	b.Run("client-send-and-answer", func(b *testing.B) {
 		f := newFE(true)
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
-			f.onSend(batch, ep)
-			f.onReceive(pkt, ep)
+			f.OnSend(batch, ep)
+			f.OnReceive(pkt, ep)
 		}
 	})
 	b.Run("server-receive", func(b *testing.B) {
 		f := newFE(false)
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
-			f.onReceive(pkt, ep)
+			f.OnReceive(pkt, ep)
 		}
 	})
 }
