@@ -37,7 +37,7 @@ func (s *Setting[T]) parse(text string) (Value, error) {
 		if err != nil || d < lo || d > hi {
 			return Value{}, fmt.Errorf("want %s", s.want())
 		}
-		return Value{Text: d.String(), Dur: d}, nil
+		return Value{Text: formatDuration(d), Dur: d}, nil
 	case Int:
 		n, err := strconv.Atoi(text)
 		lo, hi := s.intBounds()
@@ -118,6 +118,19 @@ func (s *Setting[T]) want() string {
 		w += ", or off"
 	}
 	return w
+}
+
+// formatDuration is d.String() without zero minutes and seconds: 24h,
+// not 24h0m0s.
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }
 
 // parseBool reads every boolean spelling the daemon has ever accepted.

@@ -92,7 +92,7 @@ func TestGrammar(t *testing.T) {
 	}{
 		{"T_ON", "on", "on"}, {"T_ON", "TRUE", "on"}, {"T_ON", "1", "on"},
 		{"T_ON", "off", "off"}, {"T_ON", "false", "off"}, {"T_ON", "0", "off"},
-		{"T_EVERY", "10ms", "10ms"}, {"T_EVERY", "1h", "1h0m0s"}, {"T_EVERY", "off", "off"}, {"T_EVERY", "0", "off"},
+		{"T_EVERY", "10ms", "10ms"}, {"T_EVERY", "1h", "1h"}, {"T_EVERY", "59m60s", "1h"}, {"T_EVERY", "61s", "1m1s"}, {"T_EVERY", "off", "off"}, {"T_EVERY", "0", "off"},
 		{"T_N", "1", "1"}, {"T_N", "100", "100"},
 		{"T_MODE", "Auto", "auto"}, {"T_MODE", "off", "off"},
 		{"T_PATH", "off", "off"}, {"T_PATH", "/x y", "/x y"},
