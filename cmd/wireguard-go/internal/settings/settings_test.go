@@ -249,3 +249,25 @@ func FuzzParseFile(f *testing.F) {
 		}
 	})
 }
+
+// FuzzGrammar checks that every kind's canonical text reads back as
+// itself: what --settings prints can be pasted into the file.
+func FuzzGrammar(f *testing.F) {
+	for _, s := range []string{"on", "0", "1h30m", "59m60s", "off", "9586", "[::1]:80", "198.18.0.1, fd00::1", "https://x.example/{addr}", "auto", "42"} {
+		f.Add(s)
+	}
+	tab := testTable()
+	f.Fuzz(func(t *testing.T, text string) {
+		for i := range tab.Settings {
+			s := &tab.Settings[i]
+			v, err := s.parse(text)
+			if err != nil {
+				continue
+			}
+			again, err := s.parse(v.Text)
+			if err != nil || again.Text != v.Text || again.Dur != v.Dur || again.Int != v.Int || again.Off != v.Off || again.Bool != v.Bool {
+				t.Fatalf("%s: %q reads as %+v, which reads back as %+v, %v", s.Name, text, v, again, err)
+			}
+		}
+	})
+}
