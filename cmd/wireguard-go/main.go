@@ -5,15 +5,20 @@
 //
 //	wireguard-go [-f|--foreground] INTERFACE-NAME
 //	wireguard-go --version
+//	wireguard-go --settings INTERFACE-NAME
 //
 // Environment, as upstream: WG_TUN_FD, WG_UAPI_FD, WG_PROCESS_FOREGROUND=1,
-// LOG_LEVEL=verbose|debug|error|silent. wghooks' own settings are read
-// from WGHOOKS_* variables (see options.go), so wg-quick, which passes only
-// the interface name, can still configure them.
+// LOG_LEVEL=verbose|debug|error|silent. wghooks' own settings are declared
+// in one table (settings.go) and read from WGHOOKS_* variables and from
+// /etc/wghooks/INTERFACE-NAME.conf, so wg-quick, which passes only the
+// interface name, can still configure them. --settings prints the
+// effective settings and where each came from, and exits 1 if they are
+// invalid.
 package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 )
@@ -35,6 +40,9 @@ func main() {
 	if len(os.Args) == 2 && os.Args[1] == "--version" {
 		fmt.Printf("wireguard-go v%s\n\nUserspace WireGuard daemon for %s-%s, built on wghooks.\n", version, runtime.GOOS, runtime.GOARCH)
 		return
+	}
+	if len(os.Args) == 3 && os.Args[1] == "--settings" {
+		os.Exit(printSettings(os.Stdout, os.Stderr, os.Args[2], os.Environ()))
 	}
 	args, err := parseArgs(os.Args[1:])
 	if err != nil {
@@ -58,4 +66,19 @@ func parseArgs(a []string) (args, error) {
 		return args{foreground: true, iface: a[1]}, nil
 	}
 	return args{}, fmt.Errorf("bad arguments %q", a)
+}
+
+// printSettings writes the effective settings of iface, one line each
+// with the value and its source, or the reason they are invalid.
+func printSettings(stdout, stderr io.Writer, iface string, environ []string) int {
+	_, vs, err := readSettings(iface, environ)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", iface, err)
+		return exitSetupFailed
+	}
+	if err := vs.Print(stdout); err != nil {
+		fmt.Fprintf(stderr, "failed to print settings: %v\n", err)
+		return exitSetupFailed
+	}
+	return exitSetupSuccess
 }

@@ -23,11 +23,12 @@ func run(a args) int {
 	level := logLevel()
 	verbosef, errorf := logFuncs(level, a.iface)
 
-	cfg, err := buildConfig(a.iface, verbosef, errorf)
+	d, _, err := readSettings(a.iface, os.Environ())
 	if err != nil {
 		errorf("Invalid configuration: %v", err)
 		return exitSetupFailed
 	}
+	cfg := &d.cfg
 
 	tdev, err := openTUN(a.iface)
 	if err != nil {
@@ -54,7 +55,7 @@ func run(a args) int {
 
 	cfg.Name = a.iface
 	cfg.Verbosef, cfg.Errorf = logFuncs(level, "")
-	dev, err := device.New(tdev, cfg)
+	dev, err := device.New(tdev, *cfg)
 	if err != nil {
 		errorf("Failed to create device: %v", err)
 		return exitSetupFailed
@@ -62,22 +63,12 @@ func run(a args) int {
 	defer dev.Close()
 	verbosef("Device started")
 
-	var stops []func()
-	defer func() {
-		for i := len(stops) - 1; i >= 0; i-- {
-			stops[i]()
-		}
-	}()
-	for _, start := range services {
-		stop, err := start(dev, a.iface, errorf)
-		if err != nil {
-			errorf("Failed to start service: %v", err)
-			return exitSetupFailed
-		}
-		if stop != nil {
-			stops = append(stops, stop)
-		}
+	stopServices, err := d.startServices(dev, a.iface, errorf)
+	if err != nil {
+		errorf("Failed to start service: %v", err)
+		return exitSetupFailed
 	}
+	defer stopServices()
 
 	ln, err := ipc.ListenFile(a.iface, uapiFile)
 	if err != nil {

@@ -8,23 +8,32 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/device"
 	"wghooks/hooks"
 	"wghooks/hooks/httpprovider"
 	"wghooks/hooks/sqlstore"
 )
 
-func TestParseJITOptions(t *testing.T) {
-	env := func(kv map[string]string) func(string) string {
-		return func(k string) string { return kv[k] }
-	}
-	defer func() { jitStore = nil }()
+const (
+	envPeerURL            = "WGHOOKS_PEER_URL"
+	envPeerAddrURL        = "WGHOOKS_PEER_ADDR_URL"
+	envJITOutbound        = "WGHOOKS_JIT_OUTBOUND"
+	envPeerToken          = "WGHOOKS_PEER_TOKEN"
+	envPeerTokenFile      = "WGHOOKS_PEER_TOKEN_FILE"
+	envJITIdle            = "WGHOOKS_JIT_IDLE"
+	envJITMaxPeers        = "WGHOOKS_JIT_MAX_PEERS"
+	envJITRevalidate      = "WGHOOKS_JIT_REVALIDATE"
+	envJITNegativeTTL     = "WGHOOKS_JIT_NEGATIVE_TTL"
+	envJITLookupTimeout   = "WGHOOKS_JIT_LOOKUP_TIMEOUT"
+	envJITRestoreDeadline = "WGHOOKS_JIT_RESTORE_DEADLINE"
+)
 
+func TestParseJITOptions(t *testing.T) {
 	// Default: the SQLite store at the default path, opened lazily.
-	cfg := device.Config{Name: "wg7"}
-	if err := parseJITOptions(&cfg, env(nil)); err != nil {
+	d, _, err := testSettings(t, "wg7", nil)
+	if err != nil {
 		t.Fatal(err)
 	}
+	cfg := d.cfg
 	ds, ok := cfg.JIT.Provider.(*daemonStore)
 	if !ok || ds.path != sqlstore.DefaultDir+"/wg7.db" || ds.explicit {
 		t.Fatalf("default provider %#v", cfg.JIT.Provider)
@@ -37,21 +46,21 @@ func TestParseJITOptions(t *testing.T) {
 	}
 
 	// Off.
-	cfg = device.Config{Name: "wg7"}
-	if err := parseJITOptions(&cfg, env(map[string]string{sqlstore.EnvPath: "off"})); err != nil || cfg.JIT.Provider != nil {
-		t.Fatalf("off: err %v, provider %v", err, cfg.JIT.Provider)
+	d, _, err = testSettings(t, "wg7", map[string]string{sqlstore.EnvPath: "off"})
+	if err != nil || d.cfg.JIT.Provider != nil {
+		t.Fatalf("off: err %v, provider %v", err, d.cfg.JIT.Provider)
 	}
 
 	// HTTP and tuning.
-	cfg = device.Config{Name: "wg7"}
-	err := parseJITOptions(&cfg, env(map[string]string{
+	d, _, err = testSettings(t, "wg7", map[string]string{
 		envPeerURL: "https://cp.example/peers", envPeerToken: "t",
 		envJITIdle: "off", envJITRevalidate: "30s", envJITMaxPeers: "100",
 		envJITNegativeTTL: "5s", envJITLookupTimeout: "1s", envJITRestoreDeadline: "30s",
-	}))
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg = d.cfg
 	if _, ok := cfg.JIT.Provider.(*httpprovider.Provider); !ok {
 		t.Fatalf("URL set: provider %T", cfg.JIT.Provider)
 	}
@@ -74,7 +83,7 @@ func TestParseJITOptions(t *testing.T) {
 		if k == envPeerTokenFile {
 			kv[envPeerURL] = "http://x"
 		}
-		err := parseJITOptions(&device.Config{Name: "wg7"}, env(kv))
+		_, _, err := testSettings(t, "wg7", kv)
 		if err == nil || !strings.Contains(err.Error(), k[len("WGHOOKS_"):]) {
 			t.Errorf("%s=%q: error %v, want one naming the variable", k, v, err)
 		}
@@ -83,13 +92,16 @@ func TestParseJITOptions(t *testing.T) {
 
 func TestDaemonStoreExplicit(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sub", "peers.db")
-	defer func() { jitStore = nil }()
-	jitStore = &daemonStore{path: path, explicit: true}
-	stop, err := startJITStore(nil, "wg7", nil)
+	d, _, err := testSettings(t, "wg7", map[string]string{sqlstore.EnvPath: path})
+	if err != nil || d.store == nil || !d.store.explicit {
+		t.Fatalf("explicit store: %v, %+v", err, d.store)
+	}
+	stop, err := d.startPeerStore(nil, "wg7", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stop()
+	jitStore := d.store
 	s, _ := jitStore.open()
 	key := hooks.PublicKey{4}
 	if err := s.Put(context.Background(), sqlstore.Peer{PeerConfig: hooks.PeerConfig{PublicKey: key}}); err != nil {

@@ -8,42 +8,33 @@ import (
 	"strings"
 	"testing"
 
-	"wghooks/device"
 	"wghooks/hooks"
 	"wghooks/hooks/httpprovider"
 	"wghooks/hooks/sqlstore"
 )
 
 func TestParseJITOutboundOptions(t *testing.T) {
-	env := func(kv map[string]string) func(string) string {
-		return func(k string) string { return kv[k] }
-	}
-	defer func() { jitStore = nil }()
-
 	for v, want := range map[string]bool{"": false, "off": false, "on": true} {
-		cfg := device.Config{Name: "wg7"}
-		if err := parseJITOptions(&cfg, env(map[string]string{envJITOutbound: v})); err != nil || cfg.JIT.Outbound != want {
-			t.Fatalf("%s=%q: outbound %v, err %v; want %v", envJITOutbound, v, cfg.JIT.Outbound, err, want)
+		d, _, err := testSettings(t, "wg7", map[string]string{envJITOutbound: v})
+		if err != nil || d.cfg.JIT.Outbound != want {
+			t.Fatalf("%s=%q: outbound %v, err %v; want %v", envJITOutbound, v, d.cfg.JIT.Outbound, err, want)
 		}
-		if _, ok := cfg.JIT.Provider.(hooks.AddrProvider); !ok {
-			t.Fatalf("the daemon's store %T cannot look up addresses", cfg.JIT.Provider)
+		if _, ok := d.cfg.JIT.Provider.(hooks.AddrProvider); !ok {
+			t.Fatalf("the daemon's store %T cannot look up addresses", d.cfg.JIT.Provider)
 		}
 	}
-	cfg := device.Config{Name: "wg7"}
-	if err := parseJITOptions(&cfg, env(map[string]string{envJITOutbound: "yes"})); err == nil || !strings.Contains(err.Error(), `"yes"`) {
+	if _, _, err := testSettings(t, "wg7", map[string]string{envJITOutbound: "yes"}); err == nil || !strings.Contains(err.Error(), `"yes"`) {
 		t.Fatalf("bad value: %v, want an error quoting it", err)
 	}
 
 	// The HTTP provider gets its address URL.
-	cfg = device.Config{Name: "wg7"}
-	err := parseJITOptions(&cfg, env(map[string]string{
+	d, _, err := testSettings(t, "wg7", map[string]string{
 		envPeerURL: "https://cp.example/peers", envPeerAddrURL: "https://cp.example/peers?addr={addr}", envJITOutbound: "on",
-	}))
-	if _, ok := cfg.JIT.Provider.(*httpprovider.Provider); err != nil || !ok {
-		t.Fatalf("HTTP with an address URL: %T, %v", cfg.JIT.Provider, err)
+	})
+	if _, ok := d.cfg.JIT.Provider.(*httpprovider.Provider); err != nil || !ok {
+		t.Fatalf("HTTP with an address URL: %T, %v", d.cfg.JIT.Provider, err)
 	}
-	cfg = device.Config{Name: "wg7"}
-	if err := parseJITOptions(&cfg, env(map[string]string{envPeerURL: "https://cp.example/peers", envPeerAddrURL: "https://cp.example/by-addr"})); err == nil {
+	if _, _, err := testSettings(t, "wg7", map[string]string{envPeerURL: "https://cp.example/peers", envPeerAddrURL: "https://cp.example/by-addr"}); err == nil {
 		t.Fatal("an address URL without {addr} was accepted")
 	}
 

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"wghooks/cmd/wireguard-go/internal/settings"
+	"wghooks/device"
+	"wghooks/hooks/dnsresolver"
+	"wghooks/hooks/sqlstore"
+)
+
+// daemon is what the settings fill: the device's configuration and the
+// daemon's own settings.
+type daemon struct {
+	cfg device.Config
+
+	// httpAddr is the operations endpoint's address; "" is off.
+	httpAddr string
+
+	// The peer provider's settings; buildProvider combines them.
+	peerURL, peerAddrURL, peerToken, peerTokenFile string
+	peerDB                                         settings.Value // path or off
+	// store is the daemon's SQLite store, when it is the provider.
+	store *daemonStore
+}
+
+// settingsTable declares every WGHOOKS_* setting once. A setting's file key
+// is its name without "WGHOOKS_", in lower case (WGHOOKS_STATE_FILE is
+// state_file in /etc/wghooks/IFACE.conf). README.md's list is generated
+// from it (TestREADMESettings).
+var settingsTable = &settings.Table[daemon]{
+	Prefix: "WGHOOKS_",
+	// The repository's test and benchmark harnesses pass these down to
+	// the daemons they start, in the environment those inherit.
+	NotSettings: []string{"WGHOOKS_BENCH_", "WGHOOKS_HARDENING_", "WGHOOKS_JIT_SCALE_"},
+	FileDir:     envConfigDir,
+	Settings: []settings.Setting[daemon]{
+		{Name: envConfigDir, Kind: settings.Path, Default: "/etc/wghooks", EnvOnly: true,
+			Doc: "directory of the settings file IFACE.conf (a missing file is fine)"},
+
+		// Recovery across restarts (device/restart.go).
+		{Name: "WGHOOKS_BROADCAST", Kind: settings.Bool, Default: "on",
+			Doc: "send every peer with a known endpoint a handshake initiation when the interface comes up, or at the first `wg setconf` if it came up before",
+			Set: func(d *daemon, v settings.Value) error {
+				d.cfg.Restart.Broadcast = device.BroadcastAtFirstPeers
+				if !v.Bool {
+					d.cfg.Restart.Broadcast = device.BroadcastOff
+				}
+				return nil
+			}},
+		{Name: "WGHOOKS_STATE_FILE", Kind: settings.Path, Off: true, Default: device.DefaultStateDir + "/IFACE.json",
+			Doc: "learned endpoints and last handshakes, saved on drain, on exit and periodically, applied at the next start",
+			Set: func(d *daemon, v settings.Value) error {
+				if !v.Off {
+					d.cfg.Restart.StateFile = v.Text
+				}
+				return nil
+			}},
+		{Name: "WGHOOKS_STATE_INTERVAL", Kind: settings.Duration, Off: true, Builtin: true, Default: "30s", Floor: "100ms", Ceiling: "24h",
+			Doc: "how often the state file is rewritten while up (off: only on drain and exit)",
+			Set: func(d *daemon, v settings.Value) error { d.cfg.Restart.StateInterval = durOr(v, -1); return nil }},
+		{Name: "WGHOOKS_STATE_MAX_AGE", Kind: settings.Duration, Builtin: true, Default: "24h", Floor: "1s", Ceiling: "8760h",
+			Doc: "a state file older than this is stale and ignored",
+			Set: func(d *daemon, v settings.Value) error { d.cfg.Restart.StateMaxAge = v.Dur; return nil }},
+		{Name: "WGHOOKS_STALE_WAKE", Kind: settings.Bool, Builtin: true, Default: "on",
+			Doc: "handshake at once when a known peer sends data on a session from before the restart",
+			Set: func(d *daemon, v settings.Value) error { d.cfg.Restart.NoStaleWake = !v.Bool; return nil }},
+		{Name: "WGHOOKS_DEAD_PEER_TIMEOUT", Kind: settings.Duration, Off: true, Builtin: true, Default: "off", Floor: "100ms", Ceiling: "1h",
+			Doc: "client side: a peer sent to and silent this long gets a handshake now",
+			Set: func(d *daemon, v settings.Value) error { d.cfg.Restart.DeadPeerTimeout = durOr(v, 0); return nil }},
+
+		// Endpoints that heal (device/endpoints.go).
+		{Name: "WGHOOKS_ENDPOINTS_CONFIG", Kind: settings.Path, Off: true, Default: "/etc/wireguard/IFACE.conf",
+			Doc: "wg-quick file whose hostname Endpoints the device keeps as names (the default may be missing)",
+			Set: applyEndpointsConfig},
+		{Name: "WGHOOKS_DNS", Kind: settings.AddrPorts, Port: 53,
+			Doc: "DNS servers for hostname endpoints (default: those of /etc/resolv.conf)",
+			Set: func(d *daemon, v settings.Value) error {
+				d.cfg.Endpoints.Resolver = &dnsresolver.Resolver{Servers: v.Addrs}
+				return nil
+			}},
+		{Name: "WGHOOKS_ENDPOINT_MIN_TTL", Kind: settings.Duration, Builtin: true, Default: "10s", Floor: "100ms", Ceiling: "24h",
+			Doc: "floor of the re-resolution interval",
+			Set: func(d *daemon, v settings.Value) error { d.cfg.Endpoints.MinTTL = v.Dur; return nil }},
+		{Name: "WGHOOKS_ENDPOINT_MAX_TTL", Kind: settings.Duration, Builtin: true, Default: "5m", Floor: "100ms", Ceiling: "24h",
+			Doc: "ceiling of the re-resolution interval",
+			Set: func(d *daemon, v settings.Value) error { d.cfg.Endpoints.MaxTTL = v.Dur; return nil }},
+		{Name: "WGHOOKS_FAILBACK", Kind: settings.Duration, Builtin: true, Default: "30s", Floor: "100ms", Ceiling: "24h",
+			Doc: "how often a peer that left IPv6 tries it again",
+			Set: func(d *daemon, v settings.Value) error { d.cfg.Endpoints.FailbackInterval = v.Dur; return nil }},
+		{Name: "WGHOOKS_ROUTE_WATCH", Kind: settings.Bool, Builtin: true, Default: "on",
+			Doc: "reset cached source addresses when routes, addresses or links change",
+			Set: func(d *daemon, v settings.Value) error { d.cfg.Endpoints.NoRouteWatch = !v.Bool; return nil }},
+
+		// Just-in-time peers (device/provision.go); buildProvider
+		// combines the provider's settings.
+		{Name: sqlstore.EnvPath, Kind: settings.Path, Off: true, Default: sqlstore.DefaultDir + "/IFACE.db",
+			Doc: "the SQLite peer store (the default is used once `wghooks peers add` creates it); off: no just-in-time peers",
+			Set: func(d *daemon, v settings.Value) error { d.peerDB = v; return nil }},
+		{Name: "WGHOOKS_PEER_URL", Kind: settings.URL,
+			Doc: "ask a control plane over HTTP instead (GET URL/KEY, see hooks/httpprovider)",
+			Set: func(d *daemon, v settings.Value) error { d.peerURL = v.Text; return nil }},
+		{Name: "WGHOOKS_PEER_ADDR_URL", Kind: settings.URL,
+			Doc: "the control plane's by-address lookup, with {addr} (for WGHOOKS_JIT_OUTBOUND)",
+			Set: func(d *daemon, v settings.Value) error { d.peerAddrURL = v.Text; return nil }},
+		{Name: "WGHOOKS_PEER_TOKEN", Kind: settings.Secret,
+			Doc: "the control plane's bearer token (prefer WGHOOKS_PEER_TOKEN_FILE)",
+			Set: func(d *daemon, v settings.Value) error { d.peerToken = v.Text; return nil }},
+		{Name: "WGHOOKS_PEER_TOKEN_FILE", Kind: settings.Path,
+			Doc: "file holding the bearer token",
+			Set: func(d *daemon, v settings.Value) error { d.peerTokenFile = v.Text; return nil }},
+		{Name: "WGHOOKS_JIT_IDLE", Kind: settings.Duration, Off: true, Builtin: true, Default: "10m", Floor: "1s", Ceiling: "8760h",
+			Doc: "evict just-in-time peers idle this long (off: never)",
+			Set: func(d *daemon, v settings.Value) error { d.cfg.JIT.IdleTimeout = durOr(v, -1); return nil }},
+		{Name: "WGHOOKS_JIT_MAX_PEERS", Kind: settings.Int, Builtin: true, Default: "16384", Floor: "1", Ceiling: "10000000",
+			Doc: "cap on installed just-in-time peers",
+			Set: func(d *daemon, v settings.Value) error { d.cfg.JIT.MaxPeers = v.Int; return nil }},
+		{Name: "WGHOOKS_JIT_REVALIDATE", Kind: settings.Duration, Off: true, Builtin: true, Default: "5m", Floor: "1s", Ceiling: "8760h",
+			Doc: "re-ask the provider about installed peers at this interval (off: never)",
+			Set: func(d *daemon, v settings.Value) error { d.cfg.JIT.RevalidateInterval = durOr(v, -1); return nil }},
+		{Name: "WGHOOKS_JIT_NEGATIVE_TTL", Kind: settings.Duration, Builtin: true, Default: "1m", Floor: "10ms", Ceiling: "24h",
+			Doc: "refuse a key the provider called unknown this long",
+			Set: func(d *daemon, v settings.Value) error { d.cfg.JIT.NegativeTTL = v.Dur; return nil }},
+		{Name: "WGHOOKS_JIT_LOOKUP_TIMEOUT", Kind: settings.Duration, Builtin: true, Default: "3s", Floor: "10ms", Ceiling: "10m",
+			Doc: "bound on one provider lookup",
+			Set: func(d *daemon, v settings.Value) error { d.cfg.JIT.LookupTimeout = v.Dur; return nil }},
+		{Name: "WGHOOKS_JIT_RESTORE_DEADLINE", Kind: settings.Duration, Builtin: true, Default: "2m", Floor: "1s", Ceiling: "24h",
+			Doc: "bound on reinstalling, after a restart, the just-in-time peers of the state file",
+			Set: func(d *daemon, v settings.Value) error { d.cfg.JIT.RestoreDeadline = v.Dur; return nil }},
+		{Name: "WGHOOKS_JIT_OUTBOUND", Kind: settings.Bool, Builtin: true, Default: "off",
+			Doc: "a packet to the address of a peer not installed installs it from the provider, so the gateway can reach a client first",
+			Set: func(d *daemon, v settings.Value) error { d.cfg.JIT.Outbound = v.Bool; return nil }},
+
+		// Behind a UDP load balancer (device/flowescape.go, ops/).
+		{Name: "WGHOOKS_HTTP", Kind: settings.ListenAddr, Off: true, Default: "off",
+			Doc: "serve /healthz, /readyz and /metrics here (a bare port listens on 127.0.0.1)",
+			Set: func(d *daemon, v settings.Value) error {
+				if !v.Off {
+					d.httpAddr = v.Text
+				}
+				return nil
+			}},
+		{Name: "WGHOOKS_FLOW_ESCAPE", Kind: settings.Enum, Values: []string{"auto", "on", "off"}, Builtin: true, Default: "auto",
+			Doc: "move to a new source port when a peer stops answering (auto and on: only while the listen port is random)",
+			Set: func(d *daemon, v settings.Value) error { d.cfg.HA.FlowEscapeOff = v.Off; return nil }},
+		{Name: "WGHOOKS_FLOW_ESCAPE_SILENCE", Kind: settings.Duration, Builtin: true, Default: "1s", Floor: "10ms", Ceiling: "1m",
+			Doc: "data unanswered this long asks for a probe handshake",
+			Set: func(d *daemon, v settings.Value) error { d.cfg.HA.Silence = v.Dur; return nil }},
+		{Name: "WGHOOKS_FLOW_ESCAPE_HANDSHAKE_TIMEOUT", Kind: settings.Duration, Builtin: true, Default: "1s", Floor: "10ms", Ceiling: "1m",
+			Doc: "an initiation unanswered this long is lost",
+			Set: func(d *daemon, v settings.Value) error { d.cfg.HA.HandshakeTimeout = v.Dur; return nil }},
+
+		// The handshake-flood guard (device/guard.go).
+		{Name: "WGHOOKS_GUARD_RATE", Kind: settings.Int, Off: true, Builtin: true, Default: "256", Floor: "1", Ceiling: "1000000",
+			Doc: "handshake initiations per second from new source addresses taken without a cookie (off: no guard)",
+			Set: func(d *daemon, v settings.Value) error {
+				d.cfg.Guard.Rate = v.Int
+				if v.Off {
+					d.cfg.Guard.Rate = -1
+				}
+				return nil
+			}},
+	},
+}
+
+// envConfigDir names the directory of the settings file; only the
+// environment can set it, so tests and packagers can move the file.
+const envConfigDir = "WGHOOKS_CONFIG_DIR"
+
+// durOr is a duration setting's value, or ifOff when it is off.
+func durOr(v settings.Value, ifOff time.Duration) time.Duration {
+	if v.Off {
+		return ifOff
+	}
+	return v.Dur
+}
+
+// readSettings reads the settings of interface iface from environ (as
+// os.Environ returns it) and its settings file, and applies them.
+func readSettings(iface string, environ []string) (*daemon, *settings.Values[daemon], error) {
+	vs, err := settingsTable.Read(iface, environ)
+	if err != nil {
+		return nil, nil, fmt.Errorf("failed to read settings: %w", err)
+	}
+	d := &daemon{cfg: device.Config{Name: iface}}
+	if err := vs.Apply(d); err != nil {
+		return nil, nil, fmt.Errorf("failed to read settings: %w", err)
+	}
+	if err := d.buildProvider(); err != nil {
+		return nil, nil, fmt.Errorf("failed to read settings: %w", err)
+	}
+	return d, vs, nil
+}
