@@ -1,5 +1,3 @@
-package guard
-
 // Package guard is wghooks' defence against floods of bogus handshake
 // initiations, in front of upstream's own.
 //
@@ -29,6 +27,7 @@ package guard
 // upstream's own defence, which answers every cookie-less initiation with a
 // reply of its own, rarely engages as well; when both do, a client may
 // need one more retransmit.
+package guard
 
 import (
 	"encoding/binary"
