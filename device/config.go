@@ -3,6 +3,7 @@ package device
 import (
 	wgconn "golang.zx2c4.com/wireguard/conn"
 
+	"wghooks/device/endpoints"
 	"wghooks/device/guard"
 	"wghooks/hooks"
 )
@@ -44,3 +45,6 @@ type Config struct {
 
 // GuardConfig configures the handshake guard. See guard.Config.
 type GuardConfig = guard.Config
+
+// EndpointConfig configures endpoints that heal. See endpoints.Config.
+type EndpointConfig = endpoints.Config
