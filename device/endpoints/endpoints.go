@@ -35,7 +35,6 @@
 // Source addresses (srccache.go) are the other half: replies leave from
 // the local address the peer contacted, and a route or address change
 // resets that choice.
-
 package endpoints
 
 import (
