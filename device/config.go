@@ -3,6 +3,7 @@ package device
 import (
 	wgconn "golang.zx2c4.com/wireguard/conn"
 
+	"wghooks/device/endpoints"
 	"wghooks/device/flowescape"
 	"wghooks/device/guard"
 	"wghooks/hooks"
@@ -49,3 +50,6 @@ type GuardConfig = guard.Config
 // HAConfig configures behaviour behind UDP load balancers. See
 // flowescape.Config.
 type HAConfig = flowescape.Config
+
+// EndpointConfig configures endpoints that heal. See endpoints.Config.
+type EndpointConfig = endpoints.Config

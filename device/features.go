@@ -6,7 +6,9 @@ import (
 	wgconn "golang.zx2c4.com/wireguard/conn"
 
 	"wghooks/conn"
+	"wghooks/device/endpoints"
 	"wghooks/device/feature"
+	"wghooks/device/flowescape"
 	"wghooks/device/guard"
 )
 
@@ -38,9 +40,22 @@ func (d *Device) buildFeatures() error {
 	g := guard.New(h, d.cfg.Guard)
 	d.guard = g
 	d.features = append(d.features, g)
-	if err := d.buildLegacyFeatures(); err != nil {
+	legacy := d.newLegacyFeatures()
+	if err := d.startLegacy(legacy, "restart"); err != nil {
 		return err
 	}
+	ep, err := endpoints.New(h, d.cfg.Endpoints)
+	if err != nil {
+		return err
+	}
+	d.endpoints = ep
+	d.features = append(d.features, ep)
+	if err := d.startLegacy(legacy, "jit"); err != nil {
+		return err
+	}
+	d.flowEscape = flowescape.New(h, d.cfg.HA, d.cfg.JIT.Provider != nil)
+	d.features = append(d.features, d.flowEscape)
+	d.features = append(d.features, legacyKeys{d: d})
 	keys, err := newExtensionKeys(d.features)
 	if err != nil {
 		return err
@@ -52,7 +67,7 @@ func (d *Device) buildFeatures() error {
 // declaredFeatures lists one zero value of every feature type, for the
 // docs of their keys (feature.Feature.Keys works on a zero value).
 func declaredFeatures() []feature.Feature {
-	return append([]feature.Feature{new(guard.Guard)}, declaredLegacy()...)
+	return append([]feature.Feature{new(guard.Guard), new(endpoints.Endpoints), new(flowescape.FlowEscape)}, declaredLegacy()...)
 }
 
 // installBindHooks wires the features' receive and send hooks into the

@@ -11,6 +11,7 @@ import (
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
 	"wghooks/conn"
+	"wghooks/device/endpoints"
 	"wghooks/device/feature"
 	"wghooks/device/flowescape"
 	"wghooks/device/guard"
@@ -24,6 +25,7 @@ var shortKey = feature.ShortKey
 var normalizeEndpoint = feature.NormalizeEndpoint
 
 func addrPortOf(ep wgconn.Endpoint) (netip.AddrPort, bool) { return feature.AddrPortOf(ep) }
+
 
 // legacyFeature is the old in-package feature shape.
 type legacyFeature interface {
@@ -51,7 +53,7 @@ func (noFeature) onSend([][]byte, wgconn.Endpoint)               {}
 type legacyFeatures struct {
 	guard      *guard.Guard
 	restart    *restart
-	endpoints  *endpoints
+	endpoints  *endpoints.Endpoints
 	jit        *jit
 	flowEscape *flowescape.FlowEscape
 }
@@ -84,32 +86,36 @@ func (a legacyAdapter) Keys() []feature.ExtKey               { return nil }
 func (a legacyAdapter) GetLines() []uapi.Line                { return nil }
 func (a legacyAdapter) PeerGetLines(feature.Key) []uapi.Line { return nil }
 
-func (d *Device) buildLegacyFeatures() error {
+// newLegacyFeatures constructs the old-shape features, by name; none is
+// started yet.
+func (d *Device) newLegacyFeatures() map[string]legacyAdapter {
 	d.restart = newRestart(d)
-	d.endpoints = newEndpoints(d)
 	d.jit = newJIT(d)
-	list := []legacyAdapter{
-		{name: "restart", f: d.restart, configured: func(c feature.Change) {
+	return map[string]legacyAdapter{
+		"restart": {name: "restart", f: d.restart, configured: func(c feature.Change) {
 			if c.Err == nil {
 				d.restart.configuredSet(c.Set)
 			}
 		}},
-		{name: "endpoints", f: d.endpoints},
-		{name: "jit", f: d.jit, configured: func(c feature.Change) { d.jit.configured(c.Set) }},
+		"jit": {name: "jit", f: d.jit, configured: func(c feature.Change) { d.jit.configured(c.Set) }},
 	}
-	for _, a := range list {
+}
+
+// startLegacy adds the named old-shape features to the device's list, in
+// the order given, and starts each.
+func (d *Device) startLegacy(legacy map[string]legacyAdapter, names ...string) error {
+	for _, name := range names {
+		a := legacy[name]
 		d.features = append(d.features, a)
 		if err := a.f.start(d); err != nil {
 			return err
 		}
 	}
-	d.flowEscape = flowescape.New(host{d}, d.cfg.HA, d.cfg.JIT.Provider != nil)
-	d.features = append(d.features, d.flowEscape, legacyKeys{d: d})
 	return nil
 }
 
 func declaredLegacy() []feature.Feature {
-	return []feature.Feature{new(flowescape.FlowEscape), legacyKeys{}}
+	return []feature.Feature{legacyKeys{}}
 }
 
 // legacyKeys serves the keys registered in the maps below.

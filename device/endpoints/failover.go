@@ -1,4 +1,4 @@
-package device
+package endpoints
 
 // Failover of hostname peers between their candidate addresses, driven by
 // WireGuard's own messages (no ICMP):
@@ -10,7 +10,7 @@ package device
 //     data we receive names ours; responses and cookie replies name ours.
 //     So the packet hooks map every datagram to its hostname peer with one
 //     table lookup, without touching upstream.
-//  2. Initiations (onSend, type 1): the copy sender resends the exact
+//  2. Initiations (OnSend, type 1): the copy sender resends the exact
 //     datagram to the other candidates in happy-eyeballs order, one every
 //     Stagger, until a response or cookie reply for that initiation
 //     arrives. After an unanswered initiation the first copy leaves at once.
@@ -33,42 +33,22 @@ import (
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
 	"wghooks/conn"
+	"wghooks/device/feature"
 )
-
-var monoBase = time.Now()
-
-// monoNow is a monotonic clock in nanoseconds, never 0 (0 means "unset"
-// in the packet-path atomics).
-func monoNow() int64 { return int64(time.Since(monoBase)) + 1 }
 
 func le32(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }
 
-// epAddrPort returns an endpoint's destination address and port.
-func epAddrPort(ep wgconn.Endpoint) netip.AddrPort {
-	for {
-		u, ok := ep.(conn.Unwrapper)
-		if !ok {
-			break
-		}
-		ep = u.Unwrap()
-	}
-	switch e := ep.(type) {
-	case *wgconn.StdNetEndpoint:
-		return e.AddrPort
-	case interface{ DstAddrPort() netip.AddrPort }:
-		return e.DstAddrPort()
-	case nil:
-		return netip.AddrPort{}
-	}
-	ap, _ := netip.ParseAddrPort(ep.DstToString())
-	return ap
-}
-
-func (e *endpoints) receiveTypes() uint8 {
+// ReceiveTypes selects what names a hostname peer's session: responses,
+// cookie replies and data.
+func (e *Endpoints) ReceiveTypes() uint8 {
 	return conn.TypeMask(conn.MessageResponse, conn.MessageCookieReply, conn.MessageTransport)
 }
 
-func (e *endpoints) onSend(bufs [][]byte, ep wgconn.Endpoint) {
+// OnSend watches what the device sends to hostname peers and queues
+// copies for the copy sender. It takes the feature's own locks briefly and
+// never calls into the upstream device; for a fail-back it sends one copy
+// of the initiation (Bind.SendInner) before the original leaves.
+func (e *Endpoints) OnSend(bufs [][]byte, ep wgconn.Endpoint) {
 	if e.active.Load() == 0 || len(bufs) == 0 {
 		return
 	}
@@ -90,7 +70,9 @@ func (e *endpoints) onSend(bufs [][]byte, ep wgconn.Endpoint) {
 	}
 }
 
-func (e *endpoints) onReceive(p []byte, ep wgconn.Endpoint) conn.Verdict {
+// OnReceive notes replies and answers from hostname peers; it never holds
+// a datagram.
+func (e *Endpoints) OnReceive(p []byte, ep wgconn.Endpoint) conn.Verdict {
 	if e.active.Load() == 0 {
 		return conn.Pass
 	}
@@ -134,19 +116,19 @@ func identify(tab *peerTable, dst netip.AddrPort, msg []byte) *hostPeer {
 }
 
 func (hp *hostPeer) noteDst(ep wgconn.Endpoint) netip.AddrPort {
-	addr := epAddrPort(ep)
+	addr := feature.EndpointAddrPort(ep)
 	if box := hp.dst.Load(); box == nil || box.addr != addr {
 		hp.dst.Store(&epBox{ep: ep, addr: addr})
 	}
 	return addr
 }
 
-func (e *endpoints) sentData(b []byte, ep wgconn.Endpoint) {
+func (e *Endpoints) sentData(b []byte, ep wgconn.Endpoint) {
 	hp := e.tab.Load().remote[le32(b[4:8])]
 	if hp == nil {
 		return
 	}
-	now := monoNow()
+	now := feature.MonoNow()
 	hp.txAt.Store(now)
 	if hp.txSinceRx.Load() == 0 {
 		hp.txSinceRx.CompareAndSwap(0, now)
@@ -161,9 +143,9 @@ func (e *endpoints) sentData(b []byte, ep wgconn.Endpoint) {
 	}
 }
 
-func (e *endpoints) sentInitiation(b []byte, ep wgconn.Endpoint) {
+func (e *Endpoints) sentInitiation(b []byte, ep wgconn.Endpoint) {
 	tab := e.tab.Load()
-	dst := epAddrPort(ep)
+	dst := feature.EndpointAddrPort(ep)
 	hp := identify(tab, dst, b)
 	if hp == nil {
 		return
@@ -197,9 +179,9 @@ func (e *endpoints) sentInitiation(b []byte, ep wgconn.Endpoint) {
 	var skip netip.AddrPort
 	if failback != nil {
 		// Before the original leaves, so that a working IPv6 path wins.
-		if err := e.d.bind.SendInner([][]byte{b}, failback.ep); err == nil {
+		if err := e.host.Bind().SendInner([][]byte{b}, failback.ep); err == nil {
 			skip = failback.addr
-			e.d.log.Verbosef("%s - trying IPv6 again: initiation to %s first", hp.name, failback.addr)
+			e.host.Verbosef("%s - trying IPv6 again: initiation to %s first", hp.name, failback.addr)
 		}
 	}
 	e.queue(copyJob{kind: copyInitiation, hp: hp, gen: gen, pkt: append([]byte(nil), b...), dst: dst, skip: skip, retry: retry, at: now})
@@ -224,9 +206,9 @@ func (hp *hostPeer) failbackInterval(base time.Duration) time.Duration {
 
 // sentResponse: the peer initiated to us, so it is alive and its indices
 // are known.
-func (e *endpoints) sentResponse(b []byte, ep wgconn.Endpoint) {
+func (e *Endpoints) sentResponse(b []byte, ep wgconn.Endpoint) {
 	tab := e.tab.Load()
-	hp := identify(tab, epAddrPort(ep), b)
+	hp := identify(tab, feature.EndpointAddrPort(ep), b)
 	if hp == nil {
 		return
 	}
@@ -250,13 +232,13 @@ func (e *endpoints) sentResponse(b []byte, ep wgconn.Endpoint) {
 
 // gotReply notes that the peer was heard from (data, or an initiation we
 // answered).
-func (e *endpoints) gotReply(hp *hostPeer, ep wgconn.Endpoint) {
-	hp.rxAt.Store(monoNow())
+func (e *Endpoints) gotReply(hp *hostPeer, ep wgconn.Endpoint) {
+	hp.rxAt.Store(feature.MonoNow())
 	if hp.txSinceRx.Load() != 0 {
 		hp.txSinceRx.Store(0)
 	}
 	if hp.suspect.Load() && hp.suspect.CompareAndSwap(true, false) {
-		from := epAddrPort(ep)
+		from := feature.EndpointAddrPort(ep)
 		hp.mu.Lock()
 		since := time.Since(hp.suspectSince)
 		old := netip.AddrPort{}
@@ -269,17 +251,17 @@ func (e *endpoints) gotReply(hp *hostPeer, ep wgconn.Endpoint) {
 		}
 		hp.mu.Unlock()
 		if moved {
-			e.d.log.Verbosef("%s - replies again after %v, now from %s (was %s)", hp.name, since.Round(time.Millisecond), from, old)
+			e.host.Verbosef("%s - replies again after %v, now from %s (was %s)", hp.name, since.Round(time.Millisecond), from, old)
 		} else {
-			e.d.log.Verbosef("%s - replies again after %v from %s", hp.name, since.Round(time.Millisecond), from)
+			e.host.Verbosef("%s - replies again after %v from %s", hp.name, since.Round(time.Millisecond), from)
 		}
 	}
 }
 
 // gotAnswer handles a response (or a cookie reply: the initiation arrived,
 // the responder is only busy) to one of our initiations.
-func (e *endpoints) gotAnswer(hp *hostPeer, local, remote uint32, response bool, ep wgconn.Endpoint) {
-	from := epAddrPort(ep)
+func (e *Endpoints) gotAnswer(hp *hostPeer, local, remote uint32, response bool, ep wgconn.Endpoint) {
+	from := feature.EndpointAddrPort(ep)
 	hp.mu.Lock()
 	var moved bool
 	var old netip.AddrPort
@@ -310,16 +292,16 @@ func (e *endpoints) gotAnswer(hp *hostPeer, local, remote uint32, response bool,
 		e.gotReply(hp, ep)
 	}
 	if moved {
-		e.d.log.Verbosef("%s - handshake answered from %s (initiation went to %s)", hp.name, from, old)
+		e.host.Verbosef("%s - handshake answered from %s (initiation went to %s)", hp.name, from, old)
 	}
 }
 
 // movedLocked accounts for the peer leaving address old for new: a
 // failover, or a fail-back to IPv6. Leaving IPv6 soon after coming back
 // to it doubles the fail-back interval. Called with hp.mu held.
-func (e *endpoints) movedLocked(hp *hostPeer, old, new netip.AddrPort) {
+func (e *Endpoints) movedLocked(hp *hostPeer, old, new netip.AddrPort) {
 	hp.failovers++
-	e.d.stats.EndpointFailovers.Add(1)
+	e.c.EndpointFailovers.Add(1)
 	now := time.Now()
 	switch {
 	case old.Addr().Is6() && new.Addr().Is4():
@@ -337,7 +319,7 @@ func (e *endpoints) movedLocked(hp *hostPeer, old, new netip.AddrPort) {
 }
 
 // stagger is the delay between copies to successive candidates.
-func (e *endpoints) staggerLocked(hp *hostPeer) time.Duration {
+func (e *Endpoints) staggerLocked(hp *hostPeer) time.Duration {
 	s := e.cfg.Stagger
 	if 2*hp.rtt > s {
 		s = min(2*hp.rtt, 2*time.Second)
@@ -349,8 +331,8 @@ func (e *endpoints) staggerLocked(hp *hostPeer) time.Duration {
 // data goes unanswered suspect, nudges suspect peers with a keepalive
 // every Stagger (each keepalive, like data, is copied to the next
 // candidate), and starts fail-back handshakes that are due.
-func (e *endpoints) watchReplies(now time.Time) {
-	mono := monoNow()
+func (e *Endpoints) watchReplies(now time.Time) {
+	mono := feature.MonoNow()
 	reply := int64(e.cfg.ReplyTimeout)
 	for _, hp := range e.tab.Load().all {
 		var nudge, failback bool
@@ -368,7 +350,7 @@ func (e *endpoints) watchReplies(now time.Time) {
 					hp.cursor = 0
 					hp.nextNudge = now
 					e.forceResolveLocked(hp, now)
-					e.d.log.Verbosef("%s - no reply from %s for %v, trying the other addresses of %s", hp.name, dst, time.Duration(mono-ts).Round(time.Millisecond), hp.hp.String())
+					e.host.Verbosef("%s - no reply from %s for %v, trying the other addresses of %s", hp.name, dst, time.Duration(mono-ts).Round(time.Millisecond), hp.hp.String())
 				}
 				hp.mu.Unlock()
 			}
@@ -387,7 +369,7 @@ func (e *endpoints) watchReplies(now time.Time) {
 			failback = true
 		}
 		hp.mu.Unlock()
-		peer := e.d.wg.LookupPeer(hp.pk)
+		peer := e.host.Upstream().LookupPeer(hp.pk)
 		if peer == nil {
 			continue
 		}
@@ -396,7 +378,7 @@ func (e *endpoints) watchReplies(now time.Time) {
 			peer.SendKeepalive()
 		}
 		if failback {
-			// The initiation's onSend sends the IPv6 copy first and
+			// The initiation's OnSend sends the IPv6 copy first and
 			// schedules the next fail-back.
 			peer.SendHandshakeInitiation(false)
 		}
@@ -437,7 +419,7 @@ type copyJob struct {
 
 // queue hands a job to the copy sender; a full queue drops it (a copy is
 // an optimisation, never the only packet).
-func (e *endpoints) queue(j copyJob) {
+func (e *Endpoints) queue(j copyJob) {
 	select {
 	case e.jobs <- j:
 	default:
@@ -468,7 +450,7 @@ func (h *copyHeap) Pop() any {
 // maxScheduledCopies bounds the copy sender's heap.
 const maxScheduledCopies = 4096
 
-func (e *endpoints) copySender() {
+func (e *Endpoints) copySender() {
 	var h copyHeap
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -479,7 +461,7 @@ func (e *endpoints) copySender() {
 		}
 		timer.Reset(max(wait, 0))
 		select {
-		case <-e.d.Done():
+		case <-e.host.Done():
 			return
 		case j := <-e.jobs:
 			timer.Stop()
@@ -500,7 +482,7 @@ func (e *endpoints) copySender() {
 }
 
 // planInitiation schedules the copies of one initiation.
-func (e *endpoints) planInitiation(h *copyHeap, j copyJob) {
+func (e *Endpoints) planInitiation(h *copyHeap, j copyJob) {
 	hp := j.hp
 	hp.mu.Lock()
 	if hp.init.gen != j.gen {
@@ -526,7 +508,7 @@ func (e *endpoints) planInitiation(h *copyHeap, j copyJob) {
 	}
 }
 
-func (e *endpoints) sendInitiationCopy(sc scheduledCopy) {
+func (e *Endpoints) sendInitiationCopy(sc scheduledCopy) {
 	hp := sc.hp
 	hp.mu.Lock()
 	live := hp.init.gen == sc.gen && !hp.init.answered
@@ -537,7 +519,7 @@ func (e *endpoints) sendInitiationCopy(sc scheduledCopy) {
 	e.sendCopy(hp, sc.pkt, sc.cand, "initiation")
 }
 
-func (e *endpoints) sendDataCopy(j copyJob) {
+func (e *Endpoints) sendDataCopy(j copyJob) {
 	hp := j.hp
 	if !hp.suspect.Load() {
 		return
@@ -559,8 +541,8 @@ func (e *endpoints) sendDataCopy(j copyJob) {
 	e.sendCopy(hp, j.pkt, c, "data")
 }
 
-func (e *endpoints) sendCopy(hp *hostPeer, pkt []byte, c candidate, what string) {
-	err := e.d.bind.SendInner([][]byte{pkt}, c.ep)
+func (e *Endpoints) sendCopy(hp *hostPeer, pkt []byte, c candidate, what string) {
+	err := e.host.Bind().SendInner([][]byte{pkt}, c.ep)
 	hp.mu.Lock()
 	for i := range hp.cands {
 		if hp.cands[i].addr == c.addr {
@@ -573,6 +555,6 @@ func (e *endpoints) sendCopy(hp *hostPeer, pkt []byte, c candidate, what string)
 	}
 	hp.mu.Unlock()
 	if err != nil {
-		e.d.log.Verbosef("%s - failed to send %s copy to %s: %v", hp.name, what, c.addr, err)
+		e.host.Verbosef("%s - failed to send %s copy to %s: %v", hp.name, what, c.addr, err)
 	}
 }

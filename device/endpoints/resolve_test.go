@@ -1,4 +1,4 @@
-package device
+package endpoints
 
 import (
 	"context"

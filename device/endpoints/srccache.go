@@ -1,4 +1,4 @@
-package device
+package endpoints
 
 // Source-address reset.
 //
@@ -19,21 +19,20 @@ import (
 	"fmt"
 	"net/netip"
 
-	wgdevice "golang.zx2c4.com/wireguard/device"
-
 	"wghooks/conn"
+	"wghooks/device/feature"
 	"wghooks/uapi"
 )
 
 type sourceReset struct {
-	e     *endpoints
+	e     *Endpoints
 	cache conn.SourceResetter // nil when the bind caches no sources
 	watch *conn.RouteWatcher
 }
 
-func newSourceReset(e *endpoints) *sourceReset {
+func newSourceReset(e *Endpoints) *sourceReset {
 	s := &sourceReset{e: e}
-	var inner any = e.d.bind.Unwrap()
+	var inner any = e.host.Bind().Unwrap()
 	if r, ok := inner.(conn.SourceResetter); ok {
 		s.cache = r
 	}
@@ -67,37 +66,37 @@ func (s *sourceReset) routesChanged() {
 	if n == 0 {
 		return
 	}
-	s.e.d.stats.SourceResets.Add(uint64(n))
-	s.e.d.log.Verbosef("routes changed: reset the source address of %d endpoints", n)
+	s.e.c.SourceResets.Add(uint64(n))
+	s.e.host.Verbosef("routes changed: reset the source address of %d endpoints", n)
 	// Tell the peers at once where we are now: a keepalive from the new
 	// source makes them roam to it before they send to the old one again.
-	s.e.d.wg.SendKeepalivesToPeersWithCurrentKeypair()
+	s.e.host.Upstream().SendKeepalivesToPeersWithCurrentKeypair()
 }
 
 // ResetSource forgets the local source address cached for the peer with
 // public key pk: its next datagram leaves from the address the routing
 // table picks. No packet is lost.
-func (d *Device) ResetSource(pk wgdevice.NoisePublicKey) error {
-	if d.wg.LookupPeer(pk) == nil {
-		return fmt.Errorf("failed to reset source address of %s: no such peer", shortKey(pk))
+func (e *Endpoints) ResetSource(pk feature.Key) error {
+	if e.host.Upstream().LookupPeer(pk) == nil {
+		return fmt.Errorf("failed to reset source address of %s: no such peer", feature.ShortKey(pk))
 	}
-	d.endpoints.src.reset(map[wgdevice.NoisePublicKey]bool{pk: true})
+	e.src.reset(map[feature.Key]bool{pk: true})
 	return nil
 }
 
 // ResetSources forgets the cached source addresses of all peers.
-func (d *Device) ResetSources() {
-	d.endpoints.src.reset(nil)
+func (e *Endpoints) ResetSources() {
+	e.src.reset(nil)
 }
 
 // reset replaces the endpoint of each peer in keys (all when nil) by an
 // equal one without a cached source, and tells the bind to ignore sources
 // learned from datagrams still in flight.
-func (s *sourceReset) reset(keys map[wgdevice.NoisePublicKey]bool) {
-	d := s.e.d
+func (s *sourceReset) reset(keys map[feature.Key]bool) {
+	h := s.e.host
 	eps, err := s.endpointsInUse()
 	if err != nil {
-		d.log.Errorf("failed to reset source addresses: %v", err)
+		h.Errorf("failed to reset source addresses: %v", err)
 		return
 	}
 	if keys == nil && s.cache != nil {
@@ -111,54 +110,52 @@ func (s *sourceReset) reset(keys map[wgdevice.NoisePublicKey]bool) {
 		if keys != nil && s.cache != nil {
 			s.cache.ResetSource(ap)
 		}
-		peer := d.wg.LookupPeer(pk)
+		peer := h.Upstream().LookupPeer(pk)
 		if peer == nil {
 			continue
 		}
-		ep, err := d.bind.ParseEndpoint(ap.String())
+		ep, err := h.Bind().ParseEndpoint(ap.String())
 		if err != nil {
 			continue
 		}
 		peer.SetEndpointFromPacket(ep)
 		n++
 	}
-	d.stats.SourceResets.Add(uint64(n))
-	d.log.Verbosef("reset the source address of %d peers", n)
+	s.e.c.SourceResets.Add(uint64(n))
+	h.Verbosef("reset the source address of %d peers", n)
 }
 
 // endpointsInUse reads each peer's endpoint from upstream, which exposes
 // no per-peer endpoint getter (a reset is rare).
-func (s *sourceReset) endpointsInUse() (map[wgdevice.NoisePublicKey]netip.AddrPort, error) {
-	v, err := s.e.d.view()
+func (s *sourceReset) endpointsInUse() (map[feature.Key]netip.AddrPort, error) {
+	v, err := s.e.host.View()
 	if err != nil {
 		return nil, err
 	}
-	return v.byPeer(), nil
+	return v.ByPeer(), nil
 }
 
-func init() {
-	validateTrue := func(v string) error {
-		if v != "true" {
-			return fmt.Errorf("want true")
-		}
-		return nil
-	}
-	deviceKeys["wghooks_reset_source"] = deviceKey{
-		doc:      "true: forget every peer's cached source address (replies follow the routing table)",
-		validate: validateTrue,
-		apply: func(d *Device, _ string) error {
-			d.ResetSources()
+// sourceKeys are the wghooks_reset_source keys, for the device and for
+// one peer.
+func (e *Endpoints) sourceKeys() []feature.ExtKey {
+	return []feature.ExtKey{{
+		Name:     "wghooks_reset_source",
+		Doc:      "true: forget every peer's cached source address (replies follow the routing table)",
+		Validate: feature.ValidateTrue,
+		ApplyDevice: func(string) error {
+			e.ResetSources()
 			return nil
 		},
-	}
-	peerKeys["wghooks_reset_source"] = peerKey{
-		doc:      "true: forget this peer's cached source address",
-		validate: validateTrue,
-		apply: func(d *Device, pk wgdevice.NoisePublicKey, _ string) error {
-			if err := d.ResetSource(pk); err != nil {
+	}, {
+		Name:     "wghooks_reset_source",
+		Peer:     true,
+		Doc:      "true: forget this peer's cached source address",
+		Validate: feature.ValidateTrue,
+		ApplyPeer: func(pk feature.Key, _ string) error {
+			if err := e.ResetSource(pk); err != nil {
 				return uapi.Errorf(uapi.ErrnoInvalid, "%w", err)
 			}
 			return nil
 		},
-	}
+	}}
 }

@@ -1,4 +1,4 @@
-package device
+package endpoints
 
 // Resolution of hostname endpoints: parsing "host:port", ordering the
 // records for happy eyeballs, and when to ask again. The goroutine that
@@ -16,7 +16,7 @@ import (
 	"wghooks/hooks"
 )
 
-// Defaults of EndpointConfig, documented there.
+// Defaults of Config, documented there.
 const (
 	defaultMinTTL           = 10 * time.Second
 	defaultMaxTTL           = 5 * time.Minute
