@@ -1,0 +1,28 @@
+// Package testkit is the one test rig of wghooks, shared by the tests of
+// every package, the cross-package tests in tests/, their benchmarks and
+// the demo. Only tests and the demo import it.
+//
+// By concern:
+//
+//   - keys.go: WireGuard key pairs and UAPI set text (Keypair, UAPI).
+//   - node.go: one end of an in-process tunnel on a netstack TUN and
+//     loopback UDP, running wghooks (StartWghooks, NewWghooks) or plain
+//     upstream wireguard-go (StartUpstream, NewUpstream), and peering
+//     (PeerConf, AddPeer); reading a get reply (ListenPort, PeerValue).
+//   - traffic.go: traffic through a tunnel: one ICMP echo (Node.Ping,
+//     PingUntil), UDP echo (Node.ServeEcho, Node.Echo), HTTP
+//     (Node.ServeHTTP, Node.Get).
+//   - pinger.go: numbered echoes on one socket, counting losses (Pinger).
+//   - eventually.go: poll a condition with a deadline (Eventually, Poll);
+//     tests never sleep and then assert.
+//   - log.go: a thread-safe log capture that can wait for a line (Log).
+//   - bind.go: a conn.Bind wrapper counting handshake messages
+//     (CountingBind).
+//   - leak.go: the goroutine-leak check at Cleanup (CheckLeaks).
+//   - uapi.go: a device with its UAPI served on a socket, and raw protocol
+//     text spoken to it (Device, ServeUAPI, Raw, RoundTrip, Reply).
+//
+// Constructors named New* take a testing.TB, fail the test on error and
+// close what they start at Cleanup; those named Start* return an error and
+// leave closing to the caller (the demo uses them).
+package testkit
