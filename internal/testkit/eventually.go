@@ -35,3 +35,13 @@ func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() b
 		tb.Fatalf("timed out after %v waiting for %s", timeout, what)
 	}
 }
+
+// EventuallyNil polls cond until it returns nil, and fails the test
+// (Fatal) with cond's last error if it still does not after timeout.
+func EventuallyNil(tb testing.TB, timeout time.Duration, what string, cond func() error) {
+	tb.Helper()
+	var err error
+	if !Poll(timeout, func() bool { err = cond(); return err == nil }) {
+		tb.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
+	}
+}

@@ -4,6 +4,7 @@ package testkit
 // the test fails.
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"strings"
@@ -12,11 +13,14 @@ import (
 	"time"
 )
 
-// Log collects log lines, each stamped with the time of day. It is safe
-// for concurrent use; Logf fits device.Config's Verbosef and Errorf.
+// Log collects log lines: those of Logf stamped with the time of day,
+// those written to it (a process's output) as they are. It is safe for
+// concurrent use; Logf fits device.Config's Verbosef and Errorf, and a Log
+// is an io.Writer for exec.Cmd's Stdout and Stderr.
 type Log struct {
 	mu      sync.Mutex
 	lines   []string
+	partial []byte        // written after the last newline
 	changed chan struct{} // closed and replaced on each new line
 }
 
@@ -39,6 +43,27 @@ func (l *Log) Logf(format string, args ...any) {
 	line := time.Now().Format("15:04:05.000 ") + fmt.Sprintf(format, args...)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.addLocked(line)
+}
+
+// Write adds the complete lines in p, as they are; a last line without
+// its newline waits for the rest.
+func (l *Log) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			break
+		}
+		l.addLocked(string(l.partial[:i]))
+		l.partial = l.partial[i+1:]
+	}
+	return len(p), nil
+}
+
+func (l *Log) addLocked(line string) {
 	l.lines = append(l.lines, line)
 	if l.changed != nil {
 		close(l.changed)
@@ -46,14 +71,18 @@ func (l *Log) Logf(format string, args ...any) {
 	l.changed = make(chan struct{})
 }
 
-// String is every line so far, one a line.
+// String is every line so far, each ended by a newline, then any
+// unfinished line: for written output, exactly what was written.
 func (l *Log) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.lines) == 0 {
-		return ""
+	var b strings.Builder
+	for _, line := range l.lines {
+		b.WriteString(line)
+		b.WriteByte('\n')
 	}
-	return strings.Join(l.lines, "\n") + "\n"
+	b.Write(l.partial)
+	return b.String()
 }
 
 // Count is how many lines so far contain substr.

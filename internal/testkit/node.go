@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -128,7 +129,7 @@ func StartUpstream(addr string, key Keypair, port uint16, bind wgconn.Bind, log 
 		d.Close()
 		return nil, nil, fmt.Errorf("failed to bring upstream at %s up: %w", addr, err)
 	}
-	if n.Port, err = ListenPort(d); err != nil {
+	if n.Port, err = ReadListenPort(d); err != nil {
 		d.Close()
 		return nil, nil, fmt.Errorf("upstream at %s: %w", addr, err)
 	}
@@ -173,8 +174,8 @@ func LoopbackAddrPort(port uint16) netip.AddrPort {
 	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), port)
 }
 
-// ListenPort reads listen_port from d's get reply.
-func ListenPort(d IpcGetter) (uint16, error) {
+// ReadListenPort reads listen_port from d's get reply.
+func ReadListenPort(d IpcGetter) (uint16, error) {
 	get, err := d.IpcGet()
 	if err != nil {
 		return 0, err
@@ -189,6 +190,28 @@ func ListenPort(d IpcGetter) (uint16, error) {
 		}
 	}
 	return 0, errors.New("no listen_port in the get reply")
+}
+
+// ListenPort is ReadListenPort, failing the test on error.
+func ListenPort(tb testing.TB, d IpcGetter) uint16 {
+	tb.Helper()
+	p, err := ReadListenPort(d)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// FreeUDPPort returns a UDP port free on all addresses right now, for a
+// node that must keep its port across restarts.
+func FreeUDPPort(tb testing.TB) uint16 {
+	tb.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close()
+	return uint16(c.LocalAddr().(*net.UDPAddr).Port)
 }
 
 // PeerValueOf returns the first value of key in peer pk's section of the

@@ -1,8 +1,8 @@
 package testkit
 
-// Pinger: numbered ICMP echoes through a tunnel on one socket, recording
-// when each was sent and answered, so a test counts losses exactly and
-// finds when traffic flowed again.
+// Pinger: numbered ICMP echoes through a tunnel, recording when each was
+// sent and answered, so a test counts losses exactly and finds when
+// traffic flowed again.
 
 import (
 	"net"
@@ -12,44 +12,101 @@ import (
 	"time"
 )
 
-// Pinger sends numbered echoes from one node to one tunnel address, by
-// hand (Send) or on a clock (Every), and records the replies. It is safe
-// for concurrent use and stops at the test's Cleanup.
+// Pinger sends numbered echoes from one node to one tunnel address and
+// records when each was sent and answered. It is safe for concurrent use.
+//
+// Two ways to send, because a netstack ping socket wakes its reader only
+// when a reply lands in an empty queue, so a reply that arrives while
+// nobody waits is never read, nor is anything after it:
+//
+//   - Send writes on the pinger's own socket, read by one goroutine; a
+//     late reply still counts. For echoes spaced out by the test (at least
+//     a round trip apart), as a burst of replies could stall the socket.
+//   - Every writes each echo on a socket of its own that waits up to
+//     PingerWait for its reply, so replies bunched up after an outage are
+//     all read.
 type Pinger struct {
-	c    net.Conn
-	mu   sync.Mutex
-	sent map[uint16]time.Time
-	got  map[uint16]time.Time
-	seq  uint16
-	read chan struct{} // closed when the reader ends
+	from *Node
+	to   netip.Addr
+	c    net.Conn      // Send's socket, opened on first use
+	read chan struct{} // closed when Send's reader ends
+
+	mu      sync.Mutex
+	seq     uint16
+	sent    map[uint16]time.Time
+	got     map[uint16]time.Time
+	open    map[uint16]net.Conn // Every's sockets still waiting for their reply
+	stopped bool
 
 	stopOnce sync.Once
 	stop     chan struct{} // closed by Stop
-	ticking  sync.WaitGroup
+	wg       sync.WaitGroup
 }
 
-// NewPinger opens an ICMP socket on from's netstack towards to.
+// PingerWait is how long an echo sent by Every waits for its reply; a
+// later reply is not seen, so it counts as lost.
+const PingerWait = 5 * time.Second
+
+// StartPinger returns a pinger from from to to; it sends nothing yet. The
+// caller stops it.
+func StartPinger(from *Node, to netip.Addr) *Pinger {
+	return &Pinger{from: from, to: to, sent: map[uint16]time.Time{}, got: map[uint16]time.Time{}, open: map[uint16]net.Conn{}, stop: make(chan struct{})}
+}
+
+// NewPinger is StartPinger, stopped at the test's Cleanup.
 func NewPinger(tb testing.TB, from *Node, to netip.Addr) *Pinger {
-	tb.Helper()
-	c, err := from.Net.DialPingAddr(netip.Addr{}, to)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p := &Pinger{c: c, sent: map[uint16]time.Time{}, got: map[uint16]time.Time{}, read: make(chan struct{}), stop: make(chan struct{})}
-	go p.reader()
+	p := StartPinger(from, to)
 	tb.Cleanup(p.Stop)
 	return p
 }
 
-func (p *Pinger) reader() {
+// nextLocked numbers an echo and records when it was sent; ok is false after
+// Stop. Called with p.mu held.
+func (p *Pinger) nextLocked() (seq uint16, ok bool) {
+	if p.stopped {
+		return 0, false
+	}
+	p.seq++
+	p.sent[p.seq] = time.Now()
+	return p.seq, true
+}
+
+func echoRequest(seq uint16) []byte {
+	return []byte{8, 0, 0, 0, 0, 1, byte(seq >> 8), byte(seq), 'w', 'g'}
+}
+
+// Send sends the next echo on the pinger's socket and returns its
+// sequence number (0 after Stop; an echo whose socket cannot be opened
+// counts as lost).
+func (p *Pinger) Send() uint16 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	seq, ok := p.nextLocked()
+	if !ok {
+		return 0
+	}
+	if p.c == nil {
+		c, err := p.from.Net.DialPingAddr(netip.Addr{}, p.to)
+		if err != nil {
+			return seq
+		}
+		p.c, p.read = c, make(chan struct{})
+		go p.reader(c)
+	}
+	p.c.Write(echoRequest(seq))
+	return seq
+}
+
+// reader records the replies that come to Send's socket until it closes.
+func (p *Pinger) reader(c net.Conn) {
 	defer close(p.read)
 	buf := make([]byte, 1500)
 	for {
-		n, err := p.c.Read(buf)
+		n, err := c.Read(buf)
 		if err != nil {
 			return
 		}
-		if n >= 8 && buf[0] == 0 { // echo reply
+		if n >= 8 && buf[0] == 0 { // an echo reply; the id is the socket's
 			seq := uint16(buf[6])<<8 | uint16(buf[7])
 			p.mu.Lock()
 			if _, ok := p.got[seq]; !ok {
@@ -60,26 +117,61 @@ func (p *Pinger) reader() {
 	}
 }
 
-// Send sends the next echo and returns its sequence number.
-func (p *Pinger) Send() uint16 {
+// sendOwn sends the next echo on a socket of its own (Every).
+func (p *Pinger) sendOwn() {
 	p.mu.Lock()
-	p.seq++
-	seq := p.seq
-	p.sent[seq] = time.Now()
-	p.mu.Unlock()
-	p.c.Write([]byte{8, 0, 0, 0, 0x77, 0x67, byte(seq >> 8), byte(seq), 'w', 'g'})
-	return seq
+	defer p.mu.Unlock()
+	seq, ok := p.nextLocked()
+	if !ok {
+		return
+	}
+	c, err := p.from.Net.DialPingAddr(netip.Addr{}, p.to)
+	if err != nil {
+		return
+	}
+	p.open[seq] = c
+	p.wg.Add(1)
+	go p.await(seq, c)
 }
 
-// Every sends an echo now and then every interval, until Stop.
+// await writes echo seq on c and records its reply.
+func (p *Pinger) await(seq uint16, c net.Conn) {
+	defer p.wg.Done()
+	defer func() {
+		c.Close()
+		p.mu.Lock()
+		delete(p.open, seq)
+		p.mu.Unlock()
+	}()
+	c.SetDeadline(time.Now().Add(PingerWait))
+	if _, err := c.Write(echoRequest(seq)); err != nil {
+		return
+	}
+	buf := make([]byte, 1500)
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			return
+		}
+		if n >= 8 && buf[0] == 0 {
+			p.mu.Lock()
+			p.got[seq] = time.Now()
+			p.mu.Unlock()
+			return
+		}
+	}
+}
+
+// Every sends an echo now and then every interval, each on its own
+// socket, until Stop.
 func (p *Pinger) Every(interval time.Duration) {
-	p.ticking.Add(1)
+	p.wg.Add(1)
 	go func() {
-		defer p.ticking.Done()
+		defer p.wg.Done()
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		for {
-			p.Send()
+			p.sendOwn()
 			select {
 			case <-p.stop:
 				return
@@ -89,14 +181,23 @@ func (p *Pinger) Every(interval time.Duration) {
 	}()
 }
 
-// Stop stops sending and reading and waits for the pinger's goroutines;
-// the record stays readable. It is idempotent.
+// Stop stops sending, closes the sockets and waits for the pinger's
+// goroutines; the record stays readable. It is idempotent.
 func (p *Pinger) Stop() {
 	p.stopOnce.Do(func() {
+		p.mu.Lock()
+		p.stopped = true
+		for _, c := range p.open {
+			c.Close()
+		}
+		c := p.c
+		p.mu.Unlock()
 		close(p.stop)
-		p.ticking.Wait()
-		p.c.Close()
-		<-p.read
+		p.wg.Wait()
+		if c != nil {
+			c.Close()
+			<-p.read
+		}
 	})
 }
 
@@ -144,4 +245,37 @@ func (p *Pinger) FirstAnswer(after time.Time, within time.Duration) (sent, got t
 		}
 	}
 	return sent, got, ok
+}
+
+// FirstReplyAfter returns when the first reply that came after t came,
+// whenever its echo was sent.
+func (p *Pinger) FirstReplyAfter(t time.Time) (got time.Time, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, g := range p.got {
+		if g.After(t) && (!ok || g.Before(got)) {
+			got, ok = g, true
+		}
+	}
+	return got, ok
+}
+
+// LastReply returns when the latest reply came (zero before any).
+func (p *Pinger) LastReply() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var last time.Time
+	for _, g := range p.got {
+		if g.After(last) {
+			last = g
+		}
+	}
+	return last
+}
+
+// Replies is how many echoes have been answered.
+func (p *Pinger) Replies() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.got)
 }
