@@ -12,10 +12,6 @@ import (
 	"wghooks/internal/udprelay"
 )
 
-func init() {
-	scenes = append(scenes, scene{order: 30, name: "endpoints", title: "A server known by name: its IPv6 address dies, then comes back", run: sceneEndpoints})
-}
-
 // sceneEndpoints: the client knows the server as vpn.example.test, which
 // resolves to an IPv6 and an IPv4 address (loopback relays standing in for
 // two paths to one server). IPv6 is dead from the start; later the path in

@@ -34,10 +34,6 @@ const (
 	floodSinkPort  = 9                       // discard
 )
 
-func init() {
-	scenes = append(scenes, scene{order: 55, name: "flood", title: "A gateway under a handshake flood: its peer keeps streaming, a newcomer still gets in", run: sceneFlood})
-}
-
 func sceneFlood(tl *timeline) error {
 	prov := &floodProvider{peers: map[hooks.PublicKey]netip.Addr{}}
 	gw, err := startNode("gateway", "198.18.40.1", testkit.Keypair{}, 0, device.Config{JIT: device.JITConfig{Provider: prov}})

@@ -11,10 +11,6 @@ import (
 	"wghooks/ops"
 )
 
-func init() {
-	scenes = append(scenes, scene{order: 60, name: "ha", title: "Two servers with one key behind a UDP load balancer; the backend carrying the flow dies", run: sceneHA})
-}
-
 func sceneHA(tl *timeline) error {
 	const tunnelAddr = "198.18.30.1"
 	sharedKey := testkit.NewKeypair()

@@ -16,10 +16,6 @@ import (
 	"wghooks/internal/testkit"
 )
 
-func init() {
-	scenes = append(scenes, scene{order: 50, name: "jit", title: "Just-in-time peers: a gateway that knows no one until they knock", run: sceneJIT})
-}
-
 func sceneJIT(tl *timeline) error {
 	dir, err := os.MkdirTemp("", "wghooks-demo-jit-")
 	if err != nil {

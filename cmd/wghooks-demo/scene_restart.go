@@ -14,10 +14,6 @@ import (
 // restart; its client needs about 15 s on its own.
 const restartUpWindow = 3 * time.Second
 
-func init() {
-	scenes = append(scenes, scene{order: 20, name: "restart", title: "A server restarts under a roaming client that keeps sending", run: sceneRestart})
-}
-
 func sceneRestart(tl *timeline) error {
 	dir, err := os.MkdirTemp("", "wghooks-demo-restart-")
 	if err != nil {

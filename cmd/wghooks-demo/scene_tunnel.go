@@ -8,10 +8,6 @@ import (
 	"wghooks/internal/testkit"
 )
 
-func init() {
-	scenes = append(scenes, scene{order: 10, name: "tunnel", title: "Two wghooks devices, one tunnel, real HTTP through it", run: sceneTunnel})
-}
-
 func sceneTunnel(tl *timeline) error {
 	a, err := startNode("alice", "198.18.0.1", testkit.Keypair{}, 0, device.Config{})
 	if err != nil {
