@@ -6,17 +6,18 @@
 //
 //   - keys.go: WireGuard key pairs and UAPI set text (Keypair, UAPI).
 //   - node.go: one end of an in-process tunnel on a netstack TUN and
-//     loopback UDP, running wghooks (StartWghooks, NewWghooks) or plain
-//     upstream wireguard-go (StartUpstream, NewUpstream), and peering
-//     (PeerConf, AddPeer); reading a get reply (ListenPort, PeerValue), and a free UDP port (FreeUDPPort).
+//     loopback UDP (Node), running wghooks (StartWghooks, NewWghooks) or
+//     plain upstream (StartUpstream, NewUpstream), or bare for a rig that
+//     builds its own device (MakeNode); peering (PeerConf, AddPeer); reading
+//     a get reply (ReadListenPort, ListenPort, PeerValueOf, PeerValue); a
+//     free UDP port (FreeUDPPort).
 //   - traffic.go: traffic through a tunnel: one ICMP echo (Node.Ping,
 //     PingUntil), UDP echo (Node.ServeEcho, Node.Echo), HTTP
 //     (Node.ServeHTTP, Node.Get).
 //   - pinger.go: numbered echoes, counting losses and finding when traffic
-//     flowed again (Pinger).
+//     flowed again (StartPinger, NewPinger).
 //   - eventually.go: poll a condition with a deadline (Eventually,
-//     EventuallyNil, Poll);
-//     tests never sleep and then assert.
+//     EventuallyNil, Poll); tests never sleep and then assert.
 //   - log.go: a thread-safe log capture, also an io.Writer for a
 //     process's output, that can wait for a line (Log).
 //   - bind.go: a conn.Bind wrapper counting handshake messages
