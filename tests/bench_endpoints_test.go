@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"wghooks/device"
+	"wghooks/internal/testkit"
 )
 
 // TestBenchEndpoints measures seconds from a path failure to the first
@@ -83,28 +84,28 @@ func benchEpFailover(t *testing.T, idle, upstream bool, capAt time.Duration) tim
 	p := newEpPair(t, device.Config{}, []string{"::1", "127.0.0.2"})
 	from := p.client
 	if upstream {
-		up, du := newUpstreamNode(t, "198.18.40.3")
-		peerWith(t, p.ds, up, false)
-		if err := du.IpcSet(uapiCfg("public_key", p.server.key.pubHex(), "allowed_ip", "198.18.40.1/32",
+		up, du := testkit.NewUpstream(t, "198.18.40.3", nil)
+		testkit.AddPeer(t, p.ds, up, false)
+		if err := du.IpcSet(testkit.UAPI("public_key", p.server.Key.PubHex(), "allowed_ip", "198.18.40.1/32",
 			"endpoint", p.relayAddr("::1"))); err != nil {
 			t.Fatal(err)
 		}
 		from = up
 	}
-	if _, err := pingUntil(t, from, p.server.addr, time.Second, 15*time.Second); err != nil {
+	if _, err := from.PingUntil(p.server.Addr, time.Second, 15*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	pg := newEpPinger(t, from, p.server.addr)
+	pg := testkit.NewPinger(t, from, p.server.Addr)
 	if !idle {
 		for i := 0; i < 5; i++ {
-			pg.send()
+			pg.Send()
 			time.Sleep(100 * time.Millisecond)
 		}
 	} else {
 		time.Sleep(time.Second)
 	}
 	if !upstream {
-		t.Logf("endpoint before the cut: %s", endpointOf(t, p.dc, p.serverPk))
+		t.Logf("endpoint before the cut: %s", testkit.PeerValue(t, p.dc, p.serverPk, "endpoint"))
 	}
 	p.relays["::1"].Cut()
 	start := time.Now()
@@ -113,10 +114,10 @@ func benchEpFailover(t *testing.T, idle, upstream bool, capAt time.Duration) tim
 		start = time.Now()
 	}
 	for time.Since(start) < capAt {
-		if d, ok := pg.firstAnsweredAfter(start); ok {
-			return d
+		if _, got, ok := pg.FirstAnswer(start, 0); ok {
+			return got.Sub(start)
 		}
-		pg.send()
+		pg.Send()
 		time.Sleep(100 * time.Millisecond)
 	}
 	if os.Getenv("EPDEBUG") != "" {

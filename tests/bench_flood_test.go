@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"wghooks/device"
+	"wghooks/internal/testkit"
 )
 
 // BenchmarkHardeningFlood measures a known peer's TCP throughput through
@@ -45,17 +46,17 @@ func BenchmarkHardeningFlood(b *testing.B) {
 	p := newJITProvider()
 	ours, od := newJITServer(b, p, device.JITConfig{}, nil, nil)
 	oursClient := newHardClient(b, "198.18.1.1", ours)
-	p.set(oursClient.key.pub, oursClient.addr)
-	oursLink := newBenchPairLink(b, oursClient.node, ours, chunk)
+	p.set(oursClient.Key.Pub, oursClient.Addr)
+	oursLink := newBenchPairLink(b, oursClient.Node, ours, chunk)
 
-	up, ud := newUpstreamNode(b, "198.18.0.2")
+	up, ud := testkit.NewUpstream(b, "198.18.0.2", nil)
 	upClient := newHardClient(b, "198.18.1.2", up)
-	peerWith(b, ud, upClient.node, false)
-	upLink := newBenchPairLink(b, upClient.node, up, chunk)
+	testkit.AddPeer(b, ud, upClient.Node, false)
+	upLink := newBenchPairLink(b, upClient.Node, up, chunk)
 
 	type side struct {
 		name           string
-		server         *node
+		server         *testkit.Node
 		link           *benchPairLink
 		replay         []byte
 		client         netip.AddrPort
@@ -65,8 +66,8 @@ func BenchmarkHardeningFlood(b *testing.B) {
 		ratios         []float64 // flooded/quiet per round
 	}
 	sides := []*side{
-		{name: "ours", server: ours, link: oursLink, replay: oursClient.rec.firstInitiation(), client: hardLoopback(oursClient.port)},
-		{name: "upstream", server: up, link: upLink, replay: upClient.rec.firstInitiation(), client: hardLoopback(upClient.port)},
+		{name: "ours", server: ours, link: oursLink, replay: oursClient.rec.firstInitiation(), client: hardLoopback(oursClient.Port)},
+		{name: "upstream", server: up, link: upLink, replay: upClient.rec.firstInitiation(), client: hardLoopback(upClient.Port)},
 	}
 	measure := func(s *side) (float64, time.Duration) {
 		start := time.Now()
@@ -86,8 +87,8 @@ func BenchmarkHardeningFlood(b *testing.B) {
 			s.tQuiet += qd
 
 			f := hardFlood{
-				Target:     netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), s.server.port),
-				ServerPub:  s.server.key.pub,
+				Target:     netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), s.server.Port),
+				ServerPub:  s.server.Key.Pub,
 				Replay:     s.replay,
 				Strangers:  64,
 				Sources:    16,

@@ -11,6 +11,7 @@ import (
 
 	"wghooks/device"
 	"wghooks/internal/lbsim"
+	"wghooks/internal/testkit"
 )
 
 // TestBenchHAFailover measures, in one run, the seconds from the death of
@@ -111,18 +112,19 @@ type haRoundOpts struct {
 // cap and stuck=true.
 func haFailoverRound(t *testing.T, serverAddr, clientAddr string, ours bool, o haRoundOpts) (time.Duration, bool) {
 	f := newHAFleetWith(t, serverAddr, lbsim.Config{HealthInterval: o.health})
-	var c *node
+	var c *testkit.Node
 	var dead int
 	if ours {
-		n, d := newWghooksNode(t, clientAddr, device.Config{})
+		n, d := testkit.NewWghooks(t, clientAddr, device.Config{})
 		c, dead = n, f.join(t, n, d, d.Bind().Port)
 	} else {
-		n, u := newUpstreamNode(t, clientAddr)
-		c, dead = n, f.join(t, n, u, func() uint16 { return n.port })
+		n, u := testkit.NewUpstream(t, clientAddr, nil)
+		c, dead = n, f.join(t, n, u, func() uint16 { return n.Port })
 	}
-	var p *haPinger
+	var p *testkit.Pinger
 	if o.idleFor == 0 {
-		p = startHAPinger(t, c, f.front.addr)
+		p = testkit.NewPinger(t, c, f.front.Addr)
+		p.Every(100 * time.Millisecond)
 	}
 	killed := time.Now()
 	f.servers[dead].kill()
@@ -130,7 +132,8 @@ func haFailoverRound(t *testing.T, serverAddr, clientAddr string, ours bool, o h
 	if o.idleFor > 0 {
 		time.Sleep(o.idleFor)
 		from = time.Now()
-		p = startHAPinger(t, c, f.front.addr)
+		p = testkit.NewPinger(t, c, f.front.Addr)
+		p.Every(100 * time.Millisecond)
 	}
 	// Replies already in flight when the backend died do not count.
 	after := killed.Add(500 * time.Millisecond)
@@ -139,7 +142,7 @@ func haFailoverRound(t *testing.T, serverAddr, clientAddr string, ours bool, o h
 	}
 	deadline := from.Add(o.cap)
 	for time.Now().Before(deadline) {
-		if at, ok := p.firstAfter(after); ok {
+		if at, ok := p.FirstReplyAfter(after); ok {
 			return at.Sub(from), false
 		}
 		time.Sleep(20 * time.Millisecond)

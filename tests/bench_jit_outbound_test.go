@@ -21,6 +21,7 @@ import (
 
 	"wghooks/device"
 	"wghooks/hooks/sqlstore"
+	"wghooks/internal/testkit"
 )
 
 // BenchmarkJITOutboundFirstPacket times the gateway's first round trip to
@@ -33,13 +34,13 @@ func BenchmarkJITOutboundFirstPacket(b *testing.B) {
 	samples := benchJITEnvInt("JIT_OUTBOUND_SAMPLES", 50)
 	store := benchJITStore(b)
 	ours, od := newJITServer(b, store, device.JITConfig{Outbound: true}, nil, nil)
-	up, upDev := newUpstreamNode(b, "198.18.0.1")
+	up, upDev := testkit.NewUpstream(b, "198.18.0.1", nil)
 
 	var oursLat, upLat []time.Duration
 	for i := 0; i < samples; i++ {
 		addr := netip.AddrFrom4([4]byte{198, 18, 1 + byte(i/250), byte(i%250 + 1)})
 		for _, side := range []struct {
-			gw  *node
+			gw  *testkit.Node
 			lat *[]time.Duration
 		}{{ours, &oursLat}, {up, &upLat}} {
 			c := benchJITOutboundClient(b, addr.String(), side.gw)
@@ -48,13 +49,13 @@ func BenchmarkJITOutboundFirstPacket(b *testing.B) {
 			if side.gw == ours {
 				err = store.Put(context.Background(), sqlstore.Peer{PeerConfig: cfg})
 			} else {
-				err = upDev.IpcSet(uapiCfg("public_key", c.key.pubHex(), "allowed_ip", cfg.AllowedIPs[0].String(), "endpoint", cfg.Endpoint.String()))
+				err = upDev.IpcSet(testkit.UAPI("public_key", c.Key.PubHex(), "allowed_ip", cfg.AllowedIPs[0].String(), "endpoint", cfg.Endpoint.String()))
 			}
 			if err != nil {
 				b.Fatal(err)
 			}
 			start := time.Now()
-			if err := jitRoundTrip(side.gw, addr, 15*time.Second); err != nil {
+			if err := side.gw.Echo(addr, 15*time.Second); err != nil {
 				b.Fatalf("sample %d: first packet from the gateway: %v", i, err)
 			}
 			*side.lat = append(*side.lat, time.Since(start))
@@ -68,12 +69,12 @@ func BenchmarkJITOutboundFirstPacket(b *testing.B) {
 }
 
 // benchJITOutboundClient is jitOutboundClient for benchmarks.
-func benchJITOutboundClient(b *testing.B, addr string, gw *node) *jitClient {
+func benchJITOutboundClient(b *testing.B, addr string, gw *testkit.Node) *jitClient {
 	b.Helper()
-	n, d := newUpstreamNode(b, addr)
-	peerWith(b, d, gw, false)
-	jitServeEcho(b, n)
-	return &jitClient{node: n, dev: d}
+	n, d := testkit.NewUpstream(b, addr, nil)
+	testkit.AddPeer(b, d, gw, false)
+	testkit.ServeEcho(b, n)
+	return &jitClient{Node: n, dev: d}
 }
 
 // BenchmarkJITOutboundThroughput moves TCP bulk data through three
@@ -85,26 +86,26 @@ func BenchmarkJITOutboundThroughput(b *testing.B) {
 	const chunk = 4 << 20
 	p := newJITOutboundProvider()
 	var onDevs []*device.Device
-	on := func(addr string) (*node, *device.Device) {
-		n, d := newWghooksNode(b, addr, device.Config{Errorf: b.Logf, JIT: device.JITConfig{Provider: p, Outbound: true}})
+	on := func(addr string) (*testkit.Node, *device.Device) {
+		n, d := testkit.NewWghooks(b, addr, device.Config{Errorf: b.Logf, JIT: device.JITConfig{Provider: p, Outbound: true}})
 		onDevs = append(onDevs, d)
 		return n, d
 	}
-	off := func(addr string) (*node, *device.Device) {
-		return newWghooksNode(b, addr, device.Config{Errorf: b.Logf})
+	off := func(addr string) (*testkit.Node, *device.Device) {
+		return testkit.NewWghooks(b, addr, device.Config{Errorf: b.Logf})
 	}
-	pair := func(mk func(string) (*node, *device.Device), a, bAddr string) *benchPairLink {
+	pair := func(mk func(string) (*testkit.Node, *device.Device), a, bAddr string) *benchPairLink {
 		na, da := mk(a)
 		nb, db := mk(bAddr)
-		peerWith(b, da, nb, true)
-		peerWith(b, db, na, true)
+		testkit.AddPeer(b, da, nb, true)
+		testkit.AddPeer(b, db, na, true)
 		return newBenchPairLink(b, na, nb, chunk)
 	}
 	links := []*benchPairLink{pair(on, "198.18.10.1", "198.18.10.2"), pair(off, "198.18.11.1", "198.18.11.2")}
-	ua, uda := newUpstreamNode(b, "198.18.12.1")
-	ub, udb := newUpstreamNode(b, "198.18.12.2")
-	peerWith(b, uda, ub, true)
-	peerWith(b, udb, ua, true)
+	ua, uda := testkit.NewUpstream(b, "198.18.12.1", nil)
+	ub, udb := testkit.NewUpstream(b, "198.18.12.2", nil)
+	testkit.AddPeer(b, uda, ub, true)
+	testkit.AddPeer(b, udb, ua, true)
 	links = append(links, newBenchPairLink(b, ua, ub, chunk))
 
 	times := make([]time.Duration, len(links))

@@ -45,6 +45,7 @@ import (
 	"wghooks/device"
 	"wghooks/hooks"
 	"wghooks/hooks/sqlstore"
+	"wghooks/internal/testkit"
 )
 
 // BenchmarkJITFirstContact times a brand-new client's first round trip
@@ -58,8 +59,8 @@ func BenchmarkJITFirstContact(b *testing.B) {
 	samples := benchJITEnvInt("JIT_FIRST_CONTACTS", 100)
 	store := benchJITStore(b)
 	ours, _ := newJITServer(b, store, device.JITConfig{}, nil, nil)
-	up, upDev := newUpstreamNode(b, "198.18.0.1")
-	jitServeEcho(b, up)
+	up, upDev := testkit.NewUpstream(b, "198.18.0.1", nil)
+	testkit.ServeEcho(b, up)
 
 	var oursLat, upLat []time.Duration
 	retransmits := int64(0)
@@ -67,27 +68,27 @@ func BenchmarkJITFirstContact(b *testing.B) {
 		addr := netip.AddrFrom4([4]byte{198, 18, 1 + byte(i/250), byte(i%250 + 1)})
 		for _, side := range []struct {
 			name   string
-			server *node
+			server *testkit.Node
 			lat    *[]time.Duration
 		}{{"wghooks", ours, &oursLat}, {"upstream", up, &upLat}} {
 			c := newJITClient(b, addr.String(), side.server)
 			var err error
 			if side.server == ours {
 				err = store.Put(context.Background(), sqlstore.Peer{PeerConfig: hooks.PeerConfig{
-					PublicKey: c.key.pub, AllowedIPs: []netip.Prefix{netip.PrefixFrom(addr, 32)}}})
+					PublicKey: c.Key.Pub, AllowedIPs: []netip.Prefix{netip.PrefixFrom(addr, 32)}}})
 			} else {
-				err = upDev.IpcSet(uapiCfg("public_key", c.key.pubHex(), "allowed_ip", addr.String()+"/32"))
+				err = upDev.IpcSet(testkit.UAPI("public_key", c.Key.PubHex(), "allowed_ip", addr.String()+"/32"))
 			}
 			if err != nil {
 				b.Fatal(err)
 			}
 			start := time.Now()
-			if err := jitRoundTrip(c.node, side.server.addr, 15*time.Second); err != nil {
-				b.Fatalf("first contact %d (%s server): %v; client sent %d initiations", i, side.name, err, c.bind.inits.Load())
+			if err := c.Node.Echo(side.server.Addr, 15*time.Second); err != nil {
+				b.Fatalf("first contact %d (%s server): %v; client sent %d initiations", i, side.name, err, c.bind.InitSent.Load())
 			}
 			*side.lat = append(*side.lat, time.Since(start))
 			if side.server == ours {
-				retransmits += c.bind.inits.Load() - 1
+				retransmits += c.bind.InitSent.Load() - 1
 			}
 			c.dev.Close()
 		}
@@ -137,22 +138,22 @@ func BenchmarkJITKnownPeerHandshakes(b *testing.B) {
 	secs := benchJITEnvInt("JIT_HS_SECONDS", 1)
 
 	ours, od := newJITServer(b, newJITProvider(), device.JITConfig{}, nil, nil)
-	up, ud := newUpstreamNode(b, "198.18.0.2")
-	serverKey := ours.key
-	if err := ud.IpcSet(uapiCfg("private_key", serverKey.privHex())); err != nil {
+	up, ud := testkit.NewUpstream(b, "198.18.0.2", nil)
+	serverKey := ours.Key
+	if err := ud.IpcSet(testkit.UAPI("private_key", serverKey.PrivHex())); err != nil {
 		b.Fatal(err)
 	}
 	sealers := make([]*conn.Sealer, peers)
 	var conf strings.Builder
-	eph := newKeypair(b)
+	eph := testkit.NewKeypair()
 	for i := range sealers {
-		k := newKeypair(b)
-		s, err := conn.NewSealer(k.pub, k.priv, serverKey.pub, eph.priv)
+		k := testkit.NewKeypair()
+		s, err := conn.NewSealer(k.Pub, k.Priv, serverKey.Pub, eph.Priv)
 		if err != nil {
 			b.Fatal(err)
 		}
 		sealers[i] = s
-		fmt.Fprintf(&conf, "public_key=%s\nallowed_ip=10.%d.%d.%d/32\n", k.pubHex(), i>>16&255, i>>8&255, i&255)
+		fmt.Fprintf(&conf, "public_key=%s\nallowed_ip=10.%d.%d.%d/32\n", k.PubHex(), i>>16&255, i>>8&255, i&255)
 	}
 	if err := od.IpcSet(conf.String()); err != nil {
 		b.Fatal(err)
@@ -160,8 +161,8 @@ func BenchmarkJITKnownPeerHandshakes(b *testing.B) {
 	if err := ud.IpcSet(conf.String()); err != nil {
 		b.Fatal(err)
 	}
-	oursRun := newBenchHandshaker(b, ours.port, sealers)
-	upRun := newBenchHandshaker(b, up.port, sealers)
+	oursRun := newBenchHandshaker(b, ours.Port, sealers)
+	upRun := newBenchHandshaker(b, up.Port, sealers)
 	oursRun.run(time.Second) // warm-up: new sources, page faults
 	upRun.run(time.Second)
 
@@ -271,12 +272,12 @@ func (h *benchHandshaker) run(d time.Duration) float64 {
 // identifications (mac1, es, ss: conn.Identity.Decode) per second on one
 // core.
 func BenchmarkJITPeerMissIdentify(b *testing.B) {
-	server, client := newKeypair(b), newKeypair(b)
-	id, err := conn.NewIdentity(server.priv)
+	server, client := testkit.NewKeypair(), testkit.NewKeypair()
+	id, err := conn.NewIdentity(server.Priv)
 	if err != nil {
 		b.Fatal(err)
 	}
-	msg, err := conn.SealInitiation(client.priv, server.pub, newKeypair(b).priv, 1, tai64n.Now())
+	msg, err := conn.SealInitiation(client.Priv, server.Pub, testkit.NewKeypair().Priv, 1, tai64n.Now())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -438,7 +439,7 @@ func benchJITScaleOurs(t *testing.T) {
 	// addresses as fast as the device takes them, a mass arrival the guard
 	// would slow with cookies (these senders do not answer them); this
 	// measures start-up and memory.
-	server, d := newWghooksNode(t, "198.18.0.1", device.Config{JIT: device.JITConfig{
+	server, d := testkit.NewWghooks(t, "198.18.0.1", device.Config{JIT: device.JITConfig{
 		Provider: store, MaxPeers: active + 1000, IdleTimeout: -1, RevalidateInterval: -1,
 	}, HA: device.HAConfig{FlowEscapeOff: true}, Guard: device.GuardConfig{Rate: -1}})
 	ready := time.Since(start)
@@ -447,7 +448,7 @@ func benchJITScaleOurs(t *testing.T) {
 	// own loopback address (within the per-source decode rate), keeping
 	// a few in flight.
 	t1 := time.Now()
-	eph := newKeypair(t)
+	eph := testkit.NewKeypair()
 	const inflight = 16
 	settled := func() uint64 {
 		st := d.Stats()
@@ -471,13 +472,13 @@ func benchJITScaleOurs(t *testing.T) {
 	for i := 0; i < active; i++ {
 		wait(uint64(i), inflight)
 		priv, pub := benchJITKey(i)
-		s, err := conn.NewSealer(pub, priv, server.key.pub, eph.priv)
+		s, err := conn.NewSealer(pub, priv, server.Key.Pub, eph.Priv)
 		if err != nil {
 			t.Fatal(err)
 		}
 		src := netip.AddrFrom4([4]byte{127, 1, byte(i >> 8), byte(i)})
 		c, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)),
-			net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), server.port)))
+			net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), server.Port)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -500,7 +501,7 @@ func benchJITScaleUpstream(t *testing.T) {
 		conf.WriteString("public_key=" + hex.EncodeToString(pk[:]) + "\nallowed_ip=" + benchJITActiveAddr(i).String() + "/32\n")
 	}
 	start := time.Now()
-	_, d := newUpstreamNode(t, "198.18.0.1")
+	_, d := testkit.NewUpstream(t, "198.18.0.1", nil)
 	if err := d.IpcSet(conf.String()); err != nil {
 		t.Fatal(err)
 	}

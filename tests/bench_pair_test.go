@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"wghooks/device"
+	"wghooks/internal/testkit"
 )
 
 // benchPairLink is one TCP connection through an in-process tunnel: the
@@ -20,9 +21,9 @@ type benchPairLink struct {
 
 // newBenchPairLink connects a to a sink on b's tunnel address through the
 // tunnel between them.
-func newBenchPairLink(tb testing.TB, a, b *node, chunk int) *benchPairLink {
+func newBenchPairLink(tb testing.TB, a, b *testkit.Node, chunk int) *benchPairLink {
 	tb.Helper()
-	ln, err := b.net.ListenTCPAddrPort(netip.AddrPortFrom(b.addr, 5001))
+	ln, err := b.Net.ListenTCPAddrPort(netip.AddrPortFrom(b.Addr, 5001))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -42,9 +43,9 @@ func newBenchPairLink(tb testing.TB, a, b *node, chunk int) *benchPairLink {
 			}
 		}
 	}()
-	c, err := a.net.DialTCPAddrPort(netip.AddrPortFrom(b.addr, 5001))
+	c, err := a.Net.DialTCPAddrPort(netip.AddrPortFrom(b.Addr, 5001))
 	if err != nil {
-		tb.Fatalf("failed to connect through the tunnel to %s: %v", b.addr, err)
+		tb.Fatalf("failed to connect through the tunnel to %s: %v", b.Addr, err)
 	}
 	tb.Cleanup(func() { c.Close() })
 	l := &benchPairLink{conn: c, buf: make([]byte, chunk)}
@@ -75,14 +76,14 @@ func (l *benchPairLink) transfer(tb testing.TB) time.Duration {
 // -benchtime 40x ./tests
 func BenchmarkPairThroughput(b *testing.B) {
 	const chunk = 4 << 20
-	oa, da := newWghooksNode(b, "198.18.10.1", device.Config{Errorf: b.Logf})
-	ob, db := newWghooksNode(b, "198.18.10.2", device.Config{Errorf: b.Logf})
-	peerWith(b, da, ob, true)
-	peerWith(b, db, oa, true)
-	ua, uda := newUpstreamNode(b, "198.18.11.1")
-	ub, udb := newUpstreamNode(b, "198.18.11.2")
-	peerWith(b, uda, ub, true)
-	peerWith(b, udb, ua, true)
+	oa, da := testkit.NewWghooks(b, "198.18.10.1", device.Config{Errorf: b.Logf})
+	ob, db := testkit.NewWghooks(b, "198.18.10.2", device.Config{Errorf: b.Logf})
+	testkit.AddPeer(b, da, ob, true)
+	testkit.AddPeer(b, db, oa, true)
+	ua, uda := testkit.NewUpstream(b, "198.18.11.1", nil)
+	ub, udb := testkit.NewUpstream(b, "198.18.11.2", nil)
+	testkit.AddPeer(b, uda, ub, true)
+	testkit.AddPeer(b, udb, ua, true)
 	ours := newBenchPairLink(b, oa, ob, chunk)
 	theirs := newBenchPairLink(b, ua, ub, chunk)
 

@@ -30,13 +30,13 @@ import (
 func BenchmarkHardeningUAPIStorm(b *testing.B) {
 	scale := benchJITEnvInt("HARD_UAPI_SCALE", hardStormScale)
 
-	_, d := newWghooksNode(b, "198.18.12.1", device.Config{HA: device.HAConfig{FlowEscapeOff: true}})
+	_, d := testkit.NewWghooks(b, "198.18.12.1", device.Config{HA: device.HAConfig{FlowEscapeOff: true}})
 	path := ipc.SocketPath(testkit.ServeUAPI(b, d, "hardb0", nil), "hardb0")
 	clients := hardStormPlan(b, scale, true)
 	ours := hardStorm(b, path, newHardStormObserver(b, path), clients)
 	hardStormSettle(b, d, clients)
 
-	_, ud := newUpstreamNode(b, "198.18.12.2")
+	_, ud := testkit.NewUpstream(b, "198.18.12.2", nil)
 	dir := b.TempDir()
 	ln, err := ipc.Listen(dir, "hardb1")
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"wghooks/hooks/dnsresolver/dnstest"
+	"wghooks/internal/testkit"
 )
 
 // Network-namespace scenarios of endpoints that heal: real daemons, real
@@ -153,7 +154,7 @@ func TestNetnsEndpointsFailoverWithDNS(t *testing.T) {
 	// wghooks: the hostname through the control CLI.
 	ours := startClient(wghooksBinary(t))
 	c.run(t, cli, "endpoint", ours.iface, serverKey.pub, "vpn.test:51820")
-	netnsEventually(t, 15*time.Second, "a ping through the tunnel", func() error { return c.ping(serverTun, time.Second) })
+	testkit.EventuallyNil(t, 15*time.Second, "a ping through the tunnel", func() error { return c.ping(serverTun, time.Second) })
 	if ep := epnsPeerEndpoint(ours, serverKey.pub); ep != "[fd00:50::1]:51820" {
 		t.Errorf("endpoint %q before the cut, want IPv6 first", ep)
 	}
@@ -169,7 +170,7 @@ func TestNetnsEndpointsFailoverWithDNS(t *testing.T) {
 	time.Sleep(time.Second)
 	c.run(t, "ip", "link", "set", "l6", "down")
 	cut := time.Now()
-	netnsEventually(t, 15*time.Second, "the tunnel on IPv4", func() error {
+	testkit.EventuallyNil(t, 15*time.Second, "the tunnel on IPv4", func() error {
 		if ep := epnsPeerEndpoint(ours, serverKey.pub); ep != "198.18.51.1:51820" {
 			return fmt.Errorf("endpoint %q", ep)
 		}
@@ -199,7 +200,7 @@ func TestNetnsEndpointsFailoverWithDNS(t *testing.T) {
 	c.run(t, "ip", "addr", "replace", "fd00:50::2/64", "dev", "l6", "nodad")
 	theirs := startClient(upstreamBinary(t))
 	theirs.wg(t, "set", theirs.iface, "peer", serverKey.pub, "endpoint", "[fd00:50::1]:51820")
-	netnsEventually(t, 15*time.Second, "a ping through upstream's tunnel", func() error { return c.ping(serverTun, time.Second) })
+	testkit.EventuallyNil(t, 15*time.Second, "a ping through upstream's tunnel", func() error { return c.ping(serverTun, time.Second) })
 	c.run(t, "ip", "link", "set", "l6", "down")
 	if err := c.ping(serverTun, 12*time.Second); err == nil {
 		t.Fatal("upstream got through with its IPv6 address down: the test proves nothing")
@@ -253,12 +254,12 @@ func TestNetnsEndpointsRouteRestore(t *testing.T) {
 			"endpoint", "198.18.62.1:51820", "allowed-ips", "198.19.60.1/32")
 		c.run(t, "ip", "addr", "add", "198.19.60.2/24", "dev", d.iface)
 		c.run(t, "ip", "link", "set", d.iface, "up")
-		netnsEventually(t, 15*time.Second, "a ping through the tunnel", func() error { return c.ping(serverTun, time.Second) })
+		testkit.EventuallyNil(t, 15*time.Second, "a ping through the tunnel", func() error { return c.ping(serverTun, time.Second) })
 		if from := seenFrom(); from != "198.18.60.2" {
 			t.Fatalf("server sees the client at %q, want the primary 198.18.60.2", from)
 		}
 		c.run(t, "ip", "link", "set", "up1", "down")
-		netnsEventually(t, 20*time.Second, "traffic on the backup uplink", func() error {
+		testkit.EventuallyNil(t, 20*time.Second, "traffic on the backup uplink", func() error {
 			c.ping(serverTun, time.Second)
 			if from := seenFrom(); from != "198.18.61.2" {
 				return fmt.Errorf("server sees the client at %q", from)

@@ -14,6 +14,8 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"wghooks/internal/testkit"
 )
 
 // TestNetnsHADaemonOps runs the daemon as an operator would behind a load
@@ -46,14 +48,14 @@ func TestNetnsHADaemonOps(t *testing.T) {
 		t.Fatalf("/readyz before configuration = %d %q, want 503 not configured", code, body)
 	}
 
-	key := newKeypair(t)
+	key := testkit.NewKeypair()
 	keyFile := filepath.Join(t.TempDir(), "key")
-	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(key.priv[:])+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(key.Priv[:])+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	d.wg(t, "set", iface, "private-key", keyFile, "listen-port", "51820")
 	ns.run(t, "ip", "link", "set", iface, "up")
-	eventually(t, 5*time.Second, "/readyz to answer 200 once configured and up", func() bool {
+	testkit.Eventually(t, 5*time.Second, "/readyz to answer 200 once configured and up", func() bool {
 		code, _ := get("/readyz")
 		return code == 200
 	})

@@ -15,13 +15,14 @@ import (
 
 	"wghooks/device"
 	"wghooks/internal/lbsim"
+	"wghooks/internal/testkit"
 	"wghooks/ops"
 )
 
 // haServer is one backend of an HA fleet: a wghooks device with its
 // operations endpoint, which the balancer polls.
 type haServer struct {
-	n    *node
+	n    *testkit.Node
 	d    *device.Device
 	ops  *ops.Server
 	once sync.Once
@@ -41,7 +42,7 @@ func (s *haServer) kill() {
 type haFleet struct {
 	lb      *lbsim.LB
 	servers [2]*haServer
-	front   *node // what clients configure as their peer: the shared key at the balancer's address
+	front   *testkit.Node // what clients configure as their peer: the shared key at the balancer's address
 }
 
 // newHAFleet starts the fleet with tunnel address addr. Servers keep a
@@ -55,16 +56,17 @@ func newHAFleet(t *testing.T, addr string) *haFleet {
 // in, and HealthInterval defaults to 200 ms.
 func newHAFleetWith(t *testing.T, addr string, lbc lbsim.Config) *haFleet {
 	t.Helper()
-	shared := newKeypair(t)
+	shared := testkit.NewKeypair()
 	f := &haFleet{}
 	var backends []lbsim.Backend
 	for i := range f.servers {
-		n, d := newWghooksNode(t, addr, device.Config{})
-		n.key = shared
-		if err := d.IpcSet(uapiCfg("private_key", shared.privHex(), "listen_port", fmt.Sprint(n.port))); err != nil {
+		n, d := testkit.NewWghooks(t, addr, device.Config{})
+		n.Key = shared
+		if err := d.IpcSet(testkit.UAPI("private_key", shared.PrivHex(), "listen_port", fmt.Sprint(n.Port))); err != nil {
 			t.Fatal(err)
 		}
-		n.port = waitPort(t, d.Bind().Port)
+		testkit.Eventually(t, 5*time.Second, "the server to reopen its UDP port", func() bool { return d.Bind().Port() != 0 })
+		n.Port = d.Bind().Port()
 		o, err := ops.Start(d, "127.0.0.1:0", ops.Config{NoProcessMetrics: true})
 		if err != nil {
 			t.Fatal(err)
@@ -73,7 +75,7 @@ func newHAFleetWith(t *testing.T, addr string, lbc lbsim.Config) *haFleet {
 		t.Cleanup(s.kill)
 		f.servers[i] = s
 		backends = append(backends, lbsim.Backend{
-			Addr:   netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), n.port),
+			Addr:   netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), n.Port),
 			Health: o.URL() + "/readyz",
 		})
 	}
@@ -87,87 +89,30 @@ func newHAFleetWith(t *testing.T, addr string, lbc lbsim.Config) *haFleet {
 	}
 	t.Cleanup(lb.Close)
 	f.lb = lb
-	f.front = &node{key: shared, addr: netip.MustParseAddr(addr), port: lb.Addr().Port()}
+	f.front = &testkit.Node{Key: shared, Addr: netip.MustParseAddr(addr), Port: lb.Addr().Port()}
 	return f
 }
 
 // join configures client c (listening on port) against the fleet, with a
 // 1 s persistent keepalive, and waits for the tunnel to carry a ping. It
 // returns the index of the backend carrying the client's flow.
-func (f *haFleet) join(t *testing.T, c *node, dev ipcSetter, port func() uint16) int {
+func (f *haFleet) join(t *testing.T, c *testkit.Node, dev testkit.IpcSetter, port func() uint16) int {
 	t.Helper()
 	for _, s := range f.servers {
-		peerWith(t, s.d, c, false)
+		testkit.AddPeer(t, s.d, c, false)
 	}
-	peerWith(t, dev, f.front, true)
-	if err := dev.IpcSet(uapiCfg("public_key", f.front.key.pubHex(), "persistent_keepalive_interval", "1")); err != nil {
+	testkit.AddPeer(t, dev, f.front, true)
+	if err := dev.IpcSet(testkit.UAPI("public_key", f.front.Key.PubHex(), "persistent_keepalive_interval", "1")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, "a ping through the balancer", func() bool {
-		return ping(t, c, f.front.addr, time.Second) == nil
+	testkit.Eventually(t, 15*time.Second, "a ping through the balancer", func() bool {
+		return c.Ping(f.front.Addr, time.Second) == nil
 	})
 	fl, ok := f.lb.FlowOf(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port()))
 	if !ok {
 		t.Fatalf("balancer has no flow for the client's port %d: %+v", port(), f.lb.Flows())
 	}
 	return fl.Backend
-}
-
-// haPinger pings the fleet every 100 ms and records when pings succeed.
-type haPinger struct {
-	mu   sync.Mutex
-	oks  []time.Time
-	stop chan struct{}
-	done chan struct{}
-}
-
-func startHAPinger(t *testing.T, c *node, to netip.Addr) *haPinger {
-	p := &haPinger{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		for i := 0; i < 100000; i++ { // bounded: stopped at cleanup long before
-			select {
-			case <-p.stop:
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			if ping(t, c, to, 400*time.Millisecond) == nil {
-				p.mu.Lock()
-				p.oks = append(p.oks, time.Now())
-				p.mu.Unlock()
-			}
-		}
-	}()
-	t.Cleanup(p.close)
-	return p
-}
-
-func (p *haPinger) close() {
-	select {
-	case <-p.stop:
-	default:
-		close(p.stop)
-	}
-	<-p.done
-}
-
-// count returns how many pings succeeded so far.
-func (p *haPinger) count() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.oks)
-}
-
-// firstAfter returns the first success after t0.
-func (p *haPinger) firstAfter(t0 time.Time) (time.Time, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, ok := range p.oks {
-		if ok.After(t0) {
-			return ok, true
-		}
-	}
-	return time.Time{}, false
 }
 
 func loopback(port uint16) netip.AddrPort {
@@ -179,7 +124,7 @@ func loopback(port uint16) netip.AddrPort {
 // resumes through the other backend; a plain upstream client, same setup
 // and same keepalives, stays pinned to the dead backend. Both run at once.
 func TestHAFlowEscape(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	var wghooksRecovery time.Duration
 	var mu sync.Mutex
 	recovered := make(chan struct{})
@@ -189,18 +134,19 @@ func TestHAFlowEscape(t *testing.T) {
 			t.Parallel()
 			defer close(recovered)
 			f := newHAFleet(t, "198.18.6.1")
-			c, d := newWghooksNode(t, "198.18.6.2", device.Config{})
+			c, d := testkit.NewWghooks(t, "198.18.6.2", device.Config{})
 			dead := f.join(t, c, d, d.Bind().Port)
 			oldPort := d.Bind().Port()
-			p := startHAPinger(t, c, f.front.addr)
+			p := testkit.NewPinger(t, c, f.front.Addr)
+			p.Every(100 * time.Millisecond)
 
 			killed := time.Now()
 			f.servers[dead].kill()
-			eventually(t, 30*time.Second, "the wghooks client's traffic to resume", func() bool {
-				_, ok := p.firstAfter(killed.Add(500 * time.Millisecond))
+			testkit.Eventually(t, 30*time.Second, "the wghooks client's traffic to resume", func() bool {
+				_, ok := p.FirstReplyAfter(killed.Add(500 * time.Millisecond))
 				return ok
 			})
-			at, _ := p.firstAfter(killed.Add(500 * time.Millisecond))
+			at, _ := p.FirstReplyAfter(killed.Add(500 * time.Millisecond))
 			mu.Lock()
 			wghooksRecovery = at.Sub(killed)
 			mu.Unlock()
@@ -224,9 +170,9 @@ func TestHAFlowEscape(t *testing.T) {
 			// A healthy flow is left alone: 20 more answered pings, no
 			// further escape.
 			escapes := d.Stats().FlowEscapes
-			base := p.count()
-			eventually(t, 20*time.Second, "20 more pings through the surviving backend", func() bool {
-				return p.count() >= base+20
+			base := p.Replies()
+			testkit.Eventually(t, 20*time.Second, "20 more pings through the surviving backend", func() bool {
+				return p.Replies() >= base+20
 			})
 			if n := d.Stats().FlowEscapes; n != escapes || d.Bind().Port() != newPort {
 				t.Fatalf("escaped again from a healthy flow: %d escapes (was %d), port %d (was %d)", n, escapes, d.Bind().Port(), newPort)
@@ -236,14 +182,15 @@ func TestHAFlowEscape(t *testing.T) {
 		t.Run("upstream", func(t *testing.T) {
 			t.Parallel()
 			f := newHAFleet(t, "198.18.7.1")
-			c, u := newUpstreamNode(t, "198.18.7.2")
-			port := func() uint16 { return c.port }
+			c, u := testkit.NewUpstream(t, "198.18.7.2", nil)
+			port := func() uint16 { return c.Port }
 			dead := f.join(t, c, u, port)
-			p := startHAPinger(t, c, f.front.addr)
+			p := testkit.NewPinger(t, c, f.front.Addr)
+			p.Every(100 * time.Millisecond)
 
 			killed := time.Now()
 			f.servers[dead].kill()
-			flow0, _ := f.lb.FlowOf(loopback(c.port))
+			flow0, _ := f.lb.FlowOf(loopback(c.Port))
 			// Watch for as long as wghooks took, plus upstream's own first
 			// handshake attempt (15 s after unanswered data) and its first
 			// retry, so the comparison is fair.
@@ -256,10 +203,10 @@ func TestHAFlowEscape(t *testing.T) {
 			mu.Unlock()
 			time.Sleep(time.Until(killed.Add(window)))
 
-			if at, ok := p.firstAfter(killed.Add(500 * time.Millisecond)); ok {
+			if at, ok := p.FirstReplyAfter(killed.Add(500 * time.Millisecond)); ok {
 				t.Fatalf("upstream client recovered after %v: the balancer did not pin it, so this test proves nothing", at.Sub(killed))
 			}
-			fl, ok := f.lb.FlowOf(loopback(c.port))
+			fl, ok := f.lb.FlowOf(loopback(c.Port))
 			if !ok || fl.Backend != dead {
 				t.Fatalf("upstream client's flow = %+v (found %v), want still pinned to dead backend %d", fl, ok, dead)
 			}
@@ -275,8 +222,8 @@ func TestHAFlowEscape(t *testing.T) {
 // ready once configured and up, 503 at once on drain (so the balancer
 // stops sending new flows), ready again on undrain.
 func TestHAReadyzDrain(t *testing.T) {
-	checkLeaks(t)
-	_, d := newWghooksNode(t, "198.18.8.1", device.Config{})
+	testkit.CheckLeaks(t)
+	_, d := testkit.NewWghooks(t, "198.18.8.1", device.Config{})
 	o, err := ops.Start(d, "127.0.0.1:0", ops.Config{NoProcessMetrics: true})
 	if err != nil {
 		t.Fatal(err)
@@ -318,9 +265,9 @@ func TestHAReadyzDrain(t *testing.T) {
 // TestHAMetricsMove scrapes /metrics before and after a handshake and
 // parses both with Prometheus' own text parser.
 func TestHAMetricsMove(t *testing.T) {
-	checkLeaks(t)
-	a, da := newWghooksNode(t, "198.18.8.2", device.Config{})
-	b, db := newWghooksNode(t, "198.18.8.3", device.Config{})
+	testkit.CheckLeaks(t)
+	a, da := testkit.NewWghooks(t, "198.18.8.2", device.Config{})
+	b, db := testkit.NewWghooks(t, "198.18.8.3", device.Config{})
 	o, err := ops.Start(da, "127.0.0.1:0", ops.Config{Interface: "wgtest"})
 	if err != nil {
 		t.Fatal(err)
@@ -361,9 +308,9 @@ func TestHAMetricsMove(t *testing.T) {
 	if before["wghooks_up"] != 1 || before["wghooks_ready"] != 1 || before["wghooks_peers"] != 0 {
 		t.Fatalf("before: up %v ready %v peers %v", before["wghooks_up"], before["wghooks_ready"], before["wghooks_peers"])
 	}
-	peerWith(t, da, b, true)
-	peerWith(t, db, a, true)
-	if err := ping(t, a, b.addr, 10*time.Second); err != nil {
+	testkit.AddPeer(t, da, b, true)
+	testkit.AddPeer(t, db, a, true)
+	if err := a.Ping(b.Addr, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	after := scrape()

@@ -31,6 +31,7 @@ import (
 	"wghooks/device"
 	"wghooks/hooks"
 	"wghooks/hooks/sqlstore"
+	"wghooks/internal/testkit"
 )
 
 // Environment of the crash child (TestHardeningCrashChild).
@@ -41,20 +42,20 @@ const (
 	hardCrashClient = "WGHOOKS_HARDENING_CRASH_CLIENT" // private key, hex
 )
 
-// hardKeypair makes a keypair from a hex private key.
-func hardKeypair(t testing.TB, privHex string) keypair {
+// hardKeypair makes a testkit.Keypair from a hex private key.
+func hardKeypair(t testing.TB, privHex string) testkit.Keypair {
 	t.Helper()
 	b, err := hex.DecodeString(privHex)
 	if err != nil || len(b) != 32 {
 		t.Fatalf("bad key %q", privHex)
 	}
-	k := keypair{}
-	copy(k.priv[:], b)
-	pub, err := curve25519.X25519(k.priv[:], curve25519.Basepoint)
+	k := testkit.Keypair{}
+	copy(k.Priv[:], b)
+	pub, err := curve25519.X25519(k.Priv[:], curve25519.Basepoint)
 	if err != nil {
 		t.Fatal(err)
 	}
-	copy(k.pub[:], pub)
+	copy(k.Pub[:], pub)
 	return k
 }
 
@@ -71,37 +72,37 @@ func TestHardeningCrashChild(t *testing.T) {
 	}
 	serverKey := hardKeypair(t, os.Getenv(hardCrashServer))
 	clientKey := hardKeypair(t, os.Getenv(hardCrashClient))
-	server, sd := newWghooksNode(t, "198.18.9.1", device.Config{
+	server, sd := testkit.NewWghooks(t, "198.18.9.1", device.Config{
 		Restart: device.RestartConfig{StateFile: os.Getenv(hardCrashState), StateInterval: 10 * time.Millisecond},
 		HA:      device.HAConfig{FlowEscapeOff: true},
 	})
-	if err := sd.IpcSet(uapiCfg("private_key", serverKey.privHex())); err != nil {
+	if err := sd.IpcSet(testkit.UAPI("private_key", serverKey.PrivHex())); err != nil {
 		t.Fatal(err)
 	}
-	server.key = serverKey
-	if err := sd.IpcSet(uapiCfg("public_key", clientKey.pubHex(), "allowed_ip", "198.18.9.2/32")); err != nil {
+	server.Key = serverKey
+	if err := sd.IpcSet(testkit.UAPI("public_key", clientKey.PubHex(), "allowed_ip", "198.18.9.2/32")); err != nil {
 		t.Fatal(err)
 	}
-	fmt.Printf("RESTORED %s\n", endpointOf(t, sd, clientKey.pub))
-	jitServeEcho(t, server)
+	fmt.Printf("RESTORED %s\n", testkit.PeerValue(t, sd, clientKey.Pub, "endpoint"))
+	testkit.ServeEcho(t, server)
 	client := newJITClient(t, "198.18.9.2", server)
-	if err := client.dev.IpcSet(uapiCfg("private_key", clientKey.privHex())); err != nil {
+	if err := client.dev.IpcSet(testkit.UAPI("private_key", clientKey.PrivHex())); err != nil {
 		t.Fatal(err)
 	}
-	client.key = clientKey
+	client.Key = clientKey
 
 	base := 20000 + mrand.IntN(30000)
 	deadline := time.Now().Add(time.Minute)
 	for i := 0; i < 5000 && time.Now().Before(deadline); i++ {
 		port := base + i
-		if err := client.dev.IpcSet(uapiCfg("listen_port", strconv.Itoa(port))); err != nil {
+		if err := client.dev.IpcSet(testkit.UAPI("listen_port", strconv.Itoa(port))); err != nil {
 			continue // taken
 		}
 		fmt.Printf("TRY %d %d\n", i, port)
-		if err := jitRoundTrip(client.node, server.addr, 2*time.Second); err != nil {
+		if err := client.Node.Echo(server.Addr, 2*time.Second); err != nil {
 			continue
 		}
-		if ep := endpointOf(t, sd, clientKey.pub); ep != fmt.Sprintf("127.0.0.1:%d", port) {
+		if ep := testkit.PeerValue(t, sd, clientKey.Pub, "endpoint"); ep != fmt.Sprintf("127.0.0.1:%d", port) {
 			continue
 		}
 		var err error
@@ -213,14 +214,14 @@ func TestHardeningCrashSafety(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills child processes; skipped with -short")
 	}
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	for _, role := range []string{"save", "drain"} {
 		t.Run(role, func(t *testing.T) {
 			dir := t.TempDir()
 			statePath := filepath.Join(dir, "wg0.json")
-			serverKey, clientKey := newKeypair(t), newKeypair(t)
+			serverKey, clientKey := testkit.NewKeypair(), testkit.NewKeypair()
 			env := []string{hardCrashRole + "=" + role, hardCrashState + "=" + statePath,
-				hardCrashServer + "=" + serverKey.privHex(), hardCrashClient + "=" + clientKey.privHex()}
+				hardCrashServer + "=" + serverKey.PrivHex(), hardCrashClient + "=" + clientKey.PrivHex()}
 			onDisk := "" // endpoint in the file after the previous kill
 			writes := 0
 			const kills = 8
@@ -255,17 +256,17 @@ func TestHardeningCrashSafety(t *testing.T) {
 				kills, writes, len(leftovers))
 
 			// A fresh process (in this one) restores the endpoint too.
-			_, sd := newWghooksNode(t, "198.18.9.1", device.Config{
+			_, sd := testkit.NewWghooks(t, "198.18.9.1", device.Config{
 				Restart: device.RestartConfig{StateFile: statePath, StateInterval: -1},
 				HA:      device.HAConfig{FlowEscapeOff: true},
 			})
-			if err := sd.IpcSet(uapiCfg("private_key", serverKey.privHex())); err != nil {
+			if err := sd.IpcSet(testkit.UAPI("private_key", serverKey.PrivHex())); err != nil {
 				t.Fatal(err)
 			}
-			if err := sd.IpcSet(uapiCfg("public_key", clientKey.pubHex(), "allowed_ip", "198.18.9.2/32")); err != nil {
+			if err := sd.IpcSet(testkit.UAPI("public_key", clientKey.PubHex(), "allowed_ip", "198.18.9.2/32")); err != nil {
 				t.Fatal(err)
 			}
-			if ep := endpointOf(t, sd, clientKey.pub); ep != onDisk {
+			if ep := testkit.PeerValue(t, sd, clientKey.Pub, "endpoint"); ep != onDisk {
 				t.Errorf("a fresh device restored %q, want %q", ep, onDisk)
 			}
 		})
@@ -275,7 +276,7 @@ func TestHardeningCrashSafety(t *testing.T) {
 // hardReadState reads the state file strictly: whole JSON, version 1,
 // for the server's key, naming the client once with an endpoint and a
 // handshake.
-func hardReadState(t *testing.T, path string, server, client keypair) hardStateFile {
+func hardReadState(t *testing.T, path string, server, client testkit.Keypair) hardStateFile {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -287,10 +288,10 @@ func hardReadState(t *testing.T, path string, server, client keypair) hardStateF
 	if err := dec.Decode(&f); err != nil || dec.More() {
 		t.Fatalf("torn state file (%v):\n%s", err, data)
 	}
-	if f.Version != 1 || f.PublicKey != base64.StdEncoding.EncodeToString(server.pub[:]) || f.Written.IsZero() {
+	if f.Version != 1 || f.PublicKey != base64.StdEncoding.EncodeToString(server.Pub[:]) || f.Written.IsZero() {
 		t.Fatalf("state file header wrong:\n%s", data)
 	}
-	if len(f.Peers) != 1 || f.Peers[0].PublicKey != base64.StdEncoding.EncodeToString(client.pub[:]) || f.Peers[0].LastHandshake.IsZero() {
+	if len(f.Peers) != 1 || f.Peers[0].PublicKey != base64.StdEncoding.EncodeToString(client.Pub[:]) || f.Peers[0].LastHandshake.IsZero() {
 		t.Fatalf("state file peers wrong:\n%s", data)
 	}
 	if _, err := netip.ParseAddrPort(f.Peers[0].Endpoint); err != nil {
@@ -309,7 +310,7 @@ func TestHardeningCrashStore(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills child processes; skipped with -short")
 	}
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	bin := netnsBuild(t, "wghooks/cmd/wghooks", "wghooks")
 	dir := t.TempDir()
 	db := filepath.Join(dir, "store", "peers.db")
@@ -323,10 +324,10 @@ func TestHardeningCrashStore(t *testing.T) {
 		return netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 32)
 	}
 	add := func() (*exec.Cmd, hooks.PublicKey, netip.Prefix) {
-		k := newKeypair(t)
+		k := testkit.NewKeypair()
 		p := addr(next)
 		next++
-		return run("add", "hardcrash0", base64.StdEncoding.EncodeToString(k.pub[:]), "allowed-ips", p.String()), k.pub, p
+		return run("add", "hardcrash0", base64.StdEncoding.EncodeToString(k.Pub[:]), "allowed-ips", p.String()), k.Pub, p
 	}
 	// A few adds that complete: the store exists, and how long one takes.
 	start := time.Now()

@@ -21,7 +21,7 @@ import (
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
 	"wghooks/internal/floodgen"
-	"wghooks/tun"
+	"wghooks/internal/testkit"
 )
 
 // hardFlood is one flood, hardFloodResult what it saw.
@@ -114,31 +114,17 @@ func (b hardRecordBind) firstInitiation() []byte { return b.FirstInitiation() }
 // hardClient is a plain upstream client of server on netstack (as
 // newJITClient builds one) whose bind records its first initiation.
 type hardClient struct {
-	*node
+	*testkit.Node
 	dev  *wgdevice.Device
 	rec  *hardRecordBind
-	bind *jitCountingBind
+	bind *testkit.CountingBind
 }
 
-func newHardClient(tb testing.TB, addr string, server *node) *hardClient {
+func newHardClient(tb testing.TB, addr string, server *testkit.Node) *hardClient {
 	tb.Helper()
-	n := &node{key: newKeypair(tb), addr: netip.MustParseAddr(addr)}
-	tdev, tnet, err := tun.NewNetstack([]netip.Addr{n.addr}, 0)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	n.net = tnet
 	rec := &hardRecordBind{floodgen.NewRecorder(wgconn.NewDefaultBind())}
-	b := &jitCountingBind{Bind: rec}
-	d := wgdevice.NewDevice(tdev, b, wgdevice.NewLogger(wgdevice.LogLevelError, "client "))
-	tb.Cleanup(d.Close)
-	if err := d.IpcSet(uapiCfg("private_key", n.key.privHex(), "listen_port", "0")); err != nil {
-		tb.Fatal(err)
-	}
-	if err := d.Up(); err != nil {
-		tb.Fatal(err)
-	}
-	n.port = listenPortOf(tb, d)
-	peerWith(tb, d, server, true)
-	return &hardClient{node: n, dev: d, rec: rec, bind: b}
+	b := testkit.NewCountingBind(rec)
+	n, d := testkit.NewUpstream(tb, addr, b)
+	testkit.AddPeer(tb, d, server, true)
+	return &hardClient{Node: n, dev: d, rec: rec, bind: b}
 }

@@ -14,6 +14,7 @@ import (
 
 	"wghooks/device"
 	"wghooks/internal/floodgen"
+	"wghooks/internal/testkit"
 )
 
 // TestHardeningFlood: a just-in-time gateway carries a known peer's TCP
@@ -26,11 +27,11 @@ import (
 // replies come back, far fewer than the flood); heap and goroutines return
 // to where they were; and a new genuine peer is installed right after.
 func TestHardeningFlood(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	r := newHardRig(t, device.Config{})
 	p, server, sd, client, link := r.p, r.server, r.sd, r.client, r.link
-	clientEndpoint := fmt.Sprintf("127.0.0.1:%d", client.port)
-	if ep := endpointOf(t, sd, client.key.pub); ep != clientEndpoint {
+	clientEndpoint := fmt.Sprintf("127.0.0.1:%d", client.Port)
+	if ep := testkit.PeerValue(t, sd, client.Key.Pub, "endpoint"); ep != clientEndpoint {
 		t.Fatalf("gateway has the client at %q, want %q", ep, clientEndpoint)
 	}
 
@@ -88,16 +89,16 @@ func TestHardeningFlood(t *testing.T) {
 	if n := p.totalCalls(); n > flood.Strangers+1 {
 		t.Errorf("provider asked %d times, want at most %d (once per unknown key, once for the client)", n, flood.Strangers+1)
 	}
-	if n := p.callsFor(client.key.pub); n != 1 {
+	if n := p.callsFor(client.Key.Pub); n != 1 {
 		t.Errorf("provider asked %d times about the known client, want 1", n)
 	}
 	if st.PeersActive != 1 || st.PeersInstalled != 1 {
 		t.Errorf("gateway holds %d peers (%d installed), want only the client", st.PeersActive, st.PeersInstalled)
 	}
-	if ep := endpointOf(t, sd, client.key.pub); ep != clientEndpoint {
+	if ep := testkit.PeerValue(t, sd, client.Key.Pub, "endpoint"); ep != clientEndpoint {
 		t.Errorf("replays moved the client's endpoint to %q (want %q)", ep, clientEndpoint)
 	}
-	if n := client.bind.inits.Load(); n != 1 {
+	if n := client.bind.InitSent.Load(); n != 1 {
 		t.Errorf("the client sent %d initiations, want 1: the flood disturbed its session", n)
 	}
 	t.Logf("checks done %v after the flood started", time.Since(floodStart))
@@ -115,21 +116,21 @@ func TestHardeningFlood(t *testing.T) {
 		t.Errorf("live heap peaked at %.1f MiB during the flood, from %.1f MiB: more than upstream's full handshake queue (%.0f MiB) and %d MiB",
 			heapPeak/(1<<20), heapBefore/(1<<20), queue/(1<<20), slack>>20)
 	}
-	eventually(t, 10*time.Second, "heap and goroutines to come back after the flood", func() bool {
+	testkit.Eventually(t, 10*time.Second, "heap and goroutines to come back after the flood", func() bool {
 		return hardHeap() < heapBefore+slack && runtime.NumGoroutine() <= goroutinesBefore+4
 	})
 
 	t.Logf("settled %v after the flood started", time.Since(floodStart))
 	// A new genuine client is installed at once after the flood.
-	fresh := newKeypair(t)
-	p.set(fresh.pub, netip.MustParseAddr("198.18.1.2"))
+	fresh := testkit.NewKeypair()
+	p.set(fresh.Pub, netip.MustParseAddr("198.18.1.2"))
 	s := newJITSender(t, server)
-	eventually(t, 10*time.Second, "a new genuine peer to be installed after the flood", func() bool {
-		if !sd.HasPeer(fresh.pub) {
+	testkit.Eventually(t, 10*time.Second, "a new genuine peer to be installed after the flood", func() bool {
+		if !sd.HasPeer(fresh.Pub) {
 			s.send(t, s.initiation(t, fresh))
 			time.Sleep(200 * time.Millisecond)
 		}
-		return sd.HasPeer(fresh.pub)
+		return sd.HasPeer(fresh.Pub)
 	})
 }
 
@@ -145,7 +146,7 @@ func hardHeap() float64 {
 // leave upstream's own defence working: under the same flood upstream
 // answers with cookie replies, and the known peer's stream keeps flowing.
 func TestHardeningFloodUpstreamCookies(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	r := newHardRig(t, device.Config{Guard: device.GuardConfig{Rate: -1}})
 	sd, link := r.sd, r.link
 	res := hardFloodDuring(t, link, r.flood(hardFlood{
@@ -175,11 +176,11 @@ func TestHardeningFloodUpstreamCookies(t *testing.T) {
 // its retransmit carries the cookie and is provisioned, all during the
 // flood, with no third initiation.
 func TestHardeningFloodNewClientGetsIn(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	p := newJITProvider()
 	server, sd := newJITServer(t, p, device.JITConfig{}, nil, nil)
 	fresh := newJITClient(t, "198.18.1.9", server)
-	p.set(fresh.key.pub, fresh.addr)
+	p.set(fresh.Key.Pub, fresh.Addr)
 
 	// Upstream retransmits 5 s (plus up to 1/3 s) after an unanswered
 	// initiation, so the flood lasts 9 s.
@@ -187,8 +188,8 @@ func TestHardeningFloodNewClientGetsIn(t *testing.T) {
 	done := make(chan hardFloodResult, 1)
 	go func() {
 		res, err := hardFlood{
-			Target:     netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), server.port),
-			ServerPub:  server.key.pub,
+			Target:     netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), server.Port),
+			ServerPub:  server.Key.Pub,
 			Strangers:  8,
 			Sources:    16,
 			PPS:        2000,
@@ -200,25 +201,25 @@ func TestHardeningFloodNewClientGetsIn(t *testing.T) {
 		}
 		done <- res
 	}()
-	eventually(t, 5*time.Second, "the guard to require cookies", func() bool { return sd.Stats().Flooded })
+	testkit.Eventually(t, 5*time.Second, "the guard to require cookies", func() bool { return sd.Stats().Flooded })
 	start := time.Now()
-	err := jitRoundTrip(fresh.node, server.addr, floodFor-time.Second)
+	err := fresh.Node.Echo(server.Addr, floodFor-time.Second)
 	took := time.Since(start)
 	flooded := sd.Stats().Flooded
 	res := <-done
 	st := sd.Stats()
 	t.Logf("new client through after %v with %d initiations; flood %v; guard dropped %d, sent %d cookies",
-		took.Round(time.Millisecond), fresh.bind.inits.Load(), res, st.HandshakesGuarded, st.CookiesSent)
+		took.Round(time.Millisecond), fresh.bind.InitSent.Load(), res, st.HandshakesGuarded, st.CookiesSent)
 	if err != nil {
 		t.Fatalf("a genuine client did not get through the flood: %v", err)
 	}
 	if !flooded {
 		t.Errorf("the flood ended before the client got in: the guard was not tested")
 	}
-	if !sd.HasPeer(fresh.key.pub) {
+	if !sd.HasPeer(fresh.Key.Pub) {
 		t.Errorf("the client was not provisioned")
 	}
-	if n := fresh.bind.inits.Load(); n != 2 {
+	if n := fresh.bind.InitSent.Load(); n != 2 {
 		t.Errorf("the client sent %d initiations, want 2 (one answered with a cookie, one with the cookie)", n)
 	}
 }
@@ -261,12 +262,12 @@ func TestHardeningFloodSpoofedPeer(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("spoofing a peer's address needs a raw socket (root)")
 	}
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	invalid := &hardLogCount{substr: "Received invalid initiation message from"}
 	const rate = 64 // new-source initiations/s: the bucket empties early in the flood
 	r := newHardRig(t, device.Config{Verbosef: invalid.logf, Guard: device.GuardConfig{Rate: rate}})
 	p, server, sd, client, link := r.p, r.server, r.sd, r.client, r.link
-	clientEndpoint := hardLoopback(client.port)
+	clientEndpoint := hardLoopback(client.Port)
 	before := sd.Stats()
 
 	res := hardFloodDuring(t, link, r.flood(hardFlood{
@@ -311,21 +312,21 @@ func TestHardeningFloodSpoofedPeer(t *testing.T) {
 	if n := p.totalCalls(); n > 16+1 {
 		t.Errorf("provider asked %d times, want at most 17 (once per stranger, once for the client)", n)
 	}
-	if n := client.bind.inits.Load(); n != 1 {
+	if n := client.bind.InitSent.Load(); n != 1 {
 		t.Errorf("the client sent %d initiations during the flood, want 1: its session was disturbed", n)
 	}
-	if ep := endpointOf(t, sd, client.key.pub); ep != clientEndpoint.String() {
+	if ep := testkit.PeerValue(t, sd, client.Key.Pub, "endpoint"); ep != clientEndpoint.String() {
 		t.Errorf("the flood moved the client's endpoint to %q (want %v)", ep, clientEndpoint)
 	}
 
 	// The peer's next handshake goes through at once: its budget refills
 	// and the new-source rate is free again.
 	time.Sleep(2 * time.Second)
-	client.dev.LookupPeer(server.key.pub).ExpireCurrentKeypairs()
-	if err := jitRoundTrip(client.node, server.addr, 4*time.Second); err != nil {
+	client.dev.LookupPeer(server.Key.Pub).ExpireCurrentKeypairs()
+	if err := client.Node.Echo(server.Addr, 4*time.Second); err != nil {
 		t.Fatalf("the client's traffic after the flood: %v", err)
 	}
-	if n := client.bind.inits.Load(); n != 2 {
+	if n := client.bind.InitSent.Load(); n != 2 {
 		t.Errorf("the client needed %d initiations in all, want 2 (one before the flood, one after it)", n)
 	}
 }
@@ -334,7 +335,7 @@ func TestHardeningFloodSpoofedPeer(t *testing.T) {
 // one plain upstream client, with a TCP stream link between the two.
 type hardRig struct {
 	p      *jitProvider
-	server *node
+	server *testkit.Node
 	sd     *device.Device
 	client *hardClient
 	link   *benchPairLink
@@ -345,8 +346,8 @@ func newHardRig(t *testing.T, dc device.Config) *hardRig {
 	r := &hardRig{p: newJITProvider()}
 	r.server, r.sd = newJITServerWith(t, r.p, dc, nil, nil)
 	r.client = newHardClient(t, "198.18.1.1", r.server)
-	r.p.set(r.client.key.pub, r.client.addr)
-	r.link = newBenchPairLink(t, r.client.node, r.server, 64<<10)
+	r.p.set(r.client.Key.Pub, r.client.Addr)
+	r.link = newBenchPairLink(t, r.client.Node, r.server, 64<<10)
 	if r.client.rec.firstInitiation() == nil {
 		t.Fatal("the client's initiation was not recorded")
 	}
@@ -356,8 +357,8 @@ func newHardRig(t *testing.T, dc device.Config) *hardRig {
 // flood is f aimed at the rig's gateway, replaying its client's first
 // initiation.
 func (r *hardRig) flood(f hardFlood) hardFlood {
-	f.Target = hardLoopback(r.server.port)
-	f.ServerPub = r.server.key.pub
+	f.Target = hardLoopback(r.server.Port)
+	f.ServerPub = r.server.Key.Pub
 	f.Replay = r.client.rec.firstInitiation()
 	return f
 }

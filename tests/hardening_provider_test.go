@@ -18,14 +18,15 @@ import (
 	"wghooks/device"
 	"wghooks/hooks"
 	"wghooks/hooks/httpprovider"
+	"wghooks/internal/testkit"
 )
 
 // hardSender is a jitSender from its own loopback source address, so
 // each case has its own per-source decode budget.
-func hardSender(t *testing.T, server *node, src netip.Addr) *jitSender {
+func hardSender(t *testing.T, server *testkit.Node, src netip.Addr) *jitSender {
 	t.Helper()
 	c, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)),
-		net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), server.port)))
+		net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), server.Port)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func (r *hardRouter) LookupPeer(ctx context.Context, k hooks.PublicKey) (hooks.P
 // and every key is installed, exactly as answered, once the provider
 // heals.
 func TestHardeningProviderFaults(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	const timeout = 400 * time.Millisecond
 	release := make(chan struct{}) // lets the provider that ignores its context return
 	var healed atomic.Bool
@@ -172,10 +173,10 @@ func TestHardeningProviderFaults(t *testing.T) {
 	}
 
 	router := &hardRouter{routes: map[hooks.PublicKey]hooks.Provider{}, calls: map[hooks.PublicKey]int{}}
-	keys := make([]keypair, len(faults))
+	keys := make([]testkit.Keypair, len(faults))
 	for i, f := range faults {
-		keys[i] = newKeypair(t)
-		k := hooks.PublicKey(keys[i].pub)
+		keys[i] = testkit.NewKeypair()
+		k := hooks.PublicKey(keys[i].Pub)
 		if f.http != nil {
 			cp.broken[k] = f.http
 			cp.peers[k] = good(i)
@@ -190,9 +191,9 @@ func TestHardeningProviderFaults(t *testing.T) {
 		})
 	}
 	// A slow provider that stays within the timeout still installs.
-	slow := newKeypair(t)
+	slow := testkit.NewKeypair()
 	slowAddr := netip.MustParseAddr("198.18.3.200")
-	router.routes[slow.pub] = hooks.ProviderFunc(func(ctx context.Context, _ hooks.PublicKey) (hooks.PeerConfig, error) {
+	router.routes[slow.Pub] = hooks.ProviderFunc(func(ctx context.Context, _ hooks.PublicKey) (hooks.PeerConfig, error) {
 		select {
 		case <-time.After(timeout / 2):
 		case <-ctx.Done():
@@ -201,7 +202,7 @@ func TestHardeningProviderFaults(t *testing.T) {
 		return hooks.PeerConfig{AllowedIPs: []netip.Prefix{netip.PrefixFrom(slowAddr, 32)}}, nil
 	})
 
-	ev, log := &jitEvents{}, &jitLog{}
+	ev, log := &jitEvents{}, testkit.NewLog(t, "server")
 	server, sd := newJITServer(t, router, device.JITConfig{
 		LookupTimeout: timeout, ErrorRetry: 100 * time.Millisecond, RevalidateInterval: -1,
 	}, ev, log)
@@ -216,22 +217,22 @@ func TestHardeningProviderFaults(t *testing.T) {
 	slowSender.send(t, slowSender.initiation(t, slow))
 
 	for i, f := range faults {
-		eventually(t, 10*time.Second, f.name+": the lookup to fail", func() bool {
-			return len(ev.hardFailures(keys[i].pub)) > 0
+		testkit.Eventually(t, 10*time.Second, f.name+": the lookup to fail", func() bool {
+			return len(ev.hardFailures(keys[i].Pub)) > 0
 		})
-		errs := ev.hardFailures(keys[i].pub)
+		errs := ev.hardFailures(keys[i].Pub)
 		if err := errs[0]; !strings.Contains(err.Error(), f.want) || !strings.HasPrefix(err.Error(), "failed to ") {
 			t.Errorf("%s: failure %q does not say %q", f.name, err, f.want)
 		}
-		if sd.HasPeer(keys[i].pub) {
+		if sd.HasPeer(keys[i].Pub) {
 			t.Errorf("%s: peer installed from a failed lookup", f.name)
 		}
 	}
-	eventually(t, 5*time.Second, "the slow provider's peer to be installed", func() bool { return sd.HasPeer(slow.pub) })
+	testkit.Eventually(t, 5*time.Second, "the slow provider's peer to be installed", func() bool { return sd.HasPeer(slow.Pub) })
 	if st := sd.Stats(); st.ProviderErrors < uint64(len(faults)) || st.PeersActive != 1 {
 		t.Errorf("after the faults: ProviderErrors %d (want ≥ %d), %d peers (want only the slow one)", st.ProviderErrors, len(faults), st.PeersActive)
 	}
-	if n := log.count("not installed: failed to "); n < len(faults) {
+	if n := log.Count("not installed: failed to "); n < len(faults) {
 		t.Errorf("%d log lines say a peer was not installed and why, want ≥ %d", n, len(faults))
 	}
 
@@ -244,10 +245,10 @@ func TestHardeningProviderFaults(t *testing.T) {
 		}
 	}
 	for i, f := range faults {
-		if sd.HasPeer(keys[i].pub) {
+		if sd.HasPeer(keys[i].Pub) {
 			t.Errorf("%s: installed while the provider was still failing", f.name)
 		}
-		if n := len(ev.hardFailures(keys[i].pub)); n > 4 {
+		if n := len(ev.hardFailures(keys[i].Pub)); n > 4 {
 			t.Errorf("%s: %d lookups for 4 initiations", f.name, n)
 		}
 	}
@@ -261,14 +262,14 @@ func TestHardeningProviderFaults(t *testing.T) {
 	time.Sleep(150 * time.Millisecond) // past ErrorRetry
 	for i, f := range faults {
 		s := senders[i]
-		eventually(t, 10*time.Second, f.name+": install once the provider heals", func() bool {
-			if !sd.HasPeer(keys[i].pub) {
+		testkit.Eventually(t, 10*time.Second, f.name+": install once the provider heals", func() bool {
+			if !sd.HasPeer(keys[i].Pub) {
 				s.send(t, s.initiation(t, keys[i]))
 				time.Sleep(100 * time.Millisecond)
 			}
-			return sd.HasPeer(keys[i].pub)
+			return sd.HasPeer(keys[i].Pub)
 		})
-		if got := peerValue(t, sd, keys[i].pub, "allowed_ip"); got != netip.PrefixFrom(addr(i), 32).String() {
+		if got := testkit.PeerValue(t, sd, keys[i].Pub, "allowed_ip"); got != netip.PrefixFrom(addr(i), 32).String() {
 			t.Errorf("%s: installed with allowed_ip %q, want %s", f.name, got, netip.PrefixFrom(addr(i), 32))
 		}
 	}
@@ -276,7 +277,7 @@ func TestHardeningProviderFaults(t *testing.T) {
 	// Upstream runs two goroutines per peer; nothing else stays.
 	transport.CloseIdleConnections()
 	peers := sd.Stats().PeersActive
-	eventually(t, 10*time.Second, "goroutines and heap to come back", func() bool {
+	testkit.Eventually(t, 10*time.Second, "goroutines and heap to come back", func() bool {
 		return runtime.NumGoroutine() <= goroutinesBefore+2*peers+2 && hardHeap() < heapBefore+16<<20
 	})
 	t.Logf("stats %+v; goroutines %d -> %d", sd.Stats(), goroutinesBefore, runtime.NumGoroutine())
@@ -289,7 +290,7 @@ func TestHardeningProviderFaults(t *testing.T) {
 // revokes it; once the provider settles, traffic flows; goroutines do
 // not accumulate.
 func TestHardeningProviderFlapping(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	var calls atomic.Int64
 	var settled atomic.Bool
 	cfgA := hooks.PeerConfig{AllowedIPs: []netip.Prefix{netip.MustParsePrefix("198.18.1.1/32")}}
@@ -309,25 +310,25 @@ func TestHardeningProviderFlapping(t *testing.T) {
 		}
 		return hooks.PeerConfig{}, hooks.ErrUnknownPeer
 	})
-	ev, log := &jitEvents{}, &jitLog{}
+	ev, log := &jitEvents{}, testkit.NewLog(t, "server")
 	server, sd := newJITServer(t, flap, device.JITConfig{
 		ErrorRetry: 50 * time.Millisecond, NegativeTTL: 50 * time.Millisecond, RevalidateInterval: 100 * time.Millisecond,
 	}, ev, log)
 	c := newJITClient(t, "198.18.1.1", server)
 	goroutinesBefore := runtime.NumGoroutine()
 	s := hardSender(t, server, netip.MustParseAddr("127.0.4.1"))
-	k := keypair{priv: c.key.priv, pub: c.key.pub}
+	k := testkit.Keypair{Priv: c.Key.Priv, Pub: c.Key.Pub}
 
 	// Watch the peer through several flaps: whenever it is installed, its
 	// allowed IPs are one of the answers, never a mix or leftovers.
 	deadline := time.Now().Add(3 * time.Second)
 	seen := map[string]bool{}
 	for time.Now().Before(deadline) {
-		if !sd.HasPeer(k.pub) {
+		if !sd.HasPeer(k.Pub) {
 			s.send(t, s.initiation(t, k))
 		}
 		time.Sleep(60 * time.Millisecond)
-		if !sd.HasPeer(k.pub) {
+		if !sd.HasPeer(k.Pub) {
 			seen["absent"] = true
 			continue
 		}
@@ -335,7 +336,7 @@ func TestHardeningProviderFlapping(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ips := hardAllowedIPs(get, k.pub)
+		ips := hardAllowedIPs(get, k.Pub)
 		switch ips {
 		case "198.18.1.1/32":
 			seen["A"] = true
@@ -362,20 +363,20 @@ func TestHardeningProviderFlapping(t *testing.T) {
 	// Settle: the peer ends up installed as the provider says, and the
 	// real client's traffic flows.
 	settled.Store(true)
-	eventually(t, 15*time.Second, "traffic once the provider settles", func() bool {
-		if !sd.HasPeer(k.pub) {
+	testkit.Eventually(t, 15*time.Second, "traffic once the provider settles", func() bool {
+		if !sd.HasPeer(k.Pub) {
 			c.rehandshake(server)
 		}
-		return jitRoundTrip(c.node, server.addr, time.Second) == nil
+		return c.Node.Echo(server.Addr, time.Second) == nil
 	})
-	eventually(t, 5*time.Second, "the settled configuration", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the settled configuration", func() bool {
 		get, _ := sd.IpcGet()
-		return hardAllowedIPs(get, k.pub) == "198.18.1.1/32"
+		return hardAllowedIPs(get, k.Pub) == "198.18.1.1/32"
 	})
-	eventually(t, 10*time.Second, "goroutines to come back", func() bool {
+	testkit.Eventually(t, 10*time.Second, "goroutines to come back", func() bool {
 		return runtime.NumGoroutine() <= goroutinesBefore+4
 	})
-	if n := log.count("not installed: failed to look up"); n == 0 {
+	if n := log.Count("not installed: failed to look up"); n == 0 {
 		t.Errorf("no log line for the flapping errors")
 	}
 }

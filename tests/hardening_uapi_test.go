@@ -61,8 +61,8 @@ func (h *hardLines) Read(p []byte) (int, error) {
 // bounded amount of memory meanwhile; another client's operations all
 // succeed during it; the device is unchanged.
 func TestHardeningUAPIOversizedTransaction(t *testing.T) {
-	checkLeaks(t)
-	_, d := newWghooksNode(t, "198.18.12.1", device.Config{HA: device.HAConfig{FlowEscapeOff: true}})
+	testkit.CheckLeaks(t)
+	_, d := testkit.NewWghooks(t, "198.18.12.1", device.Config{HA: device.HAConfig{FlowEscapeOff: true}})
 	dir, iface := testkit.ServeUAPI(t, d, "hardu0", nil), "hardu0"
 	before := hardHeap()
 	getBefore, _ := d.IpcGet()
@@ -152,15 +152,15 @@ func TestHardeningUAPIOversizedTransaction(t *testing.T) {
 	if limit := float64(4 * uapi.MaxTransaction); grew > limit {
 		t.Errorf("heap grew by %.0f MiB for one transaction, more than %.0f MiB", grew/(1<<20), limit/(1<<20))
 	}
-	eventually(t, 10*time.Second, "the heap to come back", func() bool { return hardHeap() < before+16<<20 })
+	testkit.Eventually(t, 10*time.Second, "the heap to come back", func() bool { return hardHeap() < before+16<<20 })
 }
 
 // TestHardeningUAPITooManyClients: past ipc.MaxConns connections, new
 // ones are closed at once; the connections already open keep working;
 // once they go, new clients are served again.
 func TestHardeningUAPITooManyClients(t *testing.T) {
-	checkLeaks(t)
-	_, d := newWghooksNode(t, "198.18.12.1", device.Config{HA: device.HAConfig{FlowEscapeOff: true}})
+	testkit.CheckLeaks(t)
+	_, d := testkit.NewWghooks(t, "198.18.12.1", device.Config{HA: device.HAConfig{FlowEscapeOff: true}})
 	dir, iface := testkit.ServeUAPI(t, d, "hardu0", nil), "hardu0"
 	path := ipc.SocketPath(dir, iface)
 	var held []net.Conn
@@ -204,7 +204,7 @@ func TestHardeningUAPITooManyClients(t *testing.T) {
 		c.Close()
 	}
 	held = nil
-	eventually(t, 5*time.Second, "a new client to be served once the others left", func() bool {
+	testkit.Eventually(t, 5*time.Second, "a new client to be served once the others left", func() bool {
 		cl, err := ipc.Dial(dir, iface)
 		if err != nil {
 			return false
@@ -221,7 +221,7 @@ func TestHardeningUAPITooManyClients(t *testing.T) {
 // add` creates them; the UAPI socket and its directory keep upstream's
 // modes (socket 0700: only root connects; directory 0755).
 func TestHardeningFilePermissions(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	mode := func(path string) os.FileMode {
 		t.Helper()
 		fi, err := os.Stat(path)
@@ -233,12 +233,12 @@ func TestHardeningFilePermissions(t *testing.T) {
 
 	// State file, written by a device into a directory it creates.
 	state := filepath.Join(t.TempDir(), "state", "wg0.json")
-	client := newKeypair(t)
-	_, d := newWghooksNode(t, "198.18.12.1", device.Config{
+	client := testkit.NewKeypair()
+	_, d := testkit.NewWghooks(t, "198.18.12.1", device.Config{
 		Restart: device.RestartConfig{StateFile: state, StateInterval: -1},
 		HA:      device.HAConfig{FlowEscapeOff: true},
 	})
-	if err := d.IpcSet(uapiCfg("public_key", client.pubHex(), "endpoint", "127.0.0.1:9", "allowed_ip", "198.18.12.2/32")); err != nil {
+	if err := d.IpcSet(testkit.UAPI("public_key", client.PubHex(), "endpoint", "127.0.0.1:9", "allowed_ip", "198.18.12.2/32")); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.SaveState(); err != nil {
@@ -256,20 +256,20 @@ func TestHardeningFilePermissions(t *testing.T) {
 	bin := netnsBuild(t, "wghooks/cmd/wghooks", "wghooks")
 	dir := t.TempDir()
 	db := filepath.Join(dir, "lib", "wg0.db")
-	add := func(k keypair, ip string) {
+	add := func(k testkit.Keypair, ip string) {
 		out, err := exec.Command(bin, "-socket-dir", dir, "peers", "-db", db, "add", "wg0",
-			base64.StdEncoding.EncodeToString(k.pub[:]), "allowed-ips", ip).CombinedOutput()
+			base64.StdEncoding.EncodeToString(k.Pub[:]), "allowed-ips", ip).CombinedOutput()
 		if err != nil {
 			t.Fatalf("peers add: %v\n%s", err, out)
 		}
 	}
-	add(newKeypair(t), "198.18.12.3/32")
+	add(testkit.NewKeypair(), "198.18.12.3/32")
 	store, err := sqlstore.Open(db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	add(newKeypair(t), "198.18.12.4/32")
+	add(testkit.NewKeypair(), "198.18.12.4/32")
 	if _, err := store.Count(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -617,7 +617,7 @@ func hardStorm(t testing.TB, path string, obs *hardStormObserver, clients []*har
 // hardStormSettle closes the stalled clients and waits until what they
 // sent is applied, whole: upstream applies what a client sent before it
 // went away, and so do we.
-func hardStormSettle(t testing.TB, d ipcGetter, clients []*hardStormClient) {
+func hardStormSettle(t testing.TB, d testkit.IpcGetter, clients []*hardStormClient) {
 	t.Helper()
 	stalled := 0
 	for _, c := range clients {
@@ -644,7 +644,7 @@ func hardStormSettle(t testing.TB, d ipcGetter, clients []*hardStormClient) {
 }
 
 // hardPeerKeys is the set of public keys (hex) a get reply lists.
-func hardPeerKeys(t testing.TB, d ipcGetter) map[string]bool {
+func hardPeerKeys(t testing.TB, d testkit.IpcGetter) map[string]bool {
 	t.Helper()
 	get, err := d.IpcGet()
 	if err != nil {
@@ -681,8 +681,8 @@ func (c *hardStormClient) present(keys map[string]bool) int {
 // plus what one maximal transaction costs applied alone (measured first,
 // in the same run), and comes back afterwards.
 func TestHardeningUAPIManyOversizedClients(t *testing.T) {
-	checkLeaks(t)
-	_, d := newWghooksNode(t, "198.18.12.1", device.Config{HA: device.HAConfig{FlowEscapeOff: true}})
+	testkit.CheckLeaks(t)
+	_, d := testkit.NewWghooks(t, "198.18.12.1", device.Config{HA: device.HAConfig{FlowEscapeOff: true}})
 	dir, iface := testkit.ServeUAPI(t, d, "hards0", nil), "hards0"
 	path := ipc.SocketPath(dir, iface)
 	obs := newHardStormObserver(t, path)
@@ -771,5 +771,5 @@ func TestHardeningUAPIManyOversizedClients(t *testing.T) {
 	if err := d.IpcSet("replace_peers=true\n"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the heap to come back after the storm", func() bool { return hardHeap() < before+16<<20 })
+	testkit.Eventually(t, 30*time.Second, "the heap to come back after the storm", func() bool { return hardHeap() < before+16<<20 })
 }

@@ -6,22 +6,19 @@ package tests
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	wgconn "golang.zx2c4.com/wireguard/conn"
 	wgdevice "golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tai64n"
 
 	"wghooks/conn"
 	"wghooks/device"
 	"wghooks/hooks"
+	"wghooks/internal/testkit"
 )
 
 // jitProvider is a hooks.Provider backed by a map, counting lookups per
@@ -104,41 +101,17 @@ func (e *jitEvents) count(kind hooks.PeerEventKind, key [32]byte) int {
 	return n
 }
 
-// jitLog collects log lines.
-type jitLog struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *jitLog) logf(format string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, fmt.Sprintf(format, args...))
-}
-
-func (l *jitLog) count(substr string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, s := range l.lines {
-		if strings.Contains(s, substr) {
-			n++
-		}
-	}
-	return n
-}
-
 // newJITServer starts a wghooks node at 198.18.0.1 with provider p and
 // the given JIT settings (events recorded in ev, verbose lines in log,
-// when non-nil), answering jitRoundTrip.
-func newJITServer(t testing.TB, p hooks.Provider, cfg device.JITConfig, ev *jitEvents, log *jitLog) (*node, *device.Device) {
+// when non-nil), answering UDP echoes (testkit.ServeEcho).
+func newJITServer(t testing.TB, p hooks.Provider, cfg device.JITConfig, ev *jitEvents, log *testkit.Log) (*testkit.Node, *device.Device) {
 	t.Helper()
 	return newJITServerWith(t, p, device.Config{JIT: cfg}, ev, log)
 }
 
 // newJITServerWith is newJITServer with the rest of the device's
 // configuration.
-func newJITServerWith(t testing.TB, p hooks.Provider, dc device.Config, ev *jitEvents, log *jitLog) (*node, *device.Device) {
+func newJITServerWith(t testing.TB, p hooks.Provider, dc device.Config, ev *jitEvents, log *testkit.Log) (*testkit.Node, *device.Device) {
 	t.Helper()
 	dc.JIT.Provider = p
 	if ev != nil {
@@ -148,48 +121,32 @@ func newJITServerWith(t testing.TB, p hooks.Provider, dc device.Config, ev *jitE
 	// a random port to a new one when its peers go quiet).
 	dc.HA.FlowEscapeOff = true
 	if log != nil {
-		dc.Verbosef, dc.Errorf = log.logf, log.logf
+		dc.Verbosef, dc.Errorf = log.Logf, log.Logf
 	}
-	n, d := newWghooksNode(t, "198.18.0.1", dc)
-	jitServeEcho(t, n)
+	n, d := testkit.NewWghooks(t, "198.18.0.1", dc)
+	testkit.ServeEcho(t, n)
 	return n, d
-}
-
-// jitCountingBind counts the handshake initiations an upstream client
-// sends.
-type jitCountingBind struct {
-	wgconn.Bind
-	inits atomic.Int64
-}
-
-func (b *jitCountingBind) Send(bufs [][]byte, ep wgconn.Endpoint) error {
-	for _, buf := range bufs {
-		if len(buf) == conn.MessageInitiationSize && buf[0] == conn.MessageInitiation {
-			b.inits.Add(1)
-		}
-	}
-	return b.Bind.Send(bufs, ep)
 }
 
 // jitClient is a plain upstream device on netstack that has server as
 // its peer (with endpoint), and counts its initiations.
 type jitClient struct {
-	*node
+	*testkit.Node
 	dev  *wgdevice.Device
-	bind *jitCountingBind
+	bind *testkit.CountingBind
 }
 
-func newJITClient(t testing.TB, addr string, server *node) *jitClient {
+func newJITClient(t testing.TB, addr string, server *testkit.Node) *jitClient {
 	t.Helper()
-	b := &jitCountingBind{Bind: wgconn.NewDefaultBind()}
-	n, d := newUpstreamNodeOn(t, addr, b)
-	peerWith(t, d, server, true)
-	return &jitClient{node: n, dev: d, bind: b}
+	b := testkit.NewCountingBind(nil)
+	n, d := testkit.NewUpstream(t, addr, b)
+	testkit.AddPeer(t, d, server, true)
+	return &jitClient{Node: n, dev: d, bind: b}
 }
 
 // rehandshake makes the client start a new handshake on its next packet.
-func (c *jitClient) rehandshake(server *node) {
-	if p := c.dev.LookupPeer(server.key.pub); p != nil {
+func (c *jitClient) rehandshake(server *testkit.Node) {
+	if p := c.dev.LookupPeer(server.Key.Pub); p != nil {
 		p.ExpireCurrentKeypairs()
 	}
 }
@@ -197,13 +154,13 @@ func (c *jitClient) rehandshake(server *node) {
 // jitSender sends crafted initiations to a server from one UDP socket.
 type jitSender struct {
 	c      *net.UDPConn
-	server *node
+	server *testkit.Node
 	ts     time.Time
 }
 
-func newJITSender(t testing.TB, server *node) *jitSender {
+func newJITSender(t testing.TB, server *testkit.Node) *jitSender {
 	t.Helper()
-	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), server.port)))
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), server.Port)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,17 +170,17 @@ func newJITSender(t testing.TB, server *node) *jitSender {
 
 // initiation seals a genuine initiation from k, each with a newer
 // timestamp than the last.
-func (s *jitSender) initiation(t testing.TB, k keypair) []byte {
+func (s *jitSender) initiation(t testing.TB, k testkit.Keypair) []byte {
 	t.Helper()
-	return s.claiming(t, k.pub, k)
+	return s.claiming(t, k.Pub, k)
 }
 
 // claiming seals an initiation claiming key claimed, sealed by k.
-func (s *jitSender) claiming(t testing.TB, claimed [32]byte, k keypair) []byte {
+func (s *jitSender) claiming(t testing.TB, claimed [32]byte, k testkit.Keypair) []byte {
 	t.Helper()
 	s.ts = s.ts.Add(50 * time.Millisecond)
-	eph := newKeypair(t)
-	msg, err := conn.SealInitiationClaiming(claimed, k.priv, s.server.key.pub, eph.priv, uint32(s.ts.UnixNano()), jitStamp(s.ts))
+	eph := testkit.NewKeypair()
+	msg, err := conn.SealInitiationClaiming(claimed, k.Priv, s.server.Key.Pub, eph.Priv, uint32(s.ts.UnixNano()), jitStamp(s.ts))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,59 +209,9 @@ func jitStamp(t time.Time) tai64n.Timestamp {
 }
 
 // jitRemac recomputes mac1 of a modified initiation for the server.
-func jitRemac(server *node, msg []byte) []byte {
+func jitRemac(server *testkit.Node, msg []byte) []byte {
 	var gen wgdevice.CookieGenerator
-	gen.Init(server.key.pub)
+	gen.Init(server.Key.Pub)
 	gen.AddMacs(msg)
 	return msg
-}
-
-// jitEchoPort is the UDP port of jitServeEcho.
-const jitEchoPort = 7
-
-// jitServeEcho answers UDP datagrams on n's tunnel address, port 7.
-func jitServeEcho(t testing.TB, n *node) {
-	t.Helper()
-	c, err := n.net.ListenUDPAddrPort(netip.AddrPortFrom(n.addr, jitEchoPort))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 1500)
-		for {
-			k, from, err := c.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			c.WriteTo(buf[:k], from)
-		}
-	}()
-	t.Cleanup(func() { c.Close(); <-done })
-}
-
-// jitRoundTrip sends one datagram through the tunnel from n to the echo
-// server at to and waits for it to come back: traffic that proves the
-// tunnel works end to end.
-func jitRoundTrip(n *node, to netip.Addr, timeout time.Duration) error {
-	c, err := n.net.DialUDPAddrPort(netip.AddrPort{}, netip.AddrPortFrom(to, jitEchoPort))
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(timeout))
-	msg := []byte(fmt.Sprintf("jit %d", time.Now().UnixNano()))
-	if _, err := c.Write(msg); err != nil {
-		return err
-	}
-	buf := make([]byte, 1500)
-	k, err := c.Read(buf)
-	if err != nil {
-		return err
-	}
-	if string(buf[:k]) != string(msg) {
-		return fmt.Errorf("echo answered %q, want %q", buf[:k], msg)
-	}
-	return nil
 }

@@ -15,30 +15,31 @@ import (
 	"wghooks/hooks"
 	"wghooks/hooks/httpprovider"
 	"wghooks/hooks/sqlstore"
+	"wghooks/internal/testkit"
 )
 
 // TestJITFirstHandshakeOneInitiation: brand-new clients whose keys exist
 // only in the provider complete their first handshake with exactly one
 // initiation each.
 func TestJITFirstHandshakeOneInitiation(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	p := newJITProvider()
 	ev := &jitEvents{}
 	server, sd := newJITServer(t, p, device.JITConfig{}, ev, nil)
 	for i := 0; i < 4; i++ {
 		c := newJITClient(t, fmt.Sprintf("198.18.1.%d", i+1), server)
-		p.set(c.key.pub, c.addr)
-		peerWith(t, c.dev, server, true)
-		if err := jitRoundTrip(c.node, server.addr, 10*time.Second); err != nil {
+		p.set(c.Key.Pub, c.Addr)
+		testkit.AddPeer(t, c.dev, server, true)
+		if err := c.Node.Echo(server.Addr, 10*time.Second); err != nil {
 			t.Fatalf("client %d: ping through a just-in-time peer: %v", i, err)
 		}
-		if n := c.bind.inits.Load(); n != 1 {
+		if n := c.bind.InitSent.Load(); n != 1 {
 			t.Fatalf("client %d sent %d initiations, want exactly 1", i, n)
 		}
-		if !sd.HasPeer(c.key.pub) {
+		if !sd.HasPeer(c.Key.Pub) {
 			t.Fatalf("client %d not installed", i)
 		}
-		if n := p.callsFor(c.key.pub); n != 1 {
+		if n := p.callsFor(c.Key.Pub); n != 1 {
 			t.Fatalf("provider asked %d times about client %d, want 1", n, i)
 		}
 	}
@@ -50,35 +51,35 @@ func TestJITFirstHandshakeOneInitiation(t *testing.T) {
 // TestJITUnknownKeyNegativeCache: an unknown key is refused and the
 // provider is asked about it at most once per negative-cache period.
 func TestJITUnknownKeyNegativeCache(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	p := newJITProvider()
 	ev := &jitEvents{}
 	const ttl = 400 * time.Millisecond
 	server, sd := newJITServer(t, p, device.JITConfig{NegativeTTL: ttl}, ev, nil)
 	s := newJITSender(t, server)
-	stranger := newKeypair(t)
+	stranger := testkit.NewKeypair()
 
 	start := time.Now()
 	for i := 0; i < 3; i++ {
 		s.send(t, s.initiation(t, stranger))
-		eventually(t, 5*time.Second, "the initiation to be refused", func() bool {
-			return ev.count(hooks.PeerRefused, stranger.pub) == i+1
+		testkit.Eventually(t, 5*time.Second, "the initiation to be refused", func() bool {
+			return ev.count(hooks.PeerRefused, stranger.Pub) == i+1
 		})
 	}
 	if time.Since(start) < ttl {
-		if n := p.callsFor(stranger.pub); n != 1 {
+		if n := p.callsFor(stranger.Pub); n != 1 {
 			t.Fatalf("provider asked %d times within one negative-cache period, want 1", n)
 		}
 	}
-	if sd.HasPeer(stranger.pub) {
+	if sd.HasPeer(stranger.Pub) {
 		t.Fatal("unknown key installed")
 	}
 	time.Sleep(ttl + 100*time.Millisecond) // let the negative entry expire
 	s.send(t, s.initiation(t, stranger))
-	eventually(t, 5*time.Second, "the provider to be asked again after the period", func() bool {
-		return p.callsFor(stranger.pub) == 2
+	testkit.Eventually(t, 5*time.Second, "the provider to be asked again after the period", func() bool {
+		return p.callsFor(stranger.Pub) == 2
 	})
-	if sd.HasPeer(stranger.pub) {
+	if sd.HasPeer(stranger.Pub) {
 		t.Fatal("unknown key installed")
 	}
 }
@@ -88,15 +89,15 @@ func TestJITUnknownKeyNegativeCache(t *testing.T) {
 // authenticate, or a claimed key the sender cannot prove, never cause a
 // lookup.
 func TestJITForgedInitiationNeverReachesProvider(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	p := newJITProvider()
 	ev := &jitEvents{}
-	log := &jitLog{}
+	log := testkit.NewLog(t, "server")
 	server, sd := newJITServer(t, p, device.JITConfig{}, ev, log)
 	s := newJITSender(t, server)
-	victim, attacker, canary := newKeypair(t), newKeypair(t), newKeypair(t)
-	p.set(victim.pub, netip.MustParseAddr("198.18.1.1"))
-	p.set(canary.pub, netip.MustParseAddr("198.18.1.2"))
+	victim, attacker, canary := testkit.NewKeypair(), testkit.NewKeypair(), testkit.NewKeypair()
+	p.set(victim.Pub, netip.MustParseAddr("198.18.1.1"))
+	p.set(canary.Pub, netip.MustParseAddr("198.18.1.2"))
 
 	badStatic := s.initiation(t, victim)
 	badStatic[8+32+5] ^= 1
@@ -105,13 +106,13 @@ func TestJITForgedInitiationNeverReachesProvider(t *testing.T) {
 	forged := [][]byte{
 		jitRemac(server, badStatic),
 		jitRemac(server, badTimestamp),
-		s.claiming(t, victim.pub, attacker), // impersonation
+		s.claiming(t, victim.Pub, attacker), // impersonation
 	}
 	for _, m := range forged {
 		s.send(t, m)
 	}
-	eventually(t, 5*time.Second, "the forged initiations to be decoded and dropped", func() bool {
-		return log.count("jit: dropped initiation") == len(forged)
+	testkit.Eventually(t, 5*time.Second, "the forged initiations to be decoded and dropped", func() bool {
+		return log.Count("jit: dropped initiation") == len(forged)
 	})
 	badMAC := s.initiation(t, victim)
 	badMAC[116] ^= 1 // inside mac1
@@ -119,16 +120,16 @@ func TestJITForgedInitiationNeverReachesProvider(t *testing.T) {
 
 	// A genuine initiation behind them goes through.
 	s.send(t, s.initiation(t, canary))
-	eventually(t, 5*time.Second, "the genuine initiation to install its peer", func() bool {
-		return sd.HasPeer(canary.pub)
+	testkit.Eventually(t, 5*time.Second, "the genuine initiation to install its peer", func() bool {
+		return sd.HasPeer(canary.Pub)
 	})
-	if n := p.callsFor(victim.pub); n != 0 {
+	if n := p.callsFor(victim.Pub); n != 0 {
 		t.Fatalf("forged initiations caused %d lookups of the victim's key", n)
 	}
 	if n := p.totalCalls(); n != 1 {
 		t.Fatalf("provider asked %d times, want 1 (the genuine one)", n)
 	}
-	if sd.HasPeer(victim.pub) {
+	if sd.HasPeer(victim.Pub) {
 		t.Fatal("victim installed from a forged initiation")
 	}
 }
@@ -137,7 +138,7 @@ func TestJITForgedInitiationNeverReachesProvider(t *testing.T) {
 // timeout, panics or answers invalid data installs nothing and breaks
 // nothing.
 func TestJITProviderFailures(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	release := make(chan struct{})
 	defer close(release)
 	cases := map[string]func(ctx context.Context) (hooks.PeerConfig, error){
@@ -169,44 +170,44 @@ func TestJITProviderFailures(t *testing.T) {
 		},
 	}
 	byKey := map[hooks.PublicKey]func(ctx context.Context) (hooks.PeerConfig, error){}
-	keys := map[string]keypair{}
+	keys := map[string]testkit.Keypair{}
 	for name, f := range cases {
-		k := newKeypair(t)
+		k := testkit.NewKeypair()
 		keys[name] = k
-		byKey[k.pub] = f
+		byKey[k.Pub] = f
 	}
-	good := newKeypair(t)
+	good := testkit.NewKeypair()
 	p := newJITProvider()
 	p.answer = func(ctx context.Context, key hooks.PublicKey) (hooks.PeerConfig, error) {
 		if f, ok := byKey[key]; ok {
 			return f(ctx)
 		}
-		if key == good.pub {
+		if key == good.Pub {
 			return hooks.PeerConfig{AllowedIPs: []netip.Prefix{netip.MustParsePrefix("198.18.1.1/32")}}, nil
 		}
 		return hooks.PeerConfig{}, hooks.ErrUnknownPeer
 	}
 	ev := &jitEvents{}
 	server, sd := newJITServer(t, p, device.JITConfig{LookupTimeout: 300 * time.Millisecond}, ev, nil)
-	static := newKeypair(t)
-	if err := sd.IpcSet(uapiCfg("public_key", static.pubHex(), "allowed_ip", "198.18.7.0/24")); err != nil {
+	static := testkit.NewKeypair()
+	if err := sd.IpcSet(testkit.UAPI("public_key", static.PubHex(), "allowed_ip", "198.18.7.0/24")); err != nil {
 		t.Fatal(err)
 	}
 	s := newJITSender(t, server)
 	for name, k := range keys {
 		s.send(t, s.initiation(t, k))
-		eventually(t, 5*time.Second, name+": the lookup to fail", func() bool {
-			return ev.count(hooks.PeerLookupFailed, k.pub) == 1
+		testkit.Eventually(t, 5*time.Second, name+": the lookup to fail", func() bool {
+			return ev.count(hooks.PeerLookupFailed, k.Pub) == 1
 		})
-		if sd.HasPeer(k.pub) {
+		if sd.HasPeer(k.Pub) {
 			t.Fatalf("%s: peer installed", name)
 		}
 	}
 	s.send(t, s.initiation(t, good))
-	eventually(t, 5*time.Second, "a good key to be installed after the failures", func() bool {
-		return sd.HasPeer(good.pub)
+	testkit.Eventually(t, 5*time.Second, "a good key to be installed after the failures", func() bool {
+		return sd.HasPeer(good.Pub)
 	})
-	if get, _ := sd.IpcGet(); !strings.Contains(get, "public_key="+static.pubHex()+"\n") || !strings.Contains(get, "allowed_ip=198.18.7.0/24\n") {
+	if get, _ := sd.IpcGet(); !strings.Contains(get, "public_key="+static.PubHex()+"\n") || !strings.Contains(get, "allowed_ip=198.18.7.0/24\n") {
 		t.Fatalf("the static peer lost its route:\n%s", get)
 	}
 	if st := sd.Stats(); st.ProviderErrors < uint64(len(cases)) {
@@ -218,50 +219,50 @@ func TestJITProviderFailures(t *testing.T) {
 // busy one and a static one are not, and the evicted one comes back on
 // its next handshake.
 func TestJITEvictionAndReprovision(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	p := newJITProvider()
 	ev := &jitEvents{}
 	server, sd := newJITServer(t, p, device.JITConfig{IdleTimeout: time.Second, RevalidateInterval: -1}, ev, nil)
 	idle := newJITClient(t, "198.18.1.1", server)
 	busy := newJITClient(t, "198.18.1.2", server)
-	p.set(idle.key.pub, idle.addr)
-	p.set(busy.key.pub, busy.addr)
-	static := newKeypair(t)
-	if err := sd.IpcSet(uapiCfg("public_key", static.pubHex(), "allowed_ip", "198.18.2.1/32")); err != nil {
+	p.set(idle.Key.Pub, idle.Addr)
+	p.set(busy.Key.Pub, busy.Addr)
+	static := testkit.NewKeypair()
+	if err := sd.IpcSet(testkit.UAPI("public_key", static.PubHex(), "allowed_ip", "198.18.2.1/32")); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []*jitClient{idle, busy} {
-		if err := jitRoundTrip(c.node, server.addr, 10*time.Second); err != nil {
+		if err := c.Node.Echo(server.Addr, 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for sd.HasPeer(idle.key.pub) {
+	for sd.HasPeer(idle.Key.Pub) {
 		if time.Now().After(deadline) {
 			t.Fatal("idle peer not evicted within 10s")
 		}
-		if err := jitRoundTrip(busy.node, server.addr, 2*time.Second); err != nil {
+		if err := busy.Node.Echo(server.Addr, 2*time.Second); err != nil {
 			t.Fatalf("busy peer: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if ev.count(hooks.PeerEvicted, idle.key.pub) != 1 {
+	if ev.count(hooks.PeerEvicted, idle.Key.Pub) != 1 {
 		t.Fatal("no eviction event for the idle peer")
 	}
-	if !sd.HasPeer(busy.key.pub) {
+	if !sd.HasPeer(busy.Key.Pub) {
 		t.Fatal("busy peer evicted")
 	}
-	if !sd.HasPeer(static.pub) {
+	if !sd.HasPeer(static.Pub) {
 		t.Fatal("static peer evicted")
 	}
 	idle.rehandshake(server)
-	if err := jitRoundTrip(idle.node, server.addr, 10*time.Second); err != nil {
+	if err := idle.Node.Echo(server.Addr, 10*time.Second); err != nil {
 		t.Fatalf("evicted peer's next handshake: %v", err)
 	}
-	if n := idle.bind.inits.Load(); n != 2 {
+	if n := idle.bind.InitSent.Load(); n != 2 {
 		t.Fatalf("evicted client sent %d initiations in all, want 2 (one per handshake)", n)
 	}
-	if n := p.callsFor(idle.key.pub); n != 2 {
+	if n := p.callsFor(idle.Key.Pub); n != 2 {
 		t.Fatalf("provider asked %d times about the evicted peer, want 2", n)
 	}
 }
@@ -269,24 +270,24 @@ func TestJITEvictionAndReprovision(t *testing.T) {
 // TestJITCapEvictsLeastRecentlyActive: at the cap, installing a peer
 // evicts the least recently active just-in-time peer.
 func TestJITCapEvictsLeastRecentlyActive(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	p := newJITProvider()
 	ev := &jitEvents{}
 	server, sd := newJITServer(t, p, device.JITConfig{MaxPeers: 2}, ev, nil)
 	s := newJITSender(t, server)
-	var ks []keypair
+	var ks []testkit.Keypair
 	for i := 0; i < 3; i++ {
-		k := newKeypair(t)
+		k := testkit.NewKeypair()
 		ks = append(ks, k)
-		p.set(k.pub, netip.AddrFrom4([4]byte{198, 18, 1, byte(i + 1)}))
+		p.set(k.Pub, netip.AddrFrom4([4]byte{198, 18, 1, byte(i + 1)}))
 		s.send(t, s.initiation(t, k))
-		eventually(t, 5*time.Second, "install", func() bool { return sd.HasPeer(k.pub) })
+		testkit.Eventually(t, 5*time.Second, "install", func() bool { return sd.HasPeer(k.Pub) })
 	}
-	if sd.HasPeer(ks[0].pub) || !sd.HasPeer(ks[1].pub) {
+	if sd.HasPeer(ks[0].Pub) || !sd.HasPeer(ks[1].Pub) {
 		t.Fatalf("after the third install: first installed %v, second %v; want false, true",
-			sd.HasPeer(ks[0].pub), sd.HasPeer(ks[1].pub))
+			sd.HasPeer(ks[0].Pub), sd.HasPeer(ks[1].Pub))
 	}
-	if ev.count(hooks.PeerEvicted, ks[0].pub) != 1 {
+	if ev.count(hooks.PeerEvicted, ks[0].Pub) != 1 {
 		t.Fatal("no eviction event for the least recently active peer")
 	}
 }
@@ -295,13 +296,13 @@ func TestJITCapEvictsLeastRecentlyActive(t *testing.T) {
 // knows, and its next initiation is refused; while the provider is down,
 // installed peers stay.
 func TestJITRevocation(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	p := newJITProvider()
 	ev := &jitEvents{}
 	server, sd := newJITServer(t, p, device.JITConfig{RevalidateInterval: 300 * time.Millisecond}, ev, nil)
 	c := newJITClient(t, "198.18.1.1", server)
-	p.set(c.key.pub, c.addr)
-	if err := jitRoundTrip(c.node, server.addr, 10*time.Second); err != nil {
+	p.set(c.Key.Pub, c.Addr)
+	if err := c.Node.Echo(server.Addr, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 
@@ -311,14 +312,14 @@ func TestJITRevocation(t *testing.T) {
 		return hooks.PeerConfig{}, errors.New("control plane down")
 	}
 	p.mu.Unlock()
-	before := p.callsFor(c.key.pub)
-	eventually(t, 10*time.Second, "two revalidations during the outage", func() bool {
-		return p.callsFor(c.key.pub) >= before+2
+	before := p.callsFor(c.Key.Pub)
+	testkit.Eventually(t, 10*time.Second, "two revalidations during the outage", func() bool {
+		return p.callsFor(c.Key.Pub) >= before+2
 	})
-	if !sd.HasPeer(c.key.pub) {
+	if !sd.HasPeer(c.Key.Pub) {
 		t.Fatal("provider outage removed an installed peer")
 	}
-	if err := jitRoundTrip(c.node, server.addr, 5*time.Second); err != nil {
+	if err := c.Node.Echo(server.Addr, 5*time.Second); err != nil {
 		t.Fatalf("during the outage: %v", err)
 	}
 
@@ -326,22 +327,22 @@ func TestJITRevocation(t *testing.T) {
 	p.mu.Lock()
 	p.answer = nil
 	p.mu.Unlock()
-	p.del(c.key.pub)
-	eventually(t, 10*time.Second, "the revoked peer to be removed", func() bool {
-		return !sd.HasPeer(c.key.pub)
+	p.del(c.Key.Pub)
+	testkit.Eventually(t, 10*time.Second, "the revoked peer to be removed", func() bool {
+		return !sd.HasPeer(c.Key.Pub)
 	})
-	if ev.count(hooks.PeerRevoked, c.key.pub) != 1 {
+	if ev.count(hooks.PeerRevoked, c.Key.Pub) != 1 {
 		t.Fatal("no revocation event")
 	}
 	c.rehandshake(server)
-	inits := c.bind.inits.Load()
-	if err := jitRoundTrip(c.node, server.addr, 2*time.Second); err == nil {
+	inits := c.bind.InitSent.Load()
+	if err := c.Node.Echo(server.Addr, 2*time.Second); err == nil {
 		t.Fatal("revoked client still gets through")
 	}
-	if c.bind.inits.Load() <= inits {
+	if c.bind.InitSent.Load() <= inits {
 		t.Fatal("revoked client sent no new initiation")
 	}
-	if sd.HasPeer(c.key.pub) {
+	if sd.HasPeer(c.Key.Pub) {
 		t.Fatal("revoked key installed again")
 	}
 }
@@ -350,44 +351,44 @@ func TestJITRevocation(t *testing.T) {
 // through the tunnel), and removing the key from the store and the device
 // (what `wghooks peers remove` does) cuts it off at once.
 func TestJITSQLiteStore(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	store, err := sqlstore.Open(filepath.Join(t.TempDir(), "peers.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
 	server, sd := newJITServer(t, store, device.JITConfig{}, nil, nil)
-	serveHTTP(t, server, "hello from the gateway")
+	testkit.ServeHTTP(t, server, "hello from the gateway")
 	c := newJITClient(t, "198.18.1.1", server)
 	ctx := context.Background()
 	if err := store.Put(ctx, sqlstore.Peer{PeerConfig: hooks.PeerConfig{
-		PublicKey:  c.key.pub,
-		AllowedIPs: []netip.Prefix{netip.PrefixFrom(c.addr, 32)},
+		PublicKey:  c.Key.Pub,
+		AllowedIPs: []netip.Prefix{netip.PrefixFrom(c.Addr, 32)},
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	body, err := httpGet(t, c.node, server.addr)
+	body, err := c.Node.Get(server.Addr, 10*time.Second)
 	if err != nil || body != "hello from the gateway" {
 		t.Fatalf("HTTP through a peer from the SQLite store: %q, %v", body, err)
 	}
-	if n := c.bind.inits.Load(); n != 1 {
+	if n := c.bind.InitSent.Load(); n != 1 {
 		t.Fatalf("client sent %d initiations, want 1", n)
 	}
 
-	if _, err := store.Delete(ctx, c.key.pub); err != nil {
+	if _, err := store.Delete(ctx, c.Key.Pub); err != nil {
 		t.Fatal(err)
 	}
-	if err := sd.IpcSet(uapiCfg("public_key", c.key.pubHex(), "remove", "true")); err != nil {
+	if err := sd.IpcSet(testkit.UAPI("public_key", c.Key.PubHex(), "remove", "true")); err != nil {
 		t.Fatal(err)
 	}
-	if sd.HasPeer(c.key.pub) {
+	if sd.HasPeer(c.Key.Pub) {
 		t.Fatal("removed peer still installed")
 	}
 	c.rehandshake(server)
-	if err := jitRoundTrip(c.node, server.addr, 2*time.Second); err == nil {
+	if err := c.Node.Echo(server.Addr, 2*time.Second); err == nil {
 		t.Fatal("removed client still gets through")
 	}
-	if sd.HasPeer(c.key.pub) {
+	if sd.HasPeer(c.Key.Pub) {
 		t.Fatal("removed key installed again")
 	}
 }
@@ -395,7 +396,7 @@ func TestJITSQLiteStore(t *testing.T) {
 // TestJITHTTPProvider: an HTTP control plane (httptest) serves a full
 // handshake.
 func TestJITHTTPProvider(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	backing := newJITProvider()
 	cp := httptest.NewServer(httpprovider.Handler(backing, "t0ken"))
 	t.Cleanup(cp.Close)
@@ -404,17 +405,17 @@ func TestJITHTTPProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	server, sd := newJITServer(t, hp, device.JITConfig{}, nil, nil)
-	serveHTTP(t, server, "hello over http-provisioned peer")
+	testkit.ServeHTTP(t, server, "hello over http-provisioned peer")
 	c := newJITClient(t, "198.18.1.1", server)
-	backing.set(c.key.pub, c.addr)
-	body, err := httpGet(t, c.node, server.addr)
+	backing.set(c.Key.Pub, c.Addr)
+	body, err := c.Node.Get(server.Addr, 10*time.Second)
 	if err != nil || body != "hello over http-provisioned peer" {
 		t.Fatalf("HTTP through a peer from the HTTP provider: %q, %v", body, err)
 	}
-	if n := c.bind.inits.Load(); n != 1 {
+	if n := c.bind.InitSent.Load(); n != 1 {
 		t.Fatalf("client sent %d initiations, want 1", n)
 	}
-	if !sd.HasPeer(c.key.pub) || backing.callsFor(c.key.pub) != 1 {
+	if !sd.HasPeer(c.Key.Pub) || backing.callsFor(c.Key.Pub) != 1 {
 		t.Fatal("peer not installed through exactly one control-plane request")
 	}
 	cp.CloseClientConnections()
@@ -425,28 +426,28 @@ func TestJITHTTPProvider(t *testing.T) {
 // initiation (the device does not start a crossing handshake of its
 // own), and gets its keepalive once answered.
 func TestJITPersistentKeepalive(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	p := newJITProvider()
-	log := &jitLog{}
+	log := testkit.NewLog(t, "server")
 	server, sd := newJITServer(t, p, device.JITConfig{}, nil, log)
 	c := newJITClient(t, "198.18.1.1", server)
 	p.mu.Lock()
-	p.peers[c.key.pub] = hooks.PeerConfig{
-		AllowedIPs:          []netip.Prefix{netip.PrefixFrom(c.addr, 32)},
+	p.peers[c.Key.Pub] = hooks.PeerConfig{
+		AllowedIPs:          []netip.Prefix{netip.PrefixFrom(c.Addr, 32)},
 		PersistentKeepalive: 25 * time.Second,
 	}
 	p.mu.Unlock()
-	if err := jitRoundTrip(c.node, server.addr, 10*time.Second); err != nil {
+	if err := c.Node.Echo(server.Addr, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if n := c.bind.inits.Load(); n != 1 {
+	if n := c.bind.InitSent.Load(); n != 1 {
 		t.Fatalf("client sent %d initiations, want 1", n)
 	}
-	eventually(t, 5*time.Second, "the keepalive to be configured", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the keepalive to be configured", func() bool {
 		get, _ := sd.IpcGet()
 		return strings.Contains(get, "persistent_keepalive_interval=25")
 	})
-	if n := log.count("Failed to send handshake initiation"); n != 0 {
+	if n := log.Count("Failed to send handshake initiation"); n != 0 {
 		t.Fatalf("the device tried %d initiations of its own", n)
 	}
 }

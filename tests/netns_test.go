@@ -32,6 +32,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"wghooks/internal/testkit"
 )
 
 // TestMain removes namespaces left by killed runs before the tests and the
@@ -233,28 +235,9 @@ func (ns *netns) run(t testing.TB, args ...string) string {
 type netnsProc struct {
 	name string
 	cmd  *exec.Cmd
-	out  netnsBuffer
+	out  *testkit.Log
 	done chan struct{} // closed when the process has exited
 	err  error         // Wait's result, valid after done
-}
-
-// netnsBuffer is a bytes.Buffer safe for a process writing to it while
-// the test reads it.
-type netnsBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *netnsBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *netnsBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // start starts args in the namespace with extra environment env. Its
@@ -262,12 +245,12 @@ func (b *netnsBuffer) String() string {
 // SIGTERM, then SIGKILL after 5 s.
 func (ns *netns) start(t testing.TB, env []string, args ...string) *netnsProc {
 	t.Helper()
-	p := &netnsProc{name: args[0], done: make(chan struct{})}
+	p := &netnsProc{name: args[0], done: make(chan struct{}), out: testkit.NewLog(nil, args[0])}
 	// `ip netns exec` execs the command itself, so the pid is the command's.
 	p.cmd = ns.command(context.Background(), args...)
 	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout = &p.out
-	p.cmd.Stderr = &p.out
+	p.cmd.Stdout = p.out
+	p.cmd.Stderr = p.out
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("failed to start %q in %s: %v", strings.Join(args, " "), ns.name, err)
@@ -611,10 +594,10 @@ type netnsKey struct {
 // newNetnsKey makes a key pair for the wg tools.
 func newNetnsKey(t testing.TB) netnsKey {
 	t.Helper()
-	k := newKeypair(t)
+	k := testkit.NewKeypair()
 	nk := netnsKey{
-		priv: base64.StdEncoding.EncodeToString(k.priv[:]),
-		pub:  base64.StdEncoding.EncodeToString(k.pub[:]),
+		priv: base64.StdEncoding.EncodeToString(k.Priv[:]),
+		pub:  base64.StdEncoding.EncodeToString(k.Pub[:]),
 	}
 	f, err := os.CreateTemp(t.TempDir(), "key-")
 	if err != nil {
@@ -714,21 +697,4 @@ func netnsProcsOf(bin, arg string) []int {
 		}
 	}
 	return pids
-}
-
-// netnsEventually polls cond every 50 ms until it returns nil or timeout
-// passes, then fails the test with the last error.
-func netnsEventually(t testing.TB, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

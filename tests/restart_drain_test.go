@@ -14,19 +14,19 @@ import (
 )
 
 func TestRestartDrainOverUAPI(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	client := newRestartClient(t, "198.18.5.2")
-	key := newKeypair(t)
+	key := testkit.NewKeypair()
 	statePath := restartStatePath(t)
-	port := restartFreeUDPPort(t)
+	port := testkit.FreeUDPPort(t)
 	// Roaming client: the server learns its endpoint from its packets.
-	if err := client.dev.IpcSet(restartClientPeerConf(&node{key: key, addr: netip.MustParseAddr("198.18.5.1")}, port, 0)); err != nil {
+	if err := client.dev.IpcSet(restartClientPeerConf(&testkit.Node{Key: key, Addr: netip.MustParseAddr("198.18.5.1")}, port, 0)); err != nil {
 		t.Fatal(err)
 	}
-	s := startRestartServer(t, key, "198.18.5.1", port, restartPeerConf(&client.node, false),
+	s := startRestartServer(t, key, "198.18.5.1", port, testkit.PeerConf(&client.Node, false),
 		device.Config{Restart: device.RestartConfig{StateFile: statePath}}, restartDaemonFlow)
-	restartWait(t, 10*time.Second, "a ping through the server", func() bool {
-		return restartPing(&client.node, s.addr, 500*time.Millisecond) == nil
+	testkit.Eventually(t, 10*time.Second, "a ping through the server", func() bool {
+		return client.Ping(s.Addr, 500*time.Millisecond) == nil
 	})
 
 	dir := t.TempDir()
@@ -50,7 +50,7 @@ func TestRestartDrainOverUAPI(t *testing.T) {
 		t.Fatal("state file written by a refused transaction")
 	}
 
-	before := s.bind.initSent.Load()
+	before := s.bind.InitSent.Load()
 	if reply := testkit.Raw(t, sock, "set=1\ndrain=true\n\n"); reply != "errno=0\n" {
 		t.Fatalf("drain=true answered %q, want errno=0", reply)
 	}
@@ -70,16 +70,16 @@ func TestRestartDrainOverUAPI(t *testing.T) {
 		t.Errorf("state file mode %v, want 0600", st.Mode().Perm())
 	}
 	data, _ := os.ReadFile(statePath)
-	if !strings.Contains(string(data), base64.StdEncoding.EncodeToString(client.key.pub[:])) || !strings.Contains(string(data), "127.0.0.1:") {
+	if !strings.Contains(string(data), base64.StdEncoding.EncodeToString(client.Key.Pub[:])) || !strings.Contains(string(data), "127.0.0.1:") {
 		t.Errorf("state file lacks the client's learned endpoint:\n%s", data)
 	}
 
 	// The keypairs expired: the server's next packet starts a fresh
 	// handshake, exactly one.
-	if err := restartPing(&s.node, client.addr, 5*time.Second); err != nil {
+	if err := s.Ping(client.Addr, 5*time.Second); err != nil {
 		t.Fatalf("ping from the drained server: %v", err)
 	}
-	if n := s.bind.initSent.Load() - before; n != 1 {
+	if n := s.bind.InitSent.Load() - before; n != 1 {
 		t.Errorf("the drained server sent %d initiations for its next packet, want 1", n)
 	}
 

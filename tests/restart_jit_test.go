@@ -22,6 +22,7 @@ import (
 
 	"wghooks/device"
 	"wghooks/hooks"
+	"wghooks/internal/testkit"
 )
 
 const restartJITGatewayAddr = "198.18.9.1"
@@ -30,7 +31,7 @@ const restartJITGatewayAddr = "198.18.9.1"
 // state file and provider.
 type restartJITRig struct {
 	p         *jitProvider
-	key       keypair
+	key       testkit.Keypair
 	statePath string
 	port      uint16
 
@@ -39,7 +40,7 @@ type restartJITRig struct {
 }
 
 func newRestartJITRig(t testing.TB) *restartJITRig {
-	return &restartJITRig{p: newJITProvider(), key: newKeypair(t), statePath: restartStatePath(t), port: restartFreeUDPPort(t)}
+	return &restartJITRig{p: newJITProvider(), key: testkit.NewKeypair(), statePath: restartStatePath(t), port: testkit.FreeUDPPort(t)}
 }
 
 // config is the gateway's configuration; peers are its static ones.
@@ -64,11 +65,11 @@ func (r *restartJITRig) gateway(t testing.TB) *restartServer {
 func (r *restartJITRig) client(t testing.TB, addr string, known bool) *restartClient {
 	t.Helper()
 	c := newRestartClient(t, addr)
-	if err := c.dev.IpcSet(restartClientPeerConf(&node{key: r.key, addr: netip.MustParseAddr(restartJITGatewayAddr)}, r.port, 0)); err != nil {
+	if err := c.dev.IpcSet(restartClientPeerConf(&testkit.Node{Key: r.key, Addr: netip.MustParseAddr(restartJITGatewayAddr)}, r.port, 0)); err != nil {
 		t.Fatal(err)
 	}
 	if known {
-		r.p.set(c.key.pub, c.addr)
+		r.p.set(c.Key.Pub, c.Addr)
 	}
 	return c
 }
@@ -109,8 +110,8 @@ func (r *restartJITRig) firstProcess(t testing.TB) *restartClient {
 // gateway installs c just in time on its first initiation).
 func restartJITFirstContact(t testing.TB, c *restartClient, s *restartServer) {
 	t.Helper()
-	restartWait(t, 10*time.Second, "a ping from "+c.addr.String()+" through the first gateway", func() bool {
-		return restartPing(&c.node, s.addr, 500*time.Millisecond) == nil
+	testkit.Eventually(t, 10*time.Second, "a ping from "+c.Addr.String()+" through the first gateway", func() bool {
+		return c.Ping(s.Addr, 500*time.Millisecond) == nil
 	})
 }
 
@@ -131,7 +132,7 @@ func restartJITSavedKeys(t *testing.T, statePath string) string {
 	return b.String()
 }
 
-func restartJITKey(k keypair) string { return base64.StdEncoding.EncodeToString(k.pub[:]) }
+func restartJITKey(k testkit.Keypair) string { return base64.StdEncoding.EncodeToString(k.Pub[:]) }
 
 // restartJITScenario is the restart benchmark's row for a just-in-time
 // peer. Plain upstream has no just-in-time peers; its nearest setup is a
@@ -148,23 +149,24 @@ func restartJITRun(tb testing.TB, window, pingEvery time.Duration) (restartOutco
 	client := r.client(tb, "198.18.9.2", true)
 	s1 := r.gateway(tb)
 	restartJITFirstContact(tb, client, s1)
-	pinger := startRestartPinger(tb, &client.node, s1.addr, pingEvery)
+	pinger := testkit.NewPinger(tb, &client.Node, s1.Addr)
+	pinger.Every(pingEvery)
 	s1.close()
 	time.Sleep(500 * time.Millisecond) // the outage: the client keeps sending on its old session
 
 	s2 := r.gateway(tb)
 	out := restartOutcome{server: s2}
 	var at time.Time
-	out.recovered = restartPoll(window, func() bool {
+	out.recovered = testkit.Poll(window, func() bool {
 		var ok bool
-		at, ok = pinger.firstOKAfter(s2.upAt)
+		at, _, ok = pinger.FirstAnswer(s2.upAt, 2*pingEvery)
 		return ok
 	})
 	if out.recovered {
 		out.after = at.Sub(s2.upAt)
 	}
-	out.initSent, out.initRecv = s2.bind.initSent.Load(), s2.bind.initRecv.Load()
-	pinger.halt()
+	out.initSent, out.initRecv = s2.bind.InitSent.Load(), s2.bind.InitRecv.Load()
+	pinger.Stop()
 	return out, r, client
 }
 
@@ -172,7 +174,7 @@ func restartJITRun(tb testing.TB, window, pingEvery time.Duration) (restartOutco
 // the new gateway process reinstalls it from the state file and sends the
 // one initiation that resumes its traffic; the client sends none.
 func TestRestartJITPeerResumes(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	// Generous: the client's own timer would start a handshake ~15 s
 	// after its data went unanswered; the counts below tell who did.
 	out, r, client := restartJITRun(t, 30*time.Second, 50*time.Millisecond)
@@ -183,13 +185,13 @@ func TestRestartJITPeerResumes(t *testing.T) {
 	if out.initSent != 1 || out.initRecv != 0 {
 		t.Errorf("until traffic flowed the new gateway sent %d initiations and received %d; want exactly 1 sent by the gateway, none from the client", out.initSent, out.initRecv)
 	}
-	if restartPoll(time.Second, func() bool { return s2.bind.initiations() > 1 }) {
-		t.Errorf("%d initiations after recovery, want one handshake", s2.bind.initiations())
+	if testkit.Poll(time.Second, func() bool { return s2.bind.Initiations() > 1 }) {
+		t.Errorf("%d initiations after recovery, want one handshake", s2.bind.Initiations())
 	}
-	if n := r.p.callsFor(client.key.pub); n != 2 {
+	if n := r.p.callsFor(client.Key.Pub); n != 2 {
 		t.Errorf("provider asked %d times about the client, want 2 (first contact, then the restore)", n)
 	}
-	if !s2.ours.HasPeer(client.key.pub) {
+	if !s2.ours.HasPeer(client.Key.Pub) {
 		t.Error("the restored client is not a peer of the new gateway")
 	}
 	if !strings.Contains(s2.log.String(), "restored 1 just-in-time peers from the state file, 0 no longer known, 0 lookups failed") {
@@ -197,7 +199,7 @@ func TestRestartJITPeerResumes(t *testing.T) {
 	}
 	// The restored peer is still just in time: the next file lists it.
 	s2.close()
-	if saved := restartJITSavedKeys(t, r.statePath); !strings.Contains(saved, restartJITKey(client.key)) {
+	if saved := restartJITSavedKeys(t, r.statePath); !strings.Contains(saved, restartJITKey(client.Key)) {
 		t.Errorf("the second state file does not list the restored client as just in time: %q", saved)
 	}
 	t.Logf("traffic back %v after the new gateway was up; initiations: %d from the gateway, %d from the client", out.after.Round(time.Millisecond), out.initSent, out.initRecv)
@@ -207,7 +209,7 @@ func TestRestartJITPeerResumes(t *testing.T) {
 // asking the provider gets its initiation answered, and no initiation
 // from the gateway that would cross it; the provider is asked once.
 func TestRestartJITClientInitiatesDuringRestore(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	r := newRestartJITRig(t)
 	client := r.firstProcess(t)
 
@@ -227,32 +229,33 @@ func TestRestartJITClientInitiatesDuringRestore(t *testing.T) {
 			return ctx.Err()
 		}
 	})
-	calls := r.p.callsFor(client.key.pub)
+	calls := r.p.callsFor(client.Key.Pub)
 
 	s2 := r.gateway(t)
 	// The restore's lookup is under way (a client that knocks before it
 	// starts is provisioned ahead of the queue instead: the next test).
-	restartWait(t, 5*time.Second, "the restore to ask the provider", func() bool { return r.p.callsFor(client.key.pub) > calls })
+	testkit.Eventually(t, 5*time.Second, "the restore to ask the provider", func() bool { return r.p.callsFor(client.Key.Pub) > calls })
 	// The client starts over on its own: its next packet initiates.
-	if peer := client.dev.LookupPeer(r.key.pub); peer != nil {
+	if peer := client.dev.LookupPeer(r.key.Pub); peer != nil {
 		peer.ExpireCurrentKeypairs()
 	}
-	pinger := startRestartPinger(t, &client.node, s2.addr, 50*time.Millisecond)
+	pinger := testkit.NewPinger(t, &client.Node, s2.Addr)
+	pinger.Every(50 * time.Millisecond)
 	// Held by the device, not only read from the socket: the restore must
 	// find it there when the provider answers.
-	restartWait(t, 5*time.Second, "the new gateway to hold the client's initiation", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the new gateway to hold the client's initiation", func() bool {
 		return strings.Contains(s2.log.String(), "held: its lookup is under way")
 	})
 	close(release)
-	restartWait(t, 10*time.Second, "traffic through the new gateway", func() bool {
-		_, ok := pinger.firstOKAfter(s2.upAt)
+	testkit.Eventually(t, 10*time.Second, "traffic through the new gateway", func() bool {
+		_, _, ok := pinger.FirstAnswer(s2.upAt, 100*time.Millisecond)
 		return ok
 	})
-	pinger.halt()
-	if sent, recv := s2.bind.initSent.Load(), s2.bind.initRecv.Load(); sent != 0 || recv != 1 {
+	pinger.Stop()
+	if sent, recv := s2.bind.InitSent.Load(), s2.bind.InitRecv.Load(); sent != 0 || recv != 1 {
 		t.Errorf("the new gateway sent %d initiations and received %d, want 0 sent (the client was handshaking) and 1 received", sent, recv)
 	}
-	if n := r.p.callsFor(client.key.pub) - calls; n != 1 {
+	if n := r.p.callsFor(client.Key.Pub) - calls; n != 1 {
 		t.Errorf("provider asked %d times about the client after the restart, want 1 (the restore's lookup answers its initiation too)", n)
 	}
 	if !strings.Contains(s2.log.String(), "answering its own initiation") {
@@ -264,42 +267,42 @@ func TestRestartJITClientInitiatesDuringRestore(t *testing.T) {
 // others (whose lookups hang) is provisioned at once through the normal
 // path, not after them; the restore skips it and says so.
 func TestRestartJITClientAheadOfQueue(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	r := newRestartJITRig(t)
 	// The lookups ahead hang until released, not until a timeout frees
 	// their slots: the client gets in only by going ahead of them.
 	r.lookupTimeout = time.Minute
 	client := r.firstProcess(t)
 	q := restartJITQueueBehind(t, r, client)
-	calls := r.p.callsFor(client.key.pub)
+	calls := r.p.callsFor(client.Key.Pub)
 
 	s2 := r.gateway(t)
 	q.waitAhead(t)
-	if peer := client.dev.LookupPeer(r.key.pub); peer != nil {
+	if peer := client.dev.LookupPeer(r.key.Pub); peer != nil {
 		peer.ExpireCurrentKeypairs()
 	}
-	if err := restartPing(&client.node, s2.addr, 20*time.Second); err != nil {
+	if err := client.Ping(s2.Addr, 20*time.Second); err != nil {
 		t.Fatalf("the client knocked while queued and did not get through: %v\n%s", err, s2.log)
 	}
 	if strings.Contains(s2.log.String(), "restored 8") {
 		t.Fatal("the restore finished before the client got in: the test did not queue it")
 	}
-	if n := r.p.callsFor(client.key.pub) - calls; n != 1 {
+	if n := r.p.callsFor(client.Key.Pub) - calls; n != 1 {
 		t.Errorf("provider asked %d times about the client after the restart, want 1 (its own knock)", n)
 	}
-	if sent := s2.bind.initSent.Load(); sent != 0 {
+	if sent := s2.bind.InitSent.Load(); sent != 0 {
 		t.Errorf("the gateway sent %d initiations, want 0 (the client's own was answered)", sent)
 	}
 	q.release()
 	summary := "restored 8 just-in-time peers from the state file, 0 no longer known, 0 lookups failed, 1 came back first"
-	restartWait(t, 15*time.Second, "the restore summary", func() bool { return strings.Contains(s2.log.String(), summary) })
+	testkit.Eventually(t, 15*time.Second, "the restore summary", func() bool { return strings.Contains(s2.log.String(), summary) })
 }
 
 // A restore that runs past JITConfig.RestoreDeadline leaves the keys it
 // has not reached to their clients: they are not installed, the summary
 // counts them, and such a client still gets in when it knocks.
 func TestRestartJITRestoreDeadline(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	r := newRestartJITRig(t)
 	r.lookupTimeout = time.Minute
 	r.restoreDeadline = time.Second
@@ -308,19 +311,19 @@ func TestRestartJITRestoreDeadline(t *testing.T) {
 
 	s2 := r.gateway(t)
 	q.waitAhead(t)
-	restartWait(t, 10*time.Second, "the restore to give up on the queued client", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the restore to give up on the queued client", func() bool {
 		return strings.Contains(s2.log.String(), "restoring just-in-time peers took over 1s: 1 left for their clients to bring back")
 	})
-	if s2.ours.HasPeer(client.key.pub) {
+	if s2.ours.HasPeer(client.Key.Pub) {
 		t.Error("the client was installed although the restore gave up before reaching it")
 	}
 	q.release()
 	summary := "restored 8 just-in-time peers from the state file, 0 no longer known, 0 lookups failed, 0 came back first (0 skipped, 1 not reached)"
-	restartWait(t, 15*time.Second, "the restore summary", func() bool { return strings.Contains(s2.log.String(), summary) })
-	if peer := client.dev.LookupPeer(r.key.pub); peer != nil {
+	testkit.Eventually(t, 15*time.Second, "the restore summary", func() bool { return strings.Contains(s2.log.String(), summary) })
+	if peer := client.dev.LookupPeer(r.key.Pub); peer != nil {
 		peer.ExpireCurrentKeypairs()
 	}
-	if err := restartPing(&client.node, s2.addr, 20*time.Second); err != nil {
+	if err := client.Ping(s2.Addr, 20*time.Second); err != nil {
 		t.Fatalf("the client left to itself did not get back in: %v", err)
 	}
 }
@@ -329,7 +332,7 @@ func TestRestartJITRestoreDeadline(t *testing.T) {
 // restore's queue, whose lookups hang until release (also at cleanup).
 type restartJITQueue struct {
 	p       *jitProvider
-	ahead   []keypair
+	ahead   []testkit.Keypair
 	release func()
 }
 
@@ -346,9 +349,9 @@ func restartJITQueueBehind(t *testing.T, r *restartJITRig, client *restartClient
 	}
 	var entries []string
 	for i := range 8 {
-		k := newKeypair(t)
+		k := testkit.NewKeypair()
 		q.ahead = append(q.ahead, k)
-		r.p.set(k.pub, netip.AddrFrom4([4]byte{198, 18, 10, byte(i + 1)}))
+		r.p.set(k.Pub, netip.AddrFrom4([4]byte{198, 18, 10, byte(i + 1)}))
 		entries = append(entries, fmt.Sprintf(`{"public_key": %q, "endpoint": "127.0.0.1:%d", "last_handshake": %q, "jit": true}`,
 			restartJITKey(k), 40000+i, time.Now().Add(time.Minute).UTC().Format(time.RFC3339Nano)))
 	}
@@ -364,7 +367,7 @@ func restartJITQueueBehind(t *testing.T, r *restartJITRig, client *restartClient
 	q.release = func() { once.Do(func() { close(gate) }) }
 	t.Cleanup(q.release)
 	r.answerAfter(func(ctx context.Context, k hooks.PublicKey) error {
-		if k == client.key.pub {
+		if k == client.Key.Pub {
 			return nil
 		}
 		select {
@@ -381,10 +384,10 @@ func restartJITQueueBehind(t *testing.T, r *restartJITRig, client *restartClient
 // client.
 func (q *restartJITQueue) waitAhead(t *testing.T) {
 	t.Helper()
-	restartWait(t, 5*time.Second, "the restore's lookups of the peers ahead to start", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the restore's lookups of the peers ahead to start", func() bool {
 		n := 0
 		for _, k := range q.ahead {
-			n += q.p.callsFor(k.pub)
+			n += q.p.callsFor(k.Pub)
 		}
 		return n == len(q.ahead)
 	})
@@ -393,7 +396,7 @@ func (q *restartJITQueue) waitAhead(t *testing.T) {
 // The provider is the authority: a key it no longer knows, or whose lookup
 // fails, is not restored and gets no initiation; the others are.
 func TestRestartJITUnknownAndFailedNotRestored(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	r := newRestartJITRig(t)
 	kept := r.client(t, "198.18.9.2", true)
 	revoked := r.client(t, "198.18.9.3", true)
@@ -405,15 +408,15 @@ func TestRestartJITUnknownAndFailedNotRestored(t *testing.T) {
 	s1.close()
 	saved := restartJITSavedKeys(t, r.statePath)
 	for _, c := range []*restartClient{kept, revoked, failing} {
-		if !strings.Contains(saved, restartJITKey(c.key)) {
-			t.Fatalf("the state file does not list %s as just in time: %q", c.addr, saved)
+		if !strings.Contains(saved, restartJITKey(c.Key)) {
+			t.Fatalf("the state file does not list %s as just in time: %q", c.Addr, saved)
 		}
 	}
-	revokedInits, failingInits := revoked.bind.initRecv.Load(), failing.bind.initRecv.Load()
+	revokedInits, failingInits := revoked.bind.InitRecv.Load(), failing.bind.InitRecv.Load()
 
-	r.p.del(revoked.key.pub)
+	r.p.del(revoked.Key.Pub)
 	r.answerAfter(func(_ context.Context, k hooks.PublicKey) error {
-		if k == failing.key.pub {
+		if k == failing.Key.Pub {
 			return errors.New("control plane unavailable")
 		}
 		return nil
@@ -421,25 +424,25 @@ func TestRestartJITUnknownAndFailedNotRestored(t *testing.T) {
 
 	s2 := r.gateway(t)
 	summary := "restored 1 just-in-time peers from the state file, 1 no longer known, 1 lookups failed"
-	restartWait(t, 15*time.Second, "the restore summary", func() bool { return strings.Contains(s2.log.String(), summary) })
-	restartWait(t, 10*time.Second, "the kept client's ping through the new gateway", func() bool {
-		return restartPing(&kept.node, s2.addr, 500*time.Millisecond) == nil
+	testkit.Eventually(t, 15*time.Second, "the restore summary", func() bool { return strings.Contains(s2.log.String(), summary) })
+	testkit.Eventually(t, 10*time.Second, "the kept client's ping through the new gateway", func() bool {
+		return kept.Ping(s2.Addr, 500*time.Millisecond) == nil
 	})
 	// Give any stray initiation time to arrive before asserting none did.
-	restartPoll(time.Second, func() bool { return false })
-	if n := revoked.bind.initRecv.Load() - revokedInits; n != 0 {
+	testkit.Poll(time.Second, func() bool { return false })
+	if n := revoked.bind.InitRecv.Load() - revokedInits; n != 0 {
 		t.Errorf("the client the provider no longer knows got %d initiations from the new gateway, want 0", n)
 	}
-	if n := failing.bind.initRecv.Load() - failingInits; n != 0 {
+	if n := failing.bind.InitRecv.Load() - failingInits; n != 0 {
 		t.Errorf("the client whose lookup failed got %d initiations from the new gateway, want 0", n)
 	}
 	for _, c := range []*restartClient{revoked, failing} {
-		if s2.ours.HasPeer(c.key.pub) {
-			t.Errorf("%s was restored though the provider did not vouch for it", c.addr)
+		if s2.ours.HasPeer(c.Key.Pub) {
+			t.Errorf("%s was restored though the provider did not vouch for it", c.Addr)
 		}
 	}
-	if s2.bind.initSent.Load() != 1 {
-		t.Errorf("the new gateway sent %d initiations, want 1 (to the kept client)", s2.bind.initSent.Load())
+	if s2.bind.InitSent.Load() != 1 {
+		t.Errorf("the new gateway sent %d initiations, want 1 (to the kept client)", s2.bind.InitSent.Load())
 	}
 }
 
@@ -447,20 +450,20 @@ func TestRestartJITUnknownAndFailedNotRestored(t *testing.T) {
 // field) loads on a just-in-time gateway: its static peer's learned
 // endpoint is restored and nothing is rejected or restored just in time.
 func TestRestartJITOldStateFileLoads(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	r := newRestartJITRig(t)
 	key, statePath := r.key, r.statePath
 	static := r.client(t, "198.18.9.5", false)
 	now := time.Now()
-	old := restartStateJSON(key, now, restartStatePeerJSON(static.key, fmt.Sprintf("127.0.0.1:%d", static.port), now))
+	old := restartStateJSON(key, now, restartStatePeerJSON(static.Key, fmt.Sprintf("127.0.0.1:%d", static.Port), now))
 	if err := os.MkdirAll(filepath.Dir(statePath), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(statePath, []byte(old), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := startRestartServer(t, key, restartJITGatewayAddr, r.port, restartPeerConf(&static.node, false), r.config(), restartDaemonFlow)
-	restartWait(t, 10*time.Second, "the broadcast to the restored endpoint to reach the static client", func() bool {
+	s := startRestartServer(t, key, restartJITGatewayAddr, r.port, testkit.PeerConf(&static.Node, false), r.config(), restartDaemonFlow)
+	testkit.Eventually(t, 10*time.Second, "the broadcast to the restored endpoint to reach the static client", func() bool {
 		return static.transportRx() > 0
 	})
 	log := s.log.String()

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"wghooks/internal/testkit"
 )
 
 // The operator's flow, for real: our daemon serves a roaming client that
@@ -46,7 +48,7 @@ func TestNetnsRestartDebianClient(t *testing.T) {
 		_, err := pair.b.exec("ping", "-n", "-c", "1", "-W", "0.3", tunS.String())
 		return err == nil
 	}
-	restartWait(t, 15*time.Second, "a ping from the client through the first server", ping)
+	testkit.Eventually(t, 15*time.Second, "a ping from the client through the first server", ping)
 
 	// The client keeps sending, as a user's applications would.
 	var mu sync.Mutex
@@ -80,7 +82,7 @@ func TestNetnsRestartDebianClient(t *testing.T) {
 	}
 	s2, upAt := startServer()
 	var back time.Time
-	recovered := restartPoll(10*time.Second, func() bool {
+	recovered := testkit.Poll(10*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, ok := range oks {

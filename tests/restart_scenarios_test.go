@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"wghooks/device"
+	"wghooks/internal/testkit"
 )
 
 // The four server-restart scenarios of issue 3. The client is always
@@ -50,10 +51,10 @@ type restartOutcome struct {
 func restartRun(tb testing.TB, sc restartScenario, upstream bool, window, pingEvery time.Duration, cfg device.Config) restartOutcome {
 	tb.Helper()
 	client := newRestartClient(tb, "198.18.3.2")
-	key := newKeypair(tb)
+	key := testkit.NewKeypair()
 	cfg.Restart.StateFile = restartStatePath(tb)
 	start := func(port uint16) *restartServer {
-		conf := restartPeerConf(&client.node, sc.staticEndpoint)
+		conf := testkit.PeerConf(&client.Node, sc.staticEndpoint)
 		if upstream {
 			return startUpstreamRestartServer(tb, key, "198.18.3.1", port, conf)
 		}
@@ -61,25 +62,25 @@ func restartRun(tb testing.TB, sc restartScenario, upstream bool, window, pingEv
 	}
 	// The client knows the server's address before the server starts,
 	// as in life; a server that knows the client's reaches it first.
-	port := restartFreeUDPPort(tb)
-	serverNode := &node{key: key, addr: netip.MustParseAddr("198.18.3.1")}
+	port := testkit.FreeUDPPort(tb)
+	serverNode := &testkit.Node{Key: key, Addr: netip.MustParseAddr("198.18.3.1")}
 	if err := client.dev.IpcSet(restartClientPeerConf(serverNode, port, 0)); err != nil {
 		tb.Fatal(err)
 	}
 	s1 := start(port)
 	if sc.staticEndpoint && !upstream && cfg.Restart.Broadcast != device.BroadcastOff {
-		restartWait(tb, 10*time.Second, "the first server's broadcast to reach the client", func() bool { return client.transportRx() > 0 })
+		testkit.Eventually(tb, 10*time.Second, "the first server's broadcast to reach the client", func() bool { return client.transportRx() > 0 })
 	}
 	down := 500 * time.Millisecond
 	if sc.traffic == restartKeepaliveOnly {
 		// Long enough for keepalives to go out on the dead session.
 		down = 1500 * time.Millisecond
-		if err := client.dev.IpcSet(uapiCfg("public_key", key.pubHex(), "persistent_keepalive_interval", "1")); err != nil {
+		if err := client.dev.IpcSet(testkit.UAPI("public_key", key.PubHex(), "persistent_keepalive_interval", "1")); err != nil {
 			tb.Fatal(err)
 		}
-		restartWait(tb, 10*time.Second, "the client's keepalives to reach the first server", func() bool { return s1.transportRx() > 0 })
+		testkit.Eventually(tb, 10*time.Second, "the client's keepalives to reach the first server", func() bool { return s1.transportRx() > 0 })
 	} else {
-		restartWait(tb, 10*time.Second, "a ping through the first server", func() bool { return restartPing(&client.node, s1.addr, 500*time.Millisecond) == nil })
+		testkit.Eventually(tb, 10*time.Second, "a ping through the first server", func() bool { return client.Ping(s1.Addr, 500*time.Millisecond) == nil })
 	}
 	if sc.roams {
 		// A new source port, as after a NAT rebinding: the server follows
@@ -88,30 +89,32 @@ func restartRun(tb testing.TB, sc restartScenario, upstream bool, window, pingEv
 		if err := client.dev.IpcSet("listen_port=0\n"); err != nil {
 			tb.Fatal(err)
 		}
-		client.port = listenPortOf(tb, client.dev)
-		moved := fmt.Sprintf("endpoint=127.0.0.1:%d\n", client.port)
-		restartWait(tb, 10*time.Second, "the server to follow the client to "+moved, func() bool {
-			return restartPing(&client.node, s1.addr, 500*time.Millisecond) == nil && strings.Contains(s1.ipcGet(), moved)
+		client.Port = testkit.ListenPort(tb, client.dev)
+		moved := fmt.Sprintf("endpoint=127.0.0.1:%d\n", client.Port)
+		testkit.Eventually(tb, 10*time.Second, "the server to follow the client to "+moved, func() bool {
+			return client.Ping(s1.Addr, 500*time.Millisecond) == nil && strings.Contains(s1.ipcGet(), moved)
 		})
 	}
-	var pinger *restartPinger
+	var pinger *testkit.Pinger
 	if sc.traffic == restartContinuous {
-		pinger = startRestartPinger(tb, &client.node, s1.addr, pingEvery)
+		pinger = testkit.NewPinger(tb, &client.Node, s1.Addr)
+		pinger.Every(pingEvery)
 	}
 
 	s1.close()
 	clientRx := client.transportRx()
 	time.Sleep(down) // the outage: the client keeps sending on its old session
-	s2 := start(s1.port)
+	s2 := start(s1.Port)
 	if sc.traffic == restartIdleThenSend {
-		pinger = startRestartPinger(tb, &client.node, s2.addr, pingEvery)
+		pinger = testkit.NewPinger(tb, &client.Node, s2.Addr)
+		pinger.Every(pingEvery)
 	}
 
 	var at time.Time
 	through := func() bool {
 		if pinger != nil {
 			var ok bool
-			at, ok = pinger.firstOKAfter(s2.upAt)
+			at, _, ok = pinger.FirstAnswer(s2.upAt, 2*pingEvery)
 			return ok
 		}
 		// Keepalives only: the first data or keepalive decrypted on
@@ -124,13 +127,13 @@ func restartRun(tb testing.TB, sc restartScenario, upstream bool, window, pingEv
 		return false
 	}
 	out := restartOutcome{server: s2}
-	out.recovered = restartPoll(window, through)
+	out.recovered = testkit.Poll(window, through)
 	if out.recovered {
 		out.after = at.Sub(s2.upAt)
 	}
-	out.initSent, out.initRecv = s2.bind.initSent.Load(), s2.bind.initRecv.Load()
+	out.initSent, out.initRecv = s2.bind.InitSent.Load(), s2.bind.InitRecv.Load()
 	if pinger != nil {
-		pinger.halt()
+		pinger.Stop()
 	}
 	return out
 }
@@ -138,7 +141,7 @@ func restartRun(tb testing.TB, sc restartScenario, upstream bool, window, pingEv
 func TestRestartScenarios(t *testing.T) {
 	for _, sc := range restartScenarios {
 		t.Run(sc.name, func(t *testing.T) {
-			checkLeaks(t)
+			testkit.CheckLeaks(t)
 			t.Logf("scenario (%s): %s", sc.name, sc.what)
 			ours := restartRun(t, sc, false, 10*time.Second, 50*time.Millisecond, device.Config{})
 			if !ours.recovered {
@@ -149,8 +152,8 @@ func TestRestartScenarios(t *testing.T) {
 			if ours.initSent != 1 || ours.initRecv != 0 {
 				t.Errorf("wghooks server: %d initiations sent and %d received until traffic flowed, want 1 sent by the server and none from the client", ours.initSent, ours.initRecv)
 			}
-			if restartPoll(time.Second, func() bool { return ours.server.bind.initiations() > 1 }) {
-				t.Errorf("wghooks server: %d initiations after recovery, want at most one handshake per peer", ours.server.bind.initiations())
+			if testkit.Poll(time.Second, func() bool { return ours.server.bind.Initiations() > 1 }) {
+				t.Errorf("wghooks server: %d initiations after recovery, want at most one handshake per peer", ours.server.bind.Initiations())
 			}
 			if !sc.staticEndpoint && !strings.Contains(ours.server.log.String(), "restored 1 learned endpoints") {
 				t.Errorf("wghooks server did not restore the learned endpoint from the state file; its log:\n%s", ours.server.log)
@@ -170,7 +173,7 @@ func TestRestartScenarios(t *testing.T) {
 // Stale-session wake alone, without the broadcast: the client's data on
 // its old session makes the new server initiate at once.
 func TestRestartStaleWake(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckLeaks(t)
 	sc := restartScenarios[0]
 	cfg := device.Config{Restart: device.RestartConfig{Broadcast: device.BroadcastOff}}
 	out := restartRun(t, sc, false, 10*time.Second, 50*time.Millisecond, cfg)
@@ -196,18 +199,18 @@ func TestRestartBroadcastNetstack(t *testing.T) {
 		mode device.BroadcastMode
 	}{{"at-first-peers", device.BroadcastAtFirstPeers}, {"explicit-call", device.BroadcastAtUp}} {
 		t.Run(tc.name, func(t *testing.T) {
-			checkLeaks(t)
+			testkit.CheckLeaks(t)
 			client := newRestartClient(t, "198.18.4.2")
-			key := newKeypair(t)
+			key := testkit.NewKeypair()
 			// The client knows where the server will be; it sends nothing.
-			port := restartFreeUDPPort(t)
-			if err := client.dev.IpcSet(restartClientPeerConf(&node{key: key, addr: netip.MustParseAddr("198.18.4.1")}, port, 0)); err != nil {
+			port := testkit.FreeUDPPort(t)
+			if err := client.dev.IpcSet(restartClientPeerConf(&testkit.Node{Key: key, Addr: netip.MustParseAddr("198.18.4.1")}, port, 0)); err != nil {
 				t.Fatal(err)
 			}
 			cfg := device.Config{Restart: device.RestartConfig{Broadcast: tc.mode}}
-			s := startRestartServer(t, key, "198.18.4.1", port, restartPeerConf(&client.node, true), cfg, restartNetstackFlow)
+			s := startRestartServer(t, key, "198.18.4.1", port, testkit.PeerConf(&client.Node, true), cfg, restartNetstackFlow)
 			if tc.mode == device.BroadcastAtUp {
-				if n := s.bind.initSent.Load(); n != 0 {
+				if n := s.bind.InitSent.Load(); n != 0 {
 					t.Fatalf("%d initiations sent before Broadcast was called", n)
 				}
 				n, err := s.ours.Broadcast()
@@ -215,15 +218,15 @@ func TestRestartBroadcastNetstack(t *testing.T) {
 					t.Fatalf("Broadcast() = %d, %v; want 1 peer", n, err)
 				}
 			}
-			restartWait(t, 10*time.Second, "the client to complete a handshake it did not start", func() bool {
+			testkit.Eventually(t, 10*time.Second, "the client to complete a handshake it did not start", func() bool {
 				get, _ := client.dev.IpcGet()
 				return handshook(get)
 			})
-			if s.bind.initSent.Load() != 1 || s.bind.initRecv.Load() != 0 {
-				t.Errorf("%d initiations sent, %d received; want one, from the server", s.bind.initSent.Load(), s.bind.initRecv.Load())
+			if s.bind.InitSent.Load() != 1 || s.bind.InitRecv.Load() != 0 {
+				t.Errorf("%d initiations sent, %d received; want one, from the server", s.bind.InitSent.Load(), s.bind.InitRecv.Load())
 			}
-			restartWait(t, 10*time.Second, "a ping through the new session", func() bool {
-				return restartPing(&client.node, s.addr, time.Second) == nil
+			testkit.Eventually(t, 10*time.Second, "a ping through the new session", func() bool {
+				return client.Ping(s.Addr, time.Second) == nil
 			})
 		})
 	}

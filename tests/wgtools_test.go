@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"wghooks/internal/testkit"
 )
 
 // wgtoolsConf is a parsed `wg showconf`: the [Interface] keys and one map
@@ -287,7 +289,7 @@ PersistentKeepalive = 25
 	} else {
 		t.Logf("wg-quick down:\n%s", out)
 	}
-	netnsEventually(t, 10*time.Second, "the daemon to exit after wg-quick down", func() error {
+	testkit.EventuallyNil(t, 10*time.Second, "the daemon to exit after wg-quick down", func() error {
 		if pids := netnsProcsOf(bin, iface); len(pids) != 0 {
 			return fmt.Errorf("still running: pids %v", pids)
 		}

@@ -15,21 +15,27 @@ import (
 	"time"
 )
 
-// scene is one demonstration. Features add theirs from init in their own
-// file (scene_<feature>.go); order sorts them.
+// scene is one demonstration, in its own file (scene_<feature>.go).
 type scene struct {
-	order int
 	name  string
 	title string
 	run   func(tl *timeline) error
 }
 
-var scenes []scene
+// scenes is every scene, in the order they run: the basic tunnel first,
+// then each feature, building from one peer to a fleet.
+var scenes = []scene{
+	{name: "tunnel", title: "Two wghooks devices, one tunnel, real HTTP through it", run: sceneTunnel},
+	{name: "restart", title: "A server restarts under a roaming client that keeps sending", run: sceneRestart},
+	{name: "endpoints", title: "A server known by name: its IPv6 address dies, then comes back", run: sceneEndpoints},
+	{name: "jit", title: "Just-in-time peers: a gateway that knows no one until they knock", run: sceneJIT},
+	{name: "flood", title: "A gateway under a handshake flood: its peer keeps streaming, a newcomer still gets in", run: sceneFlood},
+	{name: "ha", title: "Two servers with one key behind a UDP load balancer; the backend carrying the flow dies", run: sceneHA},
+}
 
 func main() {
 	only := flag.String("scene", "", "run only this scene (names: "+sceneNames()+")")
 	flag.Parse()
-	sort.Slice(scenes, func(i, j int) bool { return scenes[i].order < scenes[j].order })
 	failed := 0
 	for _, s := range scenes {
 		if *only != "" && s.name != *only {

@@ -1,132 +1,64 @@
 package main
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"net/netip"
 	"strings"
-	"time"
 
-	"golang.org/x/crypto/curve25519"
-	"golang.zx2c4.com/wireguard/tun/netstack"
+	wgdevice "golang.zx2c4.com/wireguard/device"
 
 	"wghooks/device"
-	"wghooks/tun"
+	"wghooks/internal/testkit"
 )
 
 // node is one demo host: a wghooks device on netstack, listening on
-// loopback UDP.
+// loopback UDP (the test rig's node, which also pings, serves and fetches
+// through the tunnel).
 type node struct {
-	name      string
-	priv, pub [32]byte
-	addr      netip.Addr
-	port      uint16
-	dev       *device.Device
-	net       *netstack.Net
+	*testkit.Node
+	name string
+	dev  *device.Device
 }
 
-func newKey() (priv, pub [32]byte) {
-	rand.Read(priv[:])
-	priv[0] &= 248
-	priv[31] = (priv[31] & 127) | 64
-	p, _ := curve25519.X25519(priv[:], curve25519.Basepoint)
-	copy(pub[:], p)
-	return priv, pub
-}
-
-// startNode brings a device up with the given key (zero: a new one) on
+// startNode brings a device up with key (zero: a new one) on
 // 127.0.0.1:port (0: any).
-func startNode(name, addr string, priv [32]byte, port uint16, cfg device.Config) (*node, error) {
-	n := &node{name: name, addr: netip.MustParseAddr(addr)}
-	if priv == ([32]byte{}) {
-		n.priv, n.pub = newKey()
-	} else {
-		n.priv = priv
-		p, _ := curve25519.X25519(priv[:], curve25519.Basepoint)
-		copy(n.pub[:], p)
-	}
-	tdev, tnet, err := tun.NewNetstack([]netip.Addr{n.addr}, 0)
+func startNode(name, addr string, key testkit.Keypair, port uint16, cfg device.Config) (*node, error) {
+	n, d, err := testkit.StartWghooks(addr, key, port, cfg)
 	if err != nil {
 		return nil, err
 	}
-	n.net = tnet
-	if n.dev, err = device.New(tdev, cfg); err != nil {
-		return nil, err
-	}
-	if err := n.dev.IpcSet(fmt.Sprintf("private_key=%s\nlisten_port=%d\n", hex.EncodeToString(n.priv[:]), port)); err != nil {
-		n.dev.Close()
-		return nil, err
-	}
-	if err := n.dev.Up(); err != nil {
-		n.dev.Close()
-		return nil, err
-	}
-	for i := 0; i < 100 && n.dev.Bind().Port() == 0; i++ {
-		time.Sleep(10 * time.Millisecond)
-	}
-	n.port = n.dev.Bind().Port()
-	return n, nil
+	return &node{Node: n, name: name, dev: d}, nil
 }
 
 // addPeer makes other a peer of n; withEndpoint tells n where other is.
-func (n *node) addPeer(other *node, withEndpoint bool, extra ...string) error {
-	conf := fmt.Sprintf("public_key=%s\nallowed_ip=%s/32\n", hex.EncodeToString(other.pub[:]), other.addr)
-	if withEndpoint {
-		conf += fmt.Sprintf("endpoint=127.0.0.1:%d\n", other.port)
-	}
-	conf += strings.Join(extra, "")
-	return n.dev.IpcSet(conf)
+func (n *node) addPeer(other *testkit.Node, withEndpoint bool, extra ...string) error {
+	return n.dev.IpcSet(testkit.PeerConf(other, withEndpoint) + strings.Join(extra, ""))
 }
 
-// serve runs an HTTP server on n's tunnel address, port 80.
-func (n *node) serve(body string) (stop func(), err error) {
-	ln, err := n.net.ListenTCPAddrPort(netip.AddrPortFrom(n.addr, 80))
+// upstreamClient is a plain upstream wireguard-go device on netstack, for
+// contrast.
+type upstreamClient struct {
+	*testkit.Node
+	dev *wgdevice.Device
+}
+
+// startUpstream brings a silent upstream device up with key on
+// 127.0.0.1:port (0: any).
+func startUpstream(addr string, key testkit.Keypair, port uint16) (*upstreamClient, error) {
+	n, d, err := testkit.StartUpstream(addr, key, port, nil, wgdevice.NewLogger(wgdevice.LogLevelSilent, ""))
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		io.WriteString(w, body)
-	})}
-	go srv.Serve(ln)
-	return func() { srv.Close() }, nil
+	return &upstreamClient{Node: n, dev: d}, nil
 }
 
-// get fetches http://to/ through n's tunnel.
-func (n *node) get(to netip.Addr, timeout time.Duration) (string, error) {
-	c := &http.Client{
-		Timeout: timeout,
-		Transport: &http.Transport{
-			DisableKeepAlives: true,
-			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				return n.net.DialContextTCPAddrPort(ctx, netip.AddrPortFrom(to, 80))
-			},
-		},
-	}
-	resp, err := c.Get("http://" + to.String() + "/")
+// endpointInUse reads the peer's endpoint from the client's get reply, as
+// `wg show` would print it.
+func endpointInUse(client *node, peer *testkit.Node) string {
+	get, err := client.dev.IpcGet()
 	if err != nil {
-		return "", err
+		return "?"
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return string(b), err
-}
-
-// ping sends one ICMP echo through the tunnel and waits up to timeout.
-func (n *node) ping(to netip.Addr, timeout time.Duration) error {
-	c, err := n.net.DialPingAddr(netip.Addr{}, to)
-	if err != nil {
-		return err
+	if ep := testkit.PeerValueOf(get, peer.Key.Pub, "endpoint"); ep != "" {
+		return ep
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(timeout))
-	if _, err := c.Write([]byte{8, 0, 0, 0, 0, 1, 0, 1}); err != nil {
-		return err
-	}
-	_, err = c.Read(make([]byte, 1500))
-	return err
+	return "(none)"
 }

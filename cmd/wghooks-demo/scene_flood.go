@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -20,12 +19,8 @@ import (
 	"wghooks/device"
 	"wghooks/hooks"
 	"wghooks/internal/floodgen"
-	"wghooks/tun"
+	"wghooks/internal/testkit"
 )
-
-func init() {
-	scenes = append(scenes, scene{order: 55, name: "flood", title: "A gateway under a handshake flood: its peer keeps streaming, a newcomer still gets in", run: sceneFlood})
-}
 
 // The flood: what it sends and for how long. Upstream retransmits an
 // unanswered initiation after 5 s (plus up to 1/3 s), so a newcomer that
@@ -41,7 +36,7 @@ const (
 
 func sceneFlood(tl *timeline) error {
 	prov := &floodProvider{peers: map[hooks.PublicKey]netip.Addr{}}
-	gw, err := startNode("gateway", "198.18.40.1", [32]byte{}, 0, device.Config{JIT: device.JITConfig{Provider: prov}})
+	gw, err := startNode("gateway", "198.18.40.1", testkit.Keypair{}, 0, device.Config{JIT: device.JITConfig{Provider: prov}})
 	if err != nil {
 		return err
 	}
@@ -57,13 +52,13 @@ func sceneFlood(tl *timeline) error {
 		return err
 	}
 	defer known.dev.Close()
-	prov.add(known.pub, known.addr)
-	stream, err := known.stream(netip.AddrPortFrom(gw.addr, floodSinkPort))
+	prov.add(known.Key.Pub, known.Addr)
+	stream, err := known.stream(netip.AddrPortFrom(gw.Addr, floodSinkPort))
 	if err != nil {
 		return fmt.Errorf("known peer's stream: %w", err)
 	}
 	defer stream.stop()
-	tl.say("just-in-time gateway on udp 127.0.0.1:%d; its provider knows one client (plain wireguard-go), which streams TCP through the tunnel", gw.port)
+	tl.say("just-in-time gateway on udp 127.0.0.1:%d; its provider knows one client (plain wireguard-go), which streams TCP through the tunnel", gw.Port)
 
 	t0, b0 := time.Now(), sink.bytes.Load()
 	time.Sleep(floodQuiet)
@@ -72,8 +67,8 @@ func sceneFlood(tl *timeline) error {
 
 	// The flood, in this process, from 127.0.0.2 and up.
 	f := floodgen.Flood{
-		Target:    netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), gw.port),
-		ServerPub: gw.pub,
+		Target:    netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), gw.Port),
+		ServerPub: gw.Key.Pub,
 		Replay:    known.bind.FirstInitiation(),
 		Strangers: floodStrangers,
 		Sources:   floodSources,
@@ -119,7 +114,7 @@ func sceneFlood(tl *timeline) error {
 		return err
 	}
 	defer newcomer.dev.Close()
-	prov.add(newcomer.pub, newcomer.addr)
+	prov.add(newcomer.Key.Pub, newcomer.Addr)
 	type arrival struct {
 		at  time.Time
 		err error
@@ -129,7 +124,7 @@ func sceneFlood(tl *timeline) error {
 	go func() {
 		// Upstream holds the echo until its handshake completes. The
 		// deadline leaves room for a third initiation on a slow machine.
-		err := newcomer.ping(gw.addr, 15*time.Second)
+		err := newcomer.Ping(gw.Addr, 15*time.Second)
 		in <- arrival{time.Now(), err}
 	}()
 	tl.say("a new client, in the provider but never seen by the gateway, pings it")
@@ -238,7 +233,7 @@ type floodSink struct {
 }
 
 func startFloodSink(gw *node) (*floodSink, error) {
-	ln, err := gw.net.ListenTCPAddrPort(netip.AddrPortFrom(gw.addr, floodSinkPort))
+	ln, err := gw.Net.ListenTCPAddrPort(netip.AddrPortFrom(gw.Addr, floodSinkPort))
 	if err != nil {
 		return nil, err
 	}
@@ -284,32 +279,22 @@ func (s *floodSink) close() {
 // floodClient is a plain upstream wireguard-go client of the gateway on
 // netstack; its bind counts what a newcomer needs to get in.
 type floodClient struct {
-	*node // net, addr, pub, priv; no wghooks device
-	dev   *wgdevice.Device
-	bind  *floodgen.Recorder
+	*testkit.Node
+	dev  *wgdevice.Device
+	bind *floodgen.Recorder
 }
 
 func startFloodClient(addr string, gw *node) (*floodClient, error) {
-	n := &node{addr: netip.MustParseAddr(addr)}
-	n.priv, n.pub = newKey()
-	tdev, tnet, err := tun.NewNetstack([]netip.Addr{n.addr}, 0)
+	b := floodgen.NewRecorder(wgconn.NewDefaultBind())
+	n, d, err := testkit.StartUpstream(addr, testkit.Keypair{}, 0, b, wgdevice.NewLogger(wgdevice.LogLevelSilent, ""))
 	if err != nil {
 		return nil, err
 	}
-	n.net = tnet
-	b := floodgen.NewRecorder(wgconn.NewDefaultBind())
-	d := wgdevice.NewDevice(tdev, b, wgdevice.NewLogger(wgdevice.LogLevelSilent, ""))
-	conf := fmt.Sprintf("private_key=%s\nlisten_port=0\npublic_key=%s\nallowed_ip=%s/32\nendpoint=127.0.0.1:%d\n",
-		hex.EncodeToString(n.priv[:]), hex.EncodeToString(gw.pub[:]), gw.addr, gw.port)
-	if err := d.IpcSet(conf); err != nil {
+	if err := d.IpcSet(testkit.PeerConf(gw.Node, true)); err != nil {
 		d.Close()
 		return nil, err
 	}
-	if err := d.Up(); err != nil {
-		d.Close()
-		return nil, err
-	}
-	return &floodClient{node: n, dev: d, bind: b}, nil
+	return &floodClient{Node: n, dev: d, bind: b}, nil
 }
 
 // floodStream writes to a TCP connection through the tunnel until
@@ -324,7 +309,7 @@ type floodStream struct {
 func (c *floodClient) stream(to netip.AddrPort) (*floodStream, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	tc, err := c.net.DialContextTCPAddrPort(ctx, to)
+	tc, err := c.Net.DialContextTCPAddrPort(ctx, to)
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,7 @@
-// Package testkit holds the test setup that tests in several packages
-// share: a wghooks device on netstack, its UAPI served on a socket in the
-// test's temporary directory, and raw protocol text spoken to it the way
-// `nc -U` would. Only tests import it.
 package testkit
+
+// UAPI: a device with its UAPI served on a socket in the test's temporary
+// directory, and raw protocol text spoken to it the way `nc -U` would.
 
 import (
 	"bufio"
