@@ -193,8 +193,13 @@ func TestJITProviderFailures(t *testing.T) {
 	if err := sd.IpcSet(testkit.UAPI("public_key", static.PubHex(), "allowed_ip", "198.18.7.0/24")); err != nil {
 		t.Fatal(err)
 	}
-	s := newJITSender(t, server)
+	// Each case knocks from an address of its own, as separate clients
+	// do: the device takes 20 initiations a second (burst 5) per source
+	// IP, and these nine come back to back, with no client retransmit.
+	n := 0
 	for name, k := range keys {
+		n++
+		s := hardSender(t, server, netip.AddrFrom4([4]byte{127, 0, 4, byte(n)}))
 		s.send(t, s.initiation(t, k))
 		testkit.Eventually(t, 5*time.Second, name+": the lookup to fail", func() bool {
 			return ev.count(hooks.PeerLookupFailed, k.Pub) == 1
@@ -203,6 +208,7 @@ func TestJITProviderFailures(t *testing.T) {
 			t.Fatalf("%s: peer installed", name)
 		}
 	}
+	s := hardSender(t, server, netip.MustParseAddr("127.0.4.200"))
 	s.send(t, s.initiation(t, good))
 	testkit.Eventually(t, 5*time.Second, "a good key to be installed after the failures", func() bool {
 		return sd.HasPeer(good.Pub)
