@@ -4,6 +4,7 @@ import (
 	wgconn "golang.zx2c4.com/wireguard/conn"
 
 	"wghooks/device/guard"
+	"wghooks/device/jit"
 	"wghooks/hooks"
 )
 
@@ -44,3 +45,6 @@ type Config struct {
 
 // GuardConfig configures the handshake guard. See guard.Config.
 type GuardConfig = guard.Config
+
+// JITConfig configures just-in-time peers. See jit.Config.
+type JITConfig = jit.Config

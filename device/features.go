@@ -8,6 +8,7 @@ import (
 	"wghooks/conn"
 	"wghooks/device/feature"
 	"wghooks/device/guard"
+	"wghooks/device/jit"
 )
 
 // The features, in the order the device calls them. Each sees the core
@@ -52,7 +53,19 @@ func (d *Device) buildFeatures() error {
 // declaredFeatures lists one zero value of every feature type, for the
 // docs of their keys (feature.Feature.Keys works on a zero value).
 func declaredFeatures() []feature.Feature {
-	return append([]feature.Feature{new(guard.Guard)}, declaredLegacy()...)
+	return append([]feature.Feature{new(guard.Guard), new(jit.JIT)}, declaredLegacy()...)
+}
+
+// stateSections are the features that keep a section of the state file,
+// in the features' order.
+func (d *Device) stateSections() []feature.StateSection {
+	var out []feature.StateSection
+	for _, f := range d.features {
+		if s, ok := f.(feature.StateSection); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // installBindHooks wires the features' receive and send hooks into the

@@ -19,6 +19,8 @@ import (
 	wgtun "golang.zx2c4.com/wireguard/tun"
 
 	"wghooks/conn"
+	"wghooks/device/feature"
+	"wghooks/device/jit"
 	"wghooks/hooks"
 	"wghooks/hooks/httpprovider"
 	"wghooks/uapi"
@@ -167,7 +169,8 @@ func FuzzInstallLines(f *testing.F) {
 		if err != nil || cfg.Validate(key) != nil {
 			return
 		}
-		if err := d.IpcSet(peerLines(pub, cfg)); err != nil {
+		install := feature.Config{Peers: []feature.PeerConfig{jit.InstallConfig(pub, cfg)}}
+		if err := (host{d}).Configure("jit", install); err != nil {
 			t.Fatalf("valid answer %+v refused at install: %v", jp, err)
 		}
 		get, err := d.IpcGet()

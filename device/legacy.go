@@ -13,6 +13,7 @@ import (
 	"wghooks/conn"
 	"wghooks/device/feature"
 	"wghooks/device/guard"
+	"wghooks/device/jit"
 	"wghooks/uapi"
 )
 
@@ -51,7 +52,7 @@ type legacyFeatures struct {
 	guard      *guard.Guard
 	restart    *restart
 	endpoints  *endpoints
-	jit        *jit
+	jit        *jit.JIT
 	flowEscape *flowEscape
 }
 
@@ -84,28 +85,32 @@ func (a legacyAdapter) GetLines() []uapi.Line                { return nil }
 func (a legacyAdapter) PeerGetLines(feature.Key) []uapi.Line { return nil }
 
 func (d *Device) buildLegacyFeatures() error {
-	d.restart = newRestart(d)
+	d.restart = newRestart(d, restartWiring{providerPeers: d.cfg.JIT.Provider != nil, sections: d.stateSections})
 	d.endpoints = newEndpoints(d)
-	d.jit = newJIT(d)
 	d.flowEscape = newFlowEscape(d)
-	list := []legacyAdapter{
-		{name: "restart", f: d.restart, configured: func(c feature.Change) {
-			if c.Err == nil {
-				d.restart.configuredSet(c.Set)
-			}
-		}},
-		{name: "endpoints", f: d.endpoints},
-		{name: "jit", f: d.jit, configured: func(c feature.Change) { d.jit.configured(c.Set) }},
-		{name: "flowescape", f: d.flowEscape},
+	if err := d.startLegacy(legacyAdapter{name: "restart", f: d.restart, configured: d.restart.configuredChange}); err != nil {
+		return err
 	}
-	for _, a := range list {
-		d.features = append(d.features, a)
-		if err := a.f.start(d); err != nil {
-			return err
-		}
+	if err := d.startLegacy(legacyAdapter{name: "endpoints", f: d.endpoints}); err != nil {
+		return err
+	}
+	j, err := jit.New(host{d}, d.cfg.JIT)
+	if err != nil {
+		return err
+	}
+	d.jit = j
+	d.features = append(d.features, j)
+	if err := d.startLegacy(legacyAdapter{name: "flowescape", f: d.flowEscape}); err != nil {
+		return err
 	}
 	d.features = append(d.features, legacyKeys{d: d})
 	return nil
+}
+
+// startLegacy lists a and starts it.
+func (d *Device) startLegacy(a legacyAdapter) error {
+	d.features = append(d.features, a)
+	return a.f.start(d)
 }
 
 func declaredLegacy() []feature.Feature { return []feature.Feature{legacyKeys{}} }

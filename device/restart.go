@@ -12,6 +12,7 @@ import (
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
 	"wghooks/conn"
+	"wghooks/device/feature"
 	"wghooks/uapi"
 )
 
@@ -27,9 +28,10 @@ import (
 //  1. State (state.go): the endpoints the device learned (roaming clients'
 //     current addresses) and its last handshake times go to a file on
 //     drain, on Close and every StateInterval; the next process applies
-//     them to its configured peers before Up. Just-in-time peers listed
-//     there are asked about again and reinstalled in the background, each
-//     with one initiation (restore_jit.go).
+//     them to its configured peers before Up. Features that keep state of
+//     their own get their section of the file back (feature.StateSection:
+//     the just-in-time peers are asked about again and reinstalled in the
+//     background, each with one initiation, by device/jit).
 //  2. Broadcast (broadcast.go): at Up the device sends a handshake
 //     initiation to every peer whose endpoint it knows. Clients answer
 //     within one round trip; the device confirms the session with a
@@ -147,8 +149,15 @@ func (c RestartConfig) withDefaults() (RestartConfig, error) {
 // restart is the restart-recovery feature.
 type restart struct {
 	noFeature
-	d   *Device
-	cfg RestartConfig
+	d    *Device
+	host feature.Host
+	cfg  RestartConfig
+
+	// providerPeers: peers may come from a provider (just-in-time), so
+	// the state file applies before any peer is configured.
+	providerPeers bool
+	// sections lists the features that keep a section of the state file.
+	sections func() []feature.StateSection
 
 	draining atomic.Bool
 
@@ -175,8 +184,17 @@ type restart struct {
 	wake   staleWake
 }
 
-func newRestart(d *Device) *restart {
-	r := &restart{d: d}
+// restartWiring is what the core tells the restart feature at
+// construction.
+type restartWiring struct {
+	// providerPeers: peers may come from a provider.
+	providerPeers bool
+	// sections lists the features with a state file section, in order.
+	sections func() []feature.StateSection
+}
+
+func newRestart(d *Device, w restartWiring) *restart {
+	r := &restart{d: d, host: host{d}, providerPeers: w.providerPeers, sections: w.sections}
 	r.configured.m = make(map[wgdevice.NoisePublicKey]string)
 	return r
 }
@@ -222,9 +240,9 @@ func (r *restart) beforeUp() {
 }
 
 // canRestore reports whether the state file can be applied now: once
-// peers are configured, or at once on a just-in-time gateway, whose
-// peers may all come from the file (restore_jit.go).
-func (r *restart) canRestore() bool { return r.d.peers.len() > 0 || r.d.jit.enabled() }
+// peers are configured, or at once when peers may come from a provider
+// (all of them then from the file's sections).
+func (r *restart) canRestore() bool { return r.d.peers.len() > 0 || r.providerPeers }
 
 // afterUp runs with the lifecycle lock held and starts the broadcast on
 // its own goroutine, so Up does not wait for thousands of initiations.
@@ -247,12 +265,18 @@ func (r *restart) afterUp() {
 // need: its private key and at least one peer.
 func (r *restart) readyToStart() bool { return r.d.Configured() && r.d.peers.len() > 0 }
 
-// configuredSet is called after a set transaction was applied without
-// error, on the configuring goroutine (never with the lifecycle lock
-// held). If the device came up before it had its key and peers, the
-// startup actions run now.
-func (r *restart) configuredSet(set *uapi.Set) {
-	r.trackConfigured(set)
+// configuredChange follows every configuration transaction, on the
+// configuring goroutine (never with the lifecycle lock held). Its own
+// changes (origin "restart", made by restoreLocked with the startup lock
+// held, maybe under the lifecycle lock) are ignored. After a transaction
+// that succeeded, if the device came up before it had its key and peers,
+// the startup actions run now.
+func (r *restart) configuredChange(c feature.Change) {
+	if c.Origin == "restart" || c.Err != nil {
+		return
+	}
+	set := c.Set
+	r.trackConfigured(set, c.ByOperator())
 	if !r.d.Configured() || !r.d.IsUp() {
 		return
 	}
@@ -271,8 +295,9 @@ func (r *restart) configuredSet(set *uapi.Set) {
 	}
 }
 
-// trackConfigured records the endpoints given in a set transaction.
-func (r *restart) trackConfigured(set *uapi.Set) {
+// trackConfigured records the endpoints the operator gives in a set
+// transaction (byOperator); any transaction forgets removed peers.
+func (r *restart) trackConfigured(set *uapi.Set, byOperator bool) {
 	c := &r.configured
 	c.Lock()
 	defer c.Unlock()
@@ -283,6 +308,9 @@ func (r *restart) trackConfigured(set *uapi.Set) {
 		pk := wgdevice.NoisePublicKey(p.PublicKey)
 		if p.Remove || !r.d.peers.has(pk) {
 			delete(c.m, pk)
+			continue
+		}
+		if !byOperator {
 			continue
 		}
 		for _, l := range p.Lines {

@@ -3,7 +3,6 @@ package device
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,11 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	wgdevice "golang.zx2c4.com/wireguard/device"
+
+	"wghooks/device/feature"
 )
 
 // The state file carries what a process learned to the next one:
@@ -30,8 +30,12 @@ import (
 //	    {"public_key": "...", "endpoint": "203.0.113.7:41641",
 //	     "configured_endpoint": "", "last_handshake": "2026-05-22T21:03:58Z"},
 //	    {"public_key": "...", "endpoint": "198.51.100.4:51820",
-//	     "last_handshake": "2026-05-22T21:04:01Z", "jit": true}
-//	  ]
+//	     "last_handshake": "2026-05-22T21:04:01Z"}
+//	  ],
+//	  "sections": {
+//	    "jit": {"peers": [{"public_key": "...", "endpoint": "198.51.100.4:51820",
+//	                       "last_handshake": "2026-05-22T21:04:01Z"}]}
+//	  }
 //	}
 //
 // It is written atomically (temporary file in the same directory, fsync,
@@ -45,11 +49,23 @@ import (
 // another private key or unreadable is reported in the log and ignored;
 // an unusable file is kept beside as FILE.rejected.
 //
-// Entries marked "jit" are just-in-time peers the old process had
-// installed. They are not configured in the new one, so the rule above
-// skips them; restore_jit.go asks the provider about them again and
-// reinstalls the ones it still knows. Files written before that flag
-// existed load as before (every entry static).
+// "peers" lists every peer with an endpoint; configured_endpoint is the
+// endpoint the operator last configured (a feature's own changes never
+// set it). "sections" holds one opaque section per feature that keeps
+// state of its own (feature.StateSection), under the feature's name: the
+// core hands each feature its section at restore, and ignores a section
+// no feature of this process claims. The just-in-time peers are in the
+// "jit" section (device/jit/restore.go): they are not configured in the
+// new process, so the rule above skips their "peers" entries.
+//
+// Compatibility: the previous version wrote no sections and flagged its
+// just-in-time peers' entries "jit": true instead. A file without
+// "sections" whose entries carry that flag is read as if it held a "jit"
+// section listing those entries (public key, endpoint, last handshake),
+// so a gateway upgraded across a restart brings its just-in-time peers
+// back. The version stays 1: the previous version ignores "sections" (it
+// only loses the just-in-time restore), and files without either load
+// as before, every entry static.
 
 // stateVersion is the version this code writes and reads.
 const stateVersion = 1
@@ -62,6 +78,8 @@ type stateFile struct {
 	PublicKey string      `json:"public_key"`
 	Written   time.Time   `json:"written"`
 	Peers     []statePeer `json:"peers"`
+	// Sections are the features' own sections, by feature name.
+	Sections map[string]json.RawMessage `json:"sections,omitempty"`
 }
 
 type statePeer struct {
@@ -69,9 +87,37 @@ type statePeer struct {
 	Endpoint           string    `json:"endpoint"`
 	ConfiguredEndpoint string    `json:"configured_endpoint,omitempty"`
 	LastHandshake      time.Time `json:"last_handshake,omitzero"`
-	// JIT marks a just-in-time peer (restore_jit.go). Older files have
-	// no such field: false.
+	// JIT is only read, from files of the previous version, which
+	// flagged just-in-time peers so (see upgradeJITFlags); never written.
 	JIT bool `json:"jit,omitempty"`
+}
+
+// upgradeJITFlags converts the entries a previous version flagged "jit"
+// into a "jit" section, when the file has no sections of its own, and
+// clears the flags. It is pure.
+func upgradeJITFlags(f *stateFile) error {
+	// The section's entries are statePeer's first fields: public key,
+	// endpoint, last handshake (the others are empty, so omitted).
+	var sec struct {
+		Peers []statePeer `json:"peers"`
+	}
+	for i := range f.Peers {
+		p := &f.Peers[i]
+		if !p.JIT {
+			continue
+		}
+		p.JIT = false
+		sec.Peers = append(sec.Peers, statePeer{PublicKey: p.PublicKey, Endpoint: p.Endpoint, LastHandshake: p.LastHandshake})
+	}
+	if len(sec.Peers) == 0 || f.Sections != nil {
+		return nil
+	}
+	raw, err := json.Marshal(&sec)
+	if err != nil {
+		return err
+	}
+	f.Sections = map[string]json.RawMessage{"jit": raw}
+	return nil
 }
 
 // parseState decodes and validates a state file. It is pure.
@@ -102,6 +148,9 @@ func parseState(data []byte) (*stateFile, error) {
 				return nil, fmt.Errorf("failed to parse state file: peer %d: configured_endpoint %q: %w", i, p.ConfiguredEndpoint, err)
 			}
 		}
+	}
+	if err := upgradeJITFlags(&f); err != nil {
+		return nil, fmt.Errorf("failed to parse state file: %w", err)
 	}
 	return &f, nil
 }
@@ -289,15 +338,17 @@ func (r *restart) restoreLocked() {
 		r.rejectStateFile(fmt.Errorf("ignoring state file %q: %w", path, err))
 		return
 	}
-	var b strings.Builder
+	var c feature.Config
 	for _, it := range items {
-		fmt.Fprintf(&b, "public_key=%s\nupdate_only=true\nendpoint=%s\n", hex.EncodeToString(it.pk[:]), it.endpoint)
+		ap, _ := netip.ParseAddrPort(it.endpoint) // validated by parseState
+		c.Peers = append(c.Peers, feature.PeerConfig{PublicKey: it.pk, UpdateOnly: true, Endpoint: ap})
 	}
-	if b.Len() > 0 {
-		if err := r.d.wg.IpcSet(b.String()); err != nil {
-			r.d.log.Errorf("failed to apply state file %q: %v", path, err)
-			return
-		}
+	// Through the core, so every feature sees the change (origin
+	// "restart"); the restart's own Configured ignores it, as the startup
+	// lock is held here.
+	if err := r.host.Configure("restart", c); err != nil {
+		r.d.log.Errorf("failed to apply state file %q: %v", path, err)
+		return
 	}
 	r.state.Lock()
 	for _, it := range items {
@@ -306,7 +357,38 @@ func (r *restart) restoreLocked() {
 	}
 	r.state.Unlock()
 	r.d.log.Verbosef("state file %q (written %s ago): restored %d learned endpoints", path, time.Since(f.Written).Round(time.Millisecond), len(items))
-	r.restoreJITLocked(f)
+	r.restoreSectionsLocked(f, v)
+}
+
+// restoreSectionsLocked hands each feature that keeps a section of the
+// state file its section from f. Called with the startup lock held; the
+// features return at once.
+func (r *restart) restoreSectionsLocked(f *stateFile, v deviceView) {
+	fv := v.toFeature()
+	rs := feature.Restore{
+		View:             &fv,
+		Written:          f.Written,
+		MaxAge:           r.cfg.StateMaxAge,
+		RecentInitiation: r.recent.within,
+		Carry: func(pk feature.Key, endpoint string, lastHandshake time.Time) {
+			r.state.Lock()
+			defer r.state.Unlock()
+			r.state.carried[pk] = restoreItem{pk: pk, endpoint: endpoint, lastHandshake: lastHandshake}
+		},
+	}
+	claimed := make(map[string]bool)
+	for _, s := range r.sections() {
+		name := s.Name()
+		claimed[name] = true
+		if raw, ok := f.Sections[name]; ok {
+			s.RestoreState(raw, rs)
+		}
+	}
+	for name := range f.Sections {
+		if !claimed[name] {
+			r.d.log.Verbosef("state file section %q ignored: no feature here keeps it", name)
+		}
+	}
 }
 
 // rejectStateFile logs why the file is ignored and moves it aside, so the
@@ -391,18 +473,29 @@ func (r *restart) buildStateLocked(v deviceView, now time.Time) *stateFile {
 		e := statePeer{
 			PublicKey:          encodeKey(p.pk),
 			Endpoint:           p.endpoint,
-			ConfiguredEndpoint: r.configuredEndpoint(p.pk),
-			JIT:                r.d.jit.isJIT(p.pk),
-		}
-		if e.JIT {
-			e.ConfiguredEndpoint = "" // the provider's, not the operator's
+			ConfiguredEndpoint: r.configuredEndpoint(p.pk), // the operator's only
 		}
 		if !hs.IsZero() {
 			e.LastHandshake = hs.UTC()
 		}
 		f.Peers = append(f.Peers, e)
 	}
-	if len(f.Peers) == 0 {
+	fv := v.toFeature()
+	for _, s := range r.sections() {
+		raw, err := s.SaveState(&fv, now)
+		if err != nil {
+			r.d.log.Errorf("state file section %q not written: %v", s.Name(), err)
+			continue
+		}
+		if raw == nil {
+			continue
+		}
+		if f.Sections == nil {
+			f.Sections = make(map[string]json.RawMessage)
+		}
+		f.Sections[s.Name()] = raw
+	}
+	if len(f.Peers) == 0 && len(f.Sections) == 0 {
 		return nil
 	}
 	sort.Slice(f.Peers, func(i, j int) bool { return f.Peers[i].PublicKey < f.Peers[j].PublicKey })

@@ -2,6 +2,8 @@ package device
 
 import (
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -234,5 +236,77 @@ func TestRemoveStaleTemps(t *testing.T) {
 	}
 	if _, err := os.Stat(other); err != nil {
 		t.Error("another interface's file was removed")
+	}
+}
+
+// A file written before the "jit" flag existed parses, every entry
+// static: no section comes out of it.
+func TestStateFileWithoutJITFlagLoads(t *testing.T) {
+	_, own := stateTestKey(1)
+	k := encodeKey(own)
+	old := fmt.Sprintf(`{"version":1,"public_key":%q,"written":"2026-05-22T21:04:24Z","peers":[{"public_key":%q,"endpoint":"127.0.0.1:9","last_handshake":"2026-05-22T21:03:58Z"}]}`, k, k)
+	f, err := parseState([]byte(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Peers) != 1 || f.Peers[0].JIT || f.Sections != nil {
+		t.Fatalf("peers %+v, sections %v; want one static entry and no section", f.Peers, f.Sections)
+	}
+}
+
+// A file of the previous version, whose just-in-time entries carry
+// "jit": true and which has no sections, reads as if it held a "jit"
+// section listing those entries; they stay in "peers" too. A file with
+// sections is read as written.
+func TestStateFileJITFlagsBecomeSection(t *testing.T) {
+	_, own := stateTestKey(1)
+	_, a := stateTestKey(2)
+	_, b := stateTestKey(3)
+	v1 := fmt.Sprintf(`{"version":1,"public_key":%q,"written":"2026-05-22T21:04:24Z","peers":[`+
+		`{"public_key":%q,"endpoint":"198.18.0.2:1","last_handshake":"2026-05-22T21:03:58Z","jit":true},`+
+		`{"public_key":%q,"endpoint":"198.18.0.3:1","last_handshake":"2026-05-22T21:03:59Z"}]}`,
+		encodeKey(own), encodeKey(a), encodeKey(b))
+	f, err := parseState([]byte(v1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Peers) != 2 || f.Peers[0].JIT {
+		t.Fatalf("peers %+v, want both entries, flags cleared", f.Peers)
+	}
+	want := fmt.Sprintf(`{"peers":[{"public_key":%q,"endpoint":"198.18.0.2:1","last_handshake":"2026-05-22T21:03:58Z"}]}`, encodeKey(a))
+	if got := string(f.Sections["jit"]); got != want || len(f.Sections) != 1 {
+		t.Fatalf("sections %v, want jit: %s", f.Sections, want)
+	}
+
+	withSections := strings.Replace(v1, `"peers":[`, `"sections":{"jit":{"peers":[]}},"peers":[`, 1)
+	f, err = parseState([]byte(withSections))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(f.Sections["jit"]); got != `{"peers":[]}` {
+		t.Fatalf("a file with sections had its jit section replaced by %s", got)
+	}
+}
+
+// Sections are written and read back as the features gave them.
+func TestStateFileSectionsRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wg0.json")
+	_, own := stateTestKey(1)
+	f := &stateFile{Version: stateVersion, PublicKey: encodeKey(own), Written: time.Now().UTC(),
+		Sections: map[string]json.RawMessage{"jit": json.RawMessage(`{"peers":[]}`), "other": json.RawMessage(`[1,2]`)}}
+	if err := writeStateFile(path, f); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readStateFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, raw := range f.Sections {
+		var a, b any
+		json.Unmarshal(raw, &a)
+		json.Unmarshal(got.Sections[name], &b)
+		if fmt.Sprint(a) != fmt.Sprint(b) {
+			t.Errorf("section %q read back as %s, want %s", name, got.Sections[name], raw)
+		}
 	}
 }

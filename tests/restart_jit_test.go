@@ -10,6 +10,7 @@ package tests
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -114,21 +115,44 @@ func restartJITFirstContact(t testing.TB, c *restartClient, s *restartServer) {
 	})
 }
 
-// restartJITSavedKeys returns the keys the state file marks as just in
-// time.
+// restartJITSavedKeys returns the entries of the state file's "jit"
+// section (the peers it lists as just in time).
 func restartJITSavedKeys(t *testing.T, statePath string) string {
+	t.Helper()
+	f := restartJITReadState(t, statePath)
+	sec, _ := f["sections"].(map[string]any)
+	jit, _ := sec["jit"].(map[string]any)
+	b, err := json.Marshal(jit["peers"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// restartJITReadState reads the state file as generic JSON.
+func restartJITReadState(t *testing.T, statePath string) map[string]any {
 	t.Helper()
 	data, err := os.ReadFile(statePath)
 	if err != nil {
 		t.Fatalf("failed to read the state file: %v", err)
 	}
-	var b strings.Builder
-	for _, entry := range strings.Split(string(data), "}") {
-		if strings.Contains(entry, `"jit": true`) {
-			b.WriteString(entry)
-		}
+	var f map[string]any
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatalf("failed to parse the state file: %v\n%s", err, data)
 	}
-	return b.String()
+	return f
+}
+
+// restartJITWriteState replaces the state file with f.
+func restartJITWriteState(t *testing.T, statePath string, f map[string]any) {
+	t.Helper()
+	data, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(statePath, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func restartJITKey(k keypair) string { return base64.StdEncoding.EncodeToString(k.pub[:]) }
@@ -340,25 +364,25 @@ type restartJITQueue struct {
 func restartJITQueueBehind(t *testing.T, r *restartJITRig, client *restartClient) *restartJITQueue {
 	t.Helper()
 	q := &restartJITQueue{p: r.p}
-	data, err := os.ReadFile(r.statePath)
-	if err != nil {
-		t.Fatal(err)
+	f := restartJITReadState(t, r.statePath)
+	sec, _ := f["sections"].(map[string]any)
+	jit, _ := sec["jit"].(map[string]any)
+	peers, ok := jit["peers"].([]any)
+	if !ok {
+		t.Fatalf("state file has no jit section to extend: %v", f)
 	}
-	var entries []string
 	for i := range 8 {
 		k := newKeypair(t)
 		q.ahead = append(q.ahead, k)
 		r.p.set(k.pub, netip.AddrFrom4([4]byte{198, 18, 10, byte(i + 1)}))
-		entries = append(entries, fmt.Sprintf(`{"public_key": %q, "endpoint": "127.0.0.1:%d", "last_handshake": %q, "jit": true}`,
-			restartJITKey(k), 40000+i, time.Now().Add(time.Minute).UTC().Format(time.RFC3339Nano)))
+		peers = append(peers, map[string]any{
+			"public_key":     restartJITKey(k),
+			"endpoint":       fmt.Sprintf("127.0.0.1:%d", 40000+i),
+			"last_handshake": time.Now().Add(time.Minute).UTC().Format(time.RFC3339Nano),
+		})
 	}
-	patched := strings.Replace(string(data), `"peers": [`, `"peers": [`+strings.Join(entries, ",")+",", 1)
-	if patched == string(data) {
-		t.Fatalf("state file has no peers list to extend: %s", data)
-	}
-	if err := os.WriteFile(r.statePath, []byte(patched), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	jit["peers"] = peers
+	restartJITWriteState(t, r.statePath, f)
 	gate := make(chan struct{})
 	var once sync.Once
 	q.release = func() { once.Do(func() { close(gate) }) }
