@@ -501,3 +501,37 @@ func TestRestartJITOldStateFileLoads(t *testing.T) {
 		t.Errorf("the provider was asked %d times, want 0", n)
 	}
 }
+
+// A state file written by the previous version (its just-in-time peers'
+// entries flagged "jit": true, no sections) restores those peers on the
+// new one, as a "jit" section would.
+func TestRestartJITVersion1FlagsRestore(t *testing.T) {
+	checkLeaks(t)
+	r := newRestartJITRig(t)
+	client := r.firstProcess(t)
+	f := restartJITReadState(t, r.statePath)
+	peers, _ := f["peers"].([]any)
+	flagged := 0
+	for _, e := range peers {
+		if m, ok := e.(map[string]any); ok && m["public_key"] == restartJITKey(client.key) {
+			m["jit"] = true
+			flagged++
+		}
+	}
+	if flagged != 1 {
+		t.Fatalf("the state file lists the client %d times in peers, want once: %v", flagged, f)
+	}
+	delete(f, "sections")
+	restartJITWriteState(t, r.statePath, f)
+
+	s2 := r.gateway(t)
+	summary := "restored 1 just-in-time peers from the state file, 0 no longer known, 0 lookups failed"
+	restartWait(t, 15*time.Second, "the restore summary", func() bool { return strings.Contains(s2.log.String(), summary) })
+	if !s2.ours.HasPeer(client.key.pub) {
+		t.Error("the client of the version 1 file is not a peer of the new gateway")
+	}
+	s2.close()
+	if saved := restartJITSavedKeys(t, r.statePath); !strings.Contains(saved, restartJITKey(client.key)) {
+		t.Errorf("the rewritten state file does not list the restored client in its jit section: %q", saved)
+	}
+}
