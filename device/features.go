@@ -9,6 +9,7 @@ import (
 	"wghooks/device/feature"
 	"wghooks/device/guard"
 	"wghooks/device/jit"
+	"wghooks/device/restart"
 )
 
 // The features, in the order the device calls them. Each sees the core
@@ -53,7 +54,7 @@ func (d *Device) buildFeatures() error {
 // declaredFeatures lists one zero value of every feature type, for the
 // docs of their keys (feature.Feature.Keys works on a zero value).
 func declaredFeatures() []feature.Feature {
-	return append([]feature.Feature{new(guard.Guard), new(jit.JIT)}, declaredLegacy()...)
+	return append([]feature.Feature{new(guard.Guard), new(restart.Restart), new(jit.JIT)}, declaredLegacy()...)
 }
 
 // stateSections are the features that keep a section of the state file,

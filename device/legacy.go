@@ -14,6 +14,7 @@ import (
 	"wghooks/device/feature"
 	"wghooks/device/guard"
 	"wghooks/device/jit"
+	"wghooks/device/restart"
 	"wghooks/uapi"
 )
 
@@ -50,7 +51,7 @@ func (noFeature) onSend([][]byte, wgconn.Endpoint)               {}
 // Device's own methods.
 type legacyFeatures struct {
 	guard      *guard.Guard
-	restart    *restart
+	restart    *restart.Restart
 	endpoints  *endpoints
 	jit        *jit.JIT
 	flowEscape *flowEscape
@@ -85,12 +86,14 @@ func (a legacyAdapter) GetLines() []uapi.Line                { return nil }
 func (a legacyAdapter) PeerGetLines(feature.Key) []uapi.Line { return nil }
 
 func (d *Device) buildLegacyFeatures() error {
-	d.restart = newRestart(d, restartWiring{providerPeers: d.cfg.JIT.Provider != nil, sections: d.stateSections})
-	d.endpoints = newEndpoints(d)
-	d.flowEscape = newFlowEscape(d)
-	if err := d.startLegacy(legacyAdapter{name: "restart", f: d.restart, configured: d.restart.configuredChange}); err != nil {
+	r, err := restart.New(host{d}, d.cfg.Restart, restart.Wiring{ProviderPeers: d.cfg.JIT.Provider != nil, Sections: d.stateSections})
+	if err != nil {
 		return err
 	}
+	d.restart = r
+	d.features = append(d.features, r)
+	d.endpoints = newEndpoints(d)
+	d.flowEscape = newFlowEscape(d)
 	if err := d.startLegacy(legacyAdapter{name: "endpoints", f: d.endpoints}); err != nil {
 		return err
 	}

@@ -10,8 +10,6 @@ import (
 
 	"golang.org/x/crypto/curve25519"
 	wgdevice "golang.zx2c4.com/wireguard/device"
-
-	"wghooks/device/feature"
 )
 
 // This file is the one reader of upstream's runtime state (endpoints,
@@ -48,15 +46,6 @@ func (v *deviceView) publicKey() (pub wgdevice.NoisePublicKey, ok bool) {
 	}
 	copy(pub[:], p)
 	return pub, true
-}
-
-// toFeature is v as features see it.
-func (v *deviceView) toFeature() feature.View {
-	fv := feature.View{PrivateKey: v.privateKey, Peers: make([]feature.PeerView, len(v.peers))}
-	for i, p := range v.peers {
-		fv.Peers[i] = feature.PeerView{PublicKey: p.pk, Endpoint: p.endpoint, Addr: p.addr, Handshake: p.handshake, Rx: p.rx, Tx: p.tx}
-	}
-	return fv
 }
 
 func (d *Device) view() (deviceView, error) {

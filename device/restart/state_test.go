@@ -1,4 +1,4 @@
-package device
+package restart
 
 import (
 	"encoding/hex"
@@ -9,12 +9,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"wghooks/device/feature"
+	"wghooks/device/feature/featuretest"
+	"wghooks/uapi"
 
 	"golang.org/x/crypto/curve25519"
 	wgdevice "golang.zx2c4.com/wireguard/device"
 )
 
-func stateTestKey(b byte) (priv [32]byte, pub wgdevice.NoisePublicKey) {
+func stateTestKey(b byte) (priv [32]byte, pub feature.Key) {
 	for i := range priv {
 		priv[i] = b + byte(i)
 	}
@@ -31,8 +34,8 @@ func TestStateFileRoundTripAtomic0600(t *testing.T) {
 	_, own := stateTestKey(1)
 	_, peer := stateTestKey(2)
 	hs := time.Date(2026, 5, 1, 12, 0, 0, 5, time.UTC)
-	want := &stateFile{Version: stateVersion, PublicKey: encodeKey(own), Written: hs.Add(time.Minute),
-		Peers: []statePeer{{PublicKey: encodeKey(peer), Endpoint: "198.18.0.7:41641", LastHandshake: hs}}}
+	want := &stateFile{Version: stateVersion, PublicKey: feature.EncodeKey(own), Written: hs.Add(time.Minute),
+		Peers: []statePeer{{PublicKey: feature.EncodeKey(peer), Endpoint: "198.18.0.7:41641", LastHandshake: hs}}}
 	if err := writeStateFile(path, want); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +66,7 @@ func TestStateFileRoundTripAtomic0600(t *testing.T) {
 
 func TestParseStateRejects(t *testing.T) {
 	_, own := stateTestKey(1)
-	good := `{"version":1,"public_key":"` + encodeKey(own) + `","written":"2026-05-01T12:00:00Z","peers":[{"public_key":"` + encodeKey(own) + `","endpoint":"198.18.0.1:1"}]}`
+	good := `{"version":1,"public_key":"` + feature.EncodeKey(own) + `","written":"2026-05-01T12:00:00Z","peers":[{"public_key":"` + feature.EncodeKey(own) + `","endpoint":"198.18.0.1:1"}]}`
 	if _, err := parseState([]byte(good)); err != nil {
 		t.Fatalf("good file rejected: %v", err)
 	}
@@ -73,10 +76,10 @@ func TestParseStateRejects(t *testing.T) {
 		"garbage":      "\x00\x01not json",
 		"version":      strings.Replace(good, `"version":1`, `"version":2`, 1),
 		"no version":   strings.Replace(good, `"version":1,`, ``, 1),
-		"own key":      strings.Replace(good, `"public_key":"`+encodeKey(own)+`","written"`, `"public_key":"abc","written"`, 1),
+		"own key":      strings.Replace(good, `"public_key":"`+feature.EncodeKey(own)+`","written"`, `"public_key":"abc","written"`, 1),
 		"endpoint":     strings.Replace(good, `198.18.0.1:1`, `host.example:1`, 1),
 		"trailing":     good + `{}`,
-		"peer key hex": strings.Replace(good, `"peers":[{"public_key":"`+encodeKey(own), `"peers":[{"public_key":"`+hex.EncodeToString(own[:]), 1),
+		"peer key hex": strings.Replace(good, `"peers":[{"public_key":"`+feature.EncodeKey(own), `"peers":[{"public_key":"`+hex.EncodeToString(own[:]), 1),
 	} {
 		if _, err := parseState([]byte(data)); err == nil {
 			t.Errorf("%s: parsed without error", name)
@@ -88,7 +91,7 @@ func TestParseStateRejects(t *testing.T) {
 
 func FuzzParseState(f *testing.F) {
 	_, own := stateTestKey(1)
-	f.Add([]byte(`{"version":1,"public_key":"` + encodeKey(own) + `","written":"2026-05-01T12:00:00Z","peers":[]}`))
+	f.Add([]byte(`{"version":1,"public_key":"` + feature.EncodeKey(own) + `","written":"2026-05-01T12:00:00Z","peers":[]}`))
 	f.Add([]byte(`{"version":1,"peers":[{"endpoint":"[::1]:0"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := parseState(data)
@@ -96,70 +99,48 @@ func FuzzParseState(f *testing.F) {
 			return
 		}
 		// Whatever parses must plan without panicking.
-		planRestore(s, deviceView{}, func(wgdevice.NoisePublicKey) string { return "" }, time.Now(), time.Hour)
+		planRestore(s, &feature.View{}, func(feature.Key) string { return "" }, time.Now(), time.Hour)
 	})
-}
-
-func TestParseView(t *testing.T) {
-	priv, own := stateTestKey(1)
-	_, a := stateTestKey(2)
-	_, b := stateTestKey(3)
-	get := "private_key=" + hex.EncodeToString(priv[:]) + "\nlisten_port=51820\n" +
-		"public_key=" + hex.EncodeToString(a[:]) + "\nendpoint=198.18.0.2:51821\nlast_handshake_time_sec=1700000000\nlast_handshake_time_nsec=5\ntx_bytes=10\nrx_bytes=20\nallowed_ip=198.19.0.2/32\n" +
-		"public_key=" + hex.EncodeToString(b[:]) + "\nlast_handshake_time_sec=0\nlast_handshake_time_nsec=0\n"
-	v := parseView(get)
-	if pub, ok := v.publicKey(); !ok || pub != own {
-		t.Errorf("public key = %x, %v; want %x", pub, ok, own)
-	}
-	if len(v.peers) != 2 {
-		t.Fatalf("%d peers, want 2", len(v.peers))
-	}
-	if p := v.peers[0]; p.pk != a || p.endpoint != "198.18.0.2:51821" || !p.handshake.Equal(time.Unix(1700000000, 5)) || p.tx != 10 || p.rx != 20 {
-		t.Errorf("peer a = %+v", p)
-	}
-	if p := v.peers[1]; p.pk != b || p.endpoint != "" || !p.handshake.IsZero() {
-		t.Errorf("peer b = %+v", p)
-	}
 }
 
 func TestPlanRestore(t *testing.T) {
 	priv, own := stateTestKey(1)
 	_, other := stateTestKey(9)
-	keys := make([]wgdevice.NoisePublicKey, 7)
+	keys := make([]feature.Key, 7)
 	for i := range keys {
 		_, keys[i] = stateTestKey(byte(20 + i))
 	}
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	hs := now.Add(-time.Minute)
-	file := &stateFile{Version: 1, PublicKey: encodeKey(own), Written: now.Add(-10 * time.Second), Peers: []statePeer{
-		{PublicKey: encodeKey(keys[0]), Endpoint: "198.18.0.10:1000", LastHandshake: hs},                                          // roamed: restored
-		{PublicKey: encodeKey(keys[1]), Endpoint: "198.18.0.11:1000", LastHandshake: hs},                                          // not configured here
-		{PublicKey: encodeKey(keys[2]), Endpoint: "198.18.0.12:1000", LastHandshake: hs},                                          // has a session already
-		{PublicKey: encodeKey(keys[3]), Endpoint: "198.18.0.13:1000"},                                                             // never reached
-		{PublicKey: encodeKey(keys[4]), Endpoint: "198.18.0.14:1000", ConfiguredEndpoint: "198.18.1.14:1000", LastHandshake: hs},  // operator changed it
-		{PublicKey: encodeKey(keys[5]), Endpoint: "198.18.0.15:1000", ConfiguredEndpoint: "198.18.1.15:1000", LastHandshake: hs},  // same config: restored
-		{PublicKey: encodeKey(keys[6]), Endpoint: "198.18.0.16:1000", ConfiguredEndpoint: "198.18.0.16:1000", LastHandshake: hs}}, // already there
+	file := &stateFile{Version: 1, PublicKey: feature.EncodeKey(own), Written: now.Add(-10 * time.Second), Peers: []statePeer{
+		{PublicKey: feature.EncodeKey(keys[0]), Endpoint: "198.18.0.10:1000", LastHandshake: hs},                                          // roamed: restored
+		{PublicKey: feature.EncodeKey(keys[1]), Endpoint: "198.18.0.11:1000", LastHandshake: hs},                                          // not configured here
+		{PublicKey: feature.EncodeKey(keys[2]), Endpoint: "198.18.0.12:1000", LastHandshake: hs},                                          // has a session already
+		{PublicKey: feature.EncodeKey(keys[3]), Endpoint: "198.18.0.13:1000"},                                                             // never reached
+		{PublicKey: feature.EncodeKey(keys[4]), Endpoint: "198.18.0.14:1000", ConfiguredEndpoint: "198.18.1.14:1000", LastHandshake: hs},  // operator changed it
+		{PublicKey: feature.EncodeKey(keys[5]), Endpoint: "198.18.0.15:1000", ConfiguredEndpoint: "198.18.1.15:1000", LastHandshake: hs},  // same config: restored
+		{PublicKey: feature.EncodeKey(keys[6]), Endpoint: "198.18.0.16:1000", ConfiguredEndpoint: "198.18.0.16:1000", LastHandshake: hs}}, // already there
 	}
-	view := deviceView{privateKey: priv, peers: []peerView{
-		{pk: keys[0]},
-		{pk: keys[2], endpoint: "198.18.2.12:1000", handshake: now},
-		{pk: keys[3]},
-		{pk: keys[4], endpoint: "198.18.2.14:1000"},
-		{pk: keys[5], endpoint: "198.18.1.15:1000"},
-		{pk: keys[6], endpoint: "198.18.0.16:1000"},
+	view := &feature.View{PrivateKey: priv, Peers: []feature.PeerView{
+		{PublicKey: keys[0]},
+		{PublicKey: keys[2], Endpoint: "198.18.2.12:1000", Handshake: now},
+		{PublicKey: keys[3]},
+		{PublicKey: keys[4], Endpoint: "198.18.2.14:1000"},
+		{PublicKey: keys[5], Endpoint: "198.18.1.15:1000"},
+		{PublicKey: keys[6], Endpoint: "198.18.0.16:1000"},
 	}}
-	configured := map[wgdevice.NoisePublicKey]string{keys[4]: "198.18.2.14:1000", keys[5]: "198.18.1.15:1000", keys[6]: "198.18.0.16:1000"}
-	conf := func(pk wgdevice.NoisePublicKey) string { return configured[pk] }
+	configured := map[feature.Key]string{keys[4]: "198.18.2.14:1000", keys[5]: "198.18.1.15:1000", keys[6]: "198.18.0.16:1000"}
+	conf := func(pk feature.Key) string { return configured[pk] }
 
 	items, err := planRestore(file, view, conf, now, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[wgdevice.NoisePublicKey]string{}
+	got := map[feature.Key]string{}
 	for _, it := range items {
 		got[it.pk] = it.endpoint
 	}
-	want := map[wgdevice.NoisePublicKey]string{keys[0]: "198.18.0.10:1000", keys[5]: "198.18.0.15:1000"}
+	want := map[feature.Key]string{keys[0]: "198.18.0.10:1000", keys[5]: "198.18.0.15:1000"}
 	if len(got) != len(want) || got[keys[0]] != want[keys[0]] || got[keys[5]] != want[keys[5]] {
 		t.Errorf("restored %v, want %v", got, want)
 	}
@@ -167,11 +148,11 @@ func TestPlanRestore(t *testing.T) {
 	if _, err := planRestore(file, view, conf, now.Add(2*time.Hour), time.Hour); err == nil || !strings.Contains(err.Error(), "stale") {
 		t.Errorf("stale file: err = %v", err)
 	}
-	file.PublicKey = encodeKey(other)
+	file.PublicKey = feature.EncodeKey(other)
 	if _, err := planRestore(file, view, conf, now, time.Hour); err == nil || !strings.Contains(err.Error(), "another private key") {
 		t.Errorf("file of another key: err = %v", err)
 	}
-	if _, err := planRestore(file, deviceView{}, conf, now, time.Hour); err == nil {
+	if _, err := planRestore(file, &feature.View{}, conf, now, time.Hour); err == nil {
 		t.Error("device without private key: no error")
 	}
 }
@@ -243,7 +224,7 @@ func TestRemoveStaleTemps(t *testing.T) {
 // static: no section comes out of it.
 func TestStateFileWithoutJITFlagLoads(t *testing.T) {
 	_, own := stateTestKey(1)
-	k := encodeKey(own)
+	k := feature.EncodeKey(own)
 	old := fmt.Sprintf(`{"version":1,"public_key":%q,"written":"2026-05-22T21:04:24Z","peers":[{"public_key":%q,"endpoint":"127.0.0.1:9","last_handshake":"2026-05-22T21:03:58Z"}]}`, k, k)
 	f, err := parseState([]byte(old))
 	if err != nil {
@@ -265,7 +246,7 @@ func TestStateFileJITFlagsBecomeSection(t *testing.T) {
 	v1 := fmt.Sprintf(`{"version":1,"public_key":%q,"written":"2026-05-22T21:04:24Z","peers":[`+
 		`{"public_key":%q,"endpoint":"198.18.0.2:1","last_handshake":"2026-05-22T21:03:58Z","jit":true},`+
 		`{"public_key":%q,"endpoint":"198.18.0.3:1","last_handshake":"2026-05-22T21:03:59Z"}]}`,
-		encodeKey(own), encodeKey(a), encodeKey(b))
+		feature.EncodeKey(own), feature.EncodeKey(a), feature.EncodeKey(b))
 	f, err := parseState([]byte(v1))
 	if err != nil {
 		t.Fatal(err)
@@ -273,7 +254,7 @@ func TestStateFileJITFlagsBecomeSection(t *testing.T) {
 	if len(f.Peers) != 2 || f.Peers[0].JIT {
 		t.Fatalf("peers %+v, want both entries, flags cleared", f.Peers)
 	}
-	want := fmt.Sprintf(`{"peers":[{"public_key":%q,"endpoint":"198.18.0.2:1","last_handshake":"2026-05-22T21:03:58Z"}]}`, encodeKey(a))
+	want := fmt.Sprintf(`{"peers":[{"public_key":%q,"endpoint":"198.18.0.2:1","last_handshake":"2026-05-22T21:03:58Z"}]}`, feature.EncodeKey(a))
 	if got := string(f.Sections["jit"]); got != want || len(f.Sections) != 1 {
 		t.Fatalf("sections %v, want jit: %s", f.Sections, want)
 	}
@@ -292,7 +273,7 @@ func TestStateFileJITFlagsBecomeSection(t *testing.T) {
 func TestStateFileSectionsRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "wg0.json")
 	_, own := stateTestKey(1)
-	f := &stateFile{Version: stateVersion, PublicKey: encodeKey(own), Written: time.Now().UTC(),
+	f := &stateFile{Version: stateVersion, PublicKey: feature.EncodeKey(own), Written: time.Now().UTC(),
 		Sections: map[string]json.RawMessage{"jit": json.RawMessage(`{"peers":[]}`), "other": json.RawMessage(`[1,2]`)}}
 	if err := writeStateFile(path, f); err != nil {
 		t.Fatal(err)
@@ -308,5 +289,42 @@ func TestStateFileSectionsRoundTrip(t *testing.T) {
 		if fmt.Sprint(a) != fmt.Sprint(b) {
 			t.Errorf("section %q read back as %s, want %s", name, got.Sections[name], raw)
 		}
+	}
+}
+
+// TestConfiguredEndpointsFromOperatorOnly: the state file's
+// configured_endpoint is the operator's; an endpoint a feature sets (a
+// just-in-time install, the restart's own restore) is not recorded, and
+// any origin's removal forgets the peer.
+func TestConfiguredEndpointsFromOperatorOnly(t *testing.T) {
+	h, _ := featuretest.New(t)
+	r, err := New(h, Config{NoStaleWake: true}, Wiring{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	k := feature.Key{7}
+	h.AddPeer(k)
+	hk := hex.EncodeToString(k[:])
+	change := func(origin string, lines ...string) {
+		t.Helper()
+		set, err := uapi.ParseSet(lines, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Configured(feature.Change{Set: set, Origin: origin})
+	}
+	change("jit", "public_key="+hk, "endpoint=198.18.0.1:1")
+	change("restart", "public_key="+hk, "update_only=true", "endpoint=198.18.0.2:1")
+	if got := r.configuredEndpoint(k); got != "" {
+		t.Fatalf("a feature's endpoint %q was recorded as configured", got)
+	}
+	change("", "public_key="+hk, "endpoint=198.18.0.3:1")
+	if got := r.configuredEndpoint(k); got != "198.18.0.3:1" {
+		t.Fatalf("the operator's endpoint recorded as %q", got)
+	}
+	change("jit", "public_key="+hk, "remove=true")
+	if got := r.configuredEndpoint(k); got != "" {
+		t.Fatalf("a removed peer keeps its configured endpoint %q", got)
 	}
 }

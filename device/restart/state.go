@@ -1,8 +1,7 @@
-package device
+package restart
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,8 +13,6 @@ import (
 	"sort"
 	"sync"
 	"time"
-
-	wgdevice "golang.zx2c4.com/wireguard/device"
 
 	"wghooks/device/feature"
 )
@@ -133,11 +130,11 @@ func parseState(data []byte) (*stateFile, error) {
 	if f.Version != stateVersion {
 		return nil, fmt.Errorf("failed to parse state file: version %d, this wghooks reads version %d", f.Version, stateVersion)
 	}
-	if _, err := decodeKey(f.PublicKey); err != nil {
+	if _, err := feature.DecodeKey(f.PublicKey); err != nil {
 		return nil, fmt.Errorf("failed to parse state file: public_key %q: %w", f.PublicKey, err)
 	}
 	for i, p := range f.Peers {
-		if _, err := decodeKey(p.PublicKey); err != nil {
+		if _, err := feature.DecodeKey(p.PublicKey); err != nil {
 			return nil, fmt.Errorf("failed to parse state file: peer %d: public_key %q: %w", i, p.PublicKey, err)
 		}
 		if _, err := netip.ParseAddrPort(p.Endpoint); err != nil {
@@ -154,21 +151,6 @@ func parseState(data []byte) (*stateFile, error) {
 	}
 	return &f, nil
 }
-
-func decodeKey(s string) (wgdevice.NoisePublicKey, error) {
-	var k wgdevice.NoisePublicKey
-	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		return k, err
-	}
-	if len(b) != len(k) {
-		return k, fmt.Errorf("%d bytes, want %d", len(b), len(k))
-	}
-	copy(k[:], b)
-	return k, nil
-}
-
-func encodeKey(k wgdevice.NoisePublicKey) string { return base64.StdEncoding.EncodeToString(k[:]) }
 
 // readStateFile reads and parses path. A missing file is fs.ErrNotExist.
 func readStateFile(path string) (*stateFile, error) {
@@ -257,7 +239,7 @@ func syncDir(dir string) error {
 
 // restoreItem is one endpoint to give back to a peer.
 type restoreItem struct {
-	pk            wgdevice.NoisePublicKey
+	pk            feature.Key
 	endpoint      string
 	lastHandshake time.Time
 }
@@ -265,33 +247,33 @@ type restoreItem struct {
 // planRestore decides which entries of f apply to the device as it is
 // now. configured returns a peer's configured endpoint in this process.
 // It is pure; an error means the whole file is to be ignored.
-func planRestore(f *stateFile, v deviceView, configured func(wgdevice.NoisePublicKey) string, now time.Time, maxAge time.Duration) ([]restoreItem, error) {
-	own, ok := v.publicKey()
+func planRestore(f *stateFile, v *feature.View, configured func(feature.Key) string, now time.Time, maxAge time.Duration) ([]restoreItem, error) {
+	own, ok := v.PublicKey()
 	if !ok {
 		return nil, fmt.Errorf("the device has no private key")
 	}
-	if fk, _ := decodeKey(f.PublicKey); fk != own {
-		return nil, fmt.Errorf("written for another private key (public key %s, the device's is %s)", f.PublicKey, encodeKey(own))
+	if fk, _ := feature.DecodeKey(f.PublicKey); fk != own {
+		return nil, fmt.Errorf("written for another private key (public key %s, the device's is %s)", f.PublicKey, feature.EncodeKey(own))
 	}
 	if age := now.Sub(f.Written); age > maxAge {
 		return nil, fmt.Errorf("stale: written %s ago, more than %s", age.Round(time.Second), maxAge)
 	}
-	current := make(map[wgdevice.NoisePublicKey]*peerView, len(v.peers))
-	for i := range v.peers {
-		current[v.peers[i].pk] = &v.peers[i]
+	current := make(map[feature.Key]*feature.PeerView, len(v.Peers))
+	for i := range v.Peers {
+		current[v.Peers[i].PublicKey] = &v.Peers[i]
 	}
 	var items []restoreItem
 	for _, e := range f.Peers {
-		pk, _ := decodeKey(e.PublicKey)
+		pk, _ := feature.DecodeKey(e.PublicKey)
 		p := current[pk]
 		switch {
 		case p == nil: // not configured here: never add a peer
-		case !p.handshake.IsZero(): // this process knows better already
+		case !p.Handshake.IsZero(): // this process knows better already
 		case e.LastHandshake.IsZero(): // never reached at that address
-		case normalizeEndpoint(e.ConfiguredEndpoint) != configured(pk): // the operator changed it
-		case normalizeEndpoint(e.Endpoint) == p.endpoint: // nothing to do
+		case feature.NormalizeEndpoint(e.ConfiguredEndpoint) != configured(pk): // the operator changed it
+		case feature.NormalizeEndpoint(e.Endpoint) == p.Endpoint: // nothing to do
 		default:
-			items = append(items, restoreItem{pk: pk, endpoint: normalizeEndpoint(e.Endpoint), lastHandshake: e.LastHandshake})
+			items = append(items, restoreItem{pk: pk, endpoint: feature.NormalizeEndpoint(e.Endpoint), lastHandshake: e.LastHandshake})
 		}
 	}
 	return items, nil
@@ -302,23 +284,23 @@ func planRestore(f *stateFile, v deviceView, configured func(wgdevice.NoisePubli
 // peer stayed silent.
 type stateKeeper struct {
 	sync.Mutex
-	carried map[wgdevice.NoisePublicKey]restoreItem
+	carried map[feature.Key]restoreItem
 }
 
-func (s *stateKeeper) init() { s.carried = make(map[wgdevice.NoisePublicKey]restoreItem) }
+func (s *stateKeeper) init() { s.carried = make(map[feature.Key]restoreItem) }
 
 // restoreLocked reads the state file and applies it. Called with the
 // startup lock held; it runs once per Device, as soon as the device has
 // its private key and peers.
-func (r *restart) restoreLocked() {
+func (r *Restart) restoreLocked() {
 	path := r.cfg.StateFile
 	removeStaleTemps(path)
-	v, err := r.d.view()
+	v, err := r.host.View()
 	if err != nil {
-		r.d.log.Errorf("failed to apply state file %q: %v", path, err)
+		r.host.Errorf("failed to apply state file %q: %v", path, err)
 		return
 	}
-	if _, ok := v.publicKey(); !ok {
+	if _, ok := v.PublicKey(); !ok {
 		// Peers came before the private key: wait for it, the file can
 		// only be checked against it.
 		return
@@ -326,14 +308,14 @@ func (r *restart) restoreLocked() {
 	r.startup.restorePending = false
 	f, err := readStateFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		r.d.log.Verbosef("no state file at %q: starting without saved endpoints", path)
+		r.host.Verbosef("no state file at %q: starting without saved endpoints", path)
 		return
 	}
 	if err != nil {
 		r.rejectStateFile(err)
 		return
 	}
-	items, err := planRestore(f, v, r.configuredEndpoint, time.Now(), r.cfg.StateMaxAge)
+	items, err := planRestore(f, &v, r.configuredEndpoint, time.Now(), r.cfg.StateMaxAge)
 	if err != nil {
 		r.rejectStateFile(fmt.Errorf("ignoring state file %q: %w", path, err))
 		return
@@ -347,26 +329,25 @@ func (r *restart) restoreLocked() {
 	// "restart"); the restart's own Configured ignores it, as the startup
 	// lock is held here.
 	if err := r.host.Configure("restart", c); err != nil {
-		r.d.log.Errorf("failed to apply state file %q: %v", path, err)
+		r.host.Errorf("failed to apply state file %q: %v", path, err)
 		return
 	}
 	r.state.Lock()
 	for _, it := range items {
 		r.state.carried[it.pk] = it
-		r.d.log.Verbosef("%s - endpoint %s restored from the state file (last handshake %s)", shortKey(it.pk), it.endpoint, it.lastHandshake.Format(time.RFC3339))
+		r.host.Verbosef("%s - endpoint %s restored from the state file (last handshake %s)", feature.ShortKey(it.pk), it.endpoint, it.lastHandshake.Format(time.RFC3339))
 	}
 	r.state.Unlock()
-	r.d.log.Verbosef("state file %q (written %s ago): restored %d learned endpoints", path, time.Since(f.Written).Round(time.Millisecond), len(items))
-	r.restoreSectionsLocked(f, v)
+	r.host.Verbosef("state file %q (written %s ago): restored %d learned endpoints", path, time.Since(f.Written).Round(time.Millisecond), len(items))
+	r.restoreSectionsLocked(f, &v)
 }
 
 // restoreSectionsLocked hands each feature that keeps a section of the
 // state file its section from f. Called with the startup lock held; the
 // features return at once.
-func (r *restart) restoreSectionsLocked(f *stateFile, v deviceView) {
-	fv := v.toFeature()
+func (r *Restart) restoreSectionsLocked(f *stateFile, v *feature.View) {
 	rs := feature.Restore{
-		View:             &fv,
+		View:             v,
 		Written:          f.Written,
 		MaxAge:           r.cfg.StateMaxAge,
 		RecentInitiation: r.recent.within,
@@ -386,29 +367,29 @@ func (r *restart) restoreSectionsLocked(f *stateFile, v deviceView) {
 	}
 	for name := range f.Sections {
 		if !claimed[name] {
-			r.d.log.Verbosef("state file section %q ignored: no feature here keeps it", name)
+			r.host.Verbosef("state file section %q ignored: no feature here keeps it", name)
 		}
 	}
 }
 
 // rejectStateFile logs why the file is ignored and moves it aside, so the
 // next write does not destroy what an operator may want to look at.
-func (r *restart) rejectStateFile(err error) {
+func (r *Restart) rejectStateFile(err error) {
 	path := r.cfg.StateFile
 	kept := path + ".rejected"
 	if rerr := os.Rename(path, kept); rerr != nil {
-		r.d.log.Errorf("%v; starting without saved endpoints", err)
+		r.host.Errorf("%v; starting without saved endpoints", err)
 		return
 	}
-	r.d.log.Errorf("%v; starting without saved endpoints (file kept as %q)", err, kept)
+	r.host.Errorf("%v; starting without saved endpoints (file kept as %q)", err, kept)
 }
 
 // SaveState writes the state file now. Without a StateFile it does
 // nothing. Before the device has been up with peers there is nothing
 // learned to save, and the previous process's file is left alone.
-func (d *Device) SaveState() error { return d.restart.saveState("on demand") }
+func (r *Restart) SaveState() error { return r.saveState("on demand") }
 
-func (r *restart) saveState(why string) error {
+func (r *Restart) saveState(why string) error {
 	if r.cfg.StateFile == "" {
 		return nil
 	}
@@ -419,7 +400,7 @@ func (r *restart) saveState(why string) error {
 		return nil
 	}
 	if s.restorePending {
-		if r.d.peers.len() == 0 {
+		if r.host.PeerCount() == 0 {
 			s.Unlock()
 			return nil
 		}
@@ -429,62 +410,61 @@ func (r *restart) saveState(why string) error {
 	return r.writeState(why)
 }
 
-func (r *restart) writeState(why string) error {
+func (r *Restart) writeState(why string) error {
 	path := r.cfg.StateFile
 	r.state.Lock()
 	defer r.state.Unlock()
 	select {
-	case <-r.d.wg.Wait():
+	case <-r.host.Upstream().Wait():
 		return nil // upstream closed: it no longer knows anything
 	default:
 	}
-	v, err := r.d.view()
+	v, err := r.host.View()
 	if err != nil {
 		return fmt.Errorf("failed to write state file %q: %w", path, err)
 	}
-	f := r.buildStateLocked(v, time.Now())
+	f := r.buildStateLocked(&v, time.Now())
 	if f == nil {
-		r.d.log.Verbosef("state file %q not written (%s): no peer has an endpoint", path, why)
+		r.host.Verbosef("state file %q not written (%s): no peer has an endpoint", path, why)
 		return nil
 	}
 	if err := writeStateFile(path, f); err != nil {
 		return fmt.Errorf("failed to write state file %q: %w", path, err)
 	}
-	r.d.log.Verbosef("state file %q written (%s): %d peers", path, why, len(f.Peers))
+	r.host.Verbosef("state file %q written (%s): %d peers", path, why, len(f.Peers))
 	return nil
 }
 
 // buildStateLocked turns the device's view into a state file, or nil when
 // it would hold nothing (the previous file is then left as it is).
-func (r *restart) buildStateLocked(v deviceView, now time.Time) *stateFile {
-	own, ok := v.publicKey()
+func (r *Restart) buildStateLocked(v *feature.View, now time.Time) *stateFile {
+	own, ok := v.PublicKey()
 	if !ok {
 		return nil
 	}
-	f := &stateFile{Version: stateVersion, PublicKey: encodeKey(own), Written: now.UTC()}
-	for _, p := range v.peers {
-		if p.endpoint == "" {
+	f := &stateFile{Version: stateVersion, PublicKey: feature.EncodeKey(own), Written: now.UTC()}
+	for _, p := range v.Peers {
+		if p.Endpoint == "" {
 			continue
 		}
-		hs := p.handshake
-		if c, ok := r.state.carried[p.pk]; ok && hs.IsZero() && c.endpoint == p.endpoint {
+		hs := p.Handshake
+		if c, ok := r.state.carried[p.PublicKey]; ok && hs.IsZero() && c.endpoint == p.Endpoint {
 			hs = c.lastHandshake
 		}
 		e := statePeer{
-			PublicKey:          encodeKey(p.pk),
-			Endpoint:           p.endpoint,
-			ConfiguredEndpoint: r.configuredEndpoint(p.pk), // the operator's only
+			PublicKey:          feature.EncodeKey(p.PublicKey),
+			Endpoint:           p.Endpoint,
+			ConfiguredEndpoint: r.configuredEndpoint(p.PublicKey), // the operator's only
 		}
 		if !hs.IsZero() {
 			e.LastHandshake = hs.UTC()
 		}
 		f.Peers = append(f.Peers, e)
 	}
-	fv := v.toFeature()
 	for _, s := range r.sections() {
-		raw, err := s.SaveState(&fv, now)
+		raw, err := s.SaveState(v, now)
 		if err != nil {
-			r.d.log.Errorf("state file section %q not written: %v", s.Name(), err)
+			r.host.Errorf("state file section %q not written: %v", s.Name(), err)
 			continue
 		}
 		if raw == nil {
@@ -503,10 +483,10 @@ func (r *restart) buildStateLocked(v deviceView, now time.Time) *stateFile {
 }
 
 // stateLoop rewrites the state file every StateInterval while up.
-func (r *restart) stateLoop() {
+func (r *Restart) stateLoop() {
 	r.everyWhileUp(r.cfg.StateInterval, func() {
 		if err := r.saveState("periodic"); err != nil {
-			r.d.log.Errorf("%v", err)
+			r.host.Errorf("%v", err)
 		}
 	})
 }
