@@ -6,6 +6,8 @@ import (
 	"wghooks/device/endpoints"
 	"wghooks/device/flowescape"
 	"wghooks/device/guard"
+	"wghooks/device/jit"
+	"wghooks/device/restart"
 	"wghooks/hooks"
 )
 
@@ -53,3 +55,28 @@ type HAConfig = flowescape.Config
 
 // EndpointConfig configures endpoints that heal. See endpoints.Config.
 type EndpointConfig = endpoints.Config
+
+// JITConfig configures just-in-time peers. See jit.Config.
+type JITConfig = jit.Config
+
+// RestartConfig configures recovery across restarts. See restart.Config.
+type RestartConfig = restart.Config
+
+// BroadcastMode selects when the startup handshake broadcast runs. See
+// restart.BroadcastMode.
+type BroadcastMode = restart.BroadcastMode
+
+// The broadcast modes; see restart.BroadcastAtUp and the others.
+const (
+	BroadcastAtUp         = restart.BroadcastAtUp
+	BroadcastAtFirstPeers = restart.BroadcastAtFirstPeers
+	BroadcastOff          = restart.BroadcastOff
+)
+
+// Defaults of RestartConfig; see restart.DefaultStateInterval and the
+// others.
+const (
+	DefaultStateInterval = restart.DefaultStateInterval
+	DefaultStateMaxAge   = restart.DefaultStateMaxAge
+	DefaultStateDir      = restart.DefaultStateDir
+)

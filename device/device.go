@@ -39,7 +39,7 @@ type Device struct {
 	// are their extension keys.
 	features []feature.Feature
 	keys     extensionKeys
-	legacyFeatures
+	handles
 
 	done      chan struct{} // closed when Close begins
 	closed    chan struct{} // closed when Close has finished

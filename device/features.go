@@ -10,6 +10,8 @@ import (
 	"wghooks/device/feature"
 	"wghooks/device/flowescape"
 	"wghooks/device/guard"
+	"wghooks/device/jit"
+	"wghooks/device/restart"
 )
 
 // The features, in the order the device calls them. Each sees the core
@@ -33,29 +35,51 @@ import (
 // The core itself counts handshake messages and learns known sources
 // (Sources.Seen) before any feature's hook runs.
 
-// buildFeatures builds the features d.cfg asks for, in order, and their
-// key table.
+// handles are the features as the Device's own methods reach them.
+type handles struct {
+	guard      *guard.Guard
+	restart    *restart.Restart
+	endpoints  *endpoints.Endpoints
+	jit        *jit.JIT
+	flowEscape *flowescape.FlowEscape
+}
+
+// buildFeatures builds the features d.cfg asks for, in the order above,
+// and their key table. Each starts its goroutines as it is built; on an
+// error the caller closes the device, which closes those built so far.
 func (d *Device) buildFeatures() error {
 	h := host{d}
-	g := guard.New(h, d.cfg.Guard)
-	d.guard = g
-	d.features = append(d.features, g)
-	legacy := d.newLegacyFeatures()
-	if err := d.startLegacy(legacy, "restart"); err != nil {
+	d.guard = guard.New(h, d.cfg.Guard)
+	d.features = append(d.features, d.guard)
+
+	// A device with a provider is a gateway: its peers may all come
+	// from the provider (and the state file's jit section), and it must
+	// never move its port.
+	gateway := d.cfg.JIT.Provider != nil
+	r, err := restart.New(h, d.cfg.Restart, restart.Wiring{ProviderPeers: gateway, Sections: d.stateSections})
+	if err != nil {
 		return err
 	}
+	d.restart = r
+	d.features = append(d.features, r)
+
 	ep, err := endpoints.New(h, d.cfg.Endpoints)
 	if err != nil {
 		return err
 	}
 	d.endpoints = ep
 	d.features = append(d.features, ep)
-	if err := d.startLegacy(legacy, "jit"); err != nil {
+
+	j, err := jit.New(h, d.cfg.JIT)
+	if err != nil {
 		return err
 	}
-	d.flowEscape = flowescape.New(h, d.cfg.HA, d.cfg.JIT.Provider != nil)
+	d.jit = j
+	d.features = append(d.features, j)
+
+	d.flowEscape = flowescape.New(h, d.cfg.HA, gateway)
 	d.features = append(d.features, d.flowEscape)
-	d.features = append(d.features, legacyKeys{d: d})
+
 	keys, err := newExtensionKeys(d.features)
 	if err != nil {
 		return err
@@ -67,7 +91,19 @@ func (d *Device) buildFeatures() error {
 // declaredFeatures lists one zero value of every feature type, for the
 // docs of their keys (feature.Feature.Keys works on a zero value).
 func declaredFeatures() []feature.Feature {
-	return append([]feature.Feature{new(guard.Guard), new(endpoints.Endpoints), new(flowescape.FlowEscape)}, declaredLegacy()...)
+	return []feature.Feature{new(guard.Guard), new(restart.Restart), new(endpoints.Endpoints), new(jit.JIT), new(flowescape.FlowEscape)}
+}
+
+// stateSections are the features that keep a section of the state file,
+// in the features' order.
+func (d *Device) stateSections() []feature.StateSection {
+	var out []feature.StateSection
+	for _, f := range d.features {
+		if s, ok := f.(feature.StateSection); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // installBindHooks wires the features' receive and send hooks into the

@@ -19,6 +19,8 @@ import (
 	wgtun "golang.zx2c4.com/wireguard/tun"
 
 	"wghooks/conn"
+	"wghooks/device/feature"
+	"wghooks/device/jit"
 	"wghooks/hooks"
 	"wghooks/hooks/httpprovider"
 	"wghooks/uapi"
@@ -167,16 +169,17 @@ func FuzzInstallLines(f *testing.F) {
 		if err != nil || cfg.Validate(key) != nil {
 			return
 		}
-		if err := d.IpcSet(peerLines(pub, cfg)); err != nil {
+		install := feature.Config{Peers: []feature.PeerConfig{jit.InstallConfig(pub, cfg)}}
+		if err := (host{d}).Configure("jit", install); err != nil {
 			t.Fatalf("valid answer %+v refused at install: %v", jp, err)
 		}
 		get, err := d.IpcGet()
 		if err != nil {
 			t.Fatal(err)
 		}
-		v := parseView(get)
-		if len(v.peers) != 1 || v.peers[0].pk != pub {
-			t.Fatalf("install of %+v left peers %+v", jp, v.peers)
+		v := feature.ParseView(get)
+		if len(v.Peers) != 1 || v.Peers[0].PublicKey != pub {
+			t.Fatalf("install of %+v left peers %+v", jp, v.Peers)
 		}
 		for _, p := range cfg.AllowedIPs {
 			if !strings.Contains(get, "allowed_ip="+p.Masked().String()+"\n") {
@@ -234,6 +237,6 @@ func mustPriv(tb testing.TB, d *Device) []byte {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	v := parseView(get)
-	return v.privateKey[:]
+	v := feature.ParseView(get)
+	return v.PrivateKey[:]
 }

@@ -10,6 +10,7 @@ package tests
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -115,21 +116,44 @@ func restartJITFirstContact(t testing.TB, c *restartClient, s *restartServer) {
 	})
 }
 
-// restartJITSavedKeys returns the keys the state file marks as just in
-// time.
+// restartJITSavedKeys returns the entries of the state file's "jit"
+// section (the peers it lists as just in time).
 func restartJITSavedKeys(t *testing.T, statePath string) string {
+	t.Helper()
+	f := restartJITReadState(t, statePath)
+	sec, _ := f["sections"].(map[string]any)
+	jit, _ := sec["jit"].(map[string]any)
+	b, err := json.Marshal(jit["peers"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// restartJITReadState reads the state file as generic JSON.
+func restartJITReadState(t *testing.T, statePath string) map[string]any {
 	t.Helper()
 	data, err := os.ReadFile(statePath)
 	if err != nil {
 		t.Fatalf("failed to read the state file: %v", err)
 	}
-	var b strings.Builder
-	for _, entry := range strings.Split(string(data), "}") {
-		if strings.Contains(entry, `"jit": true`) {
-			b.WriteString(entry)
-		}
+	var f map[string]any
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatalf("failed to parse the state file: %v\n%s", err, data)
 	}
-	return b.String()
+	return f
+}
+
+// restartJITWriteState replaces the state file with f.
+func restartJITWriteState(t *testing.T, statePath string, f map[string]any) {
+	t.Helper()
+	data, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(statePath, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func restartJITKey(k testkit.Keypair) string { return base64.StdEncoding.EncodeToString(k.Pub[:]) }
@@ -343,25 +367,25 @@ type restartJITQueue struct {
 func restartJITQueueBehind(t *testing.T, r *restartJITRig, client *restartClient) *restartJITQueue {
 	t.Helper()
 	q := &restartJITQueue{p: r.p}
-	data, err := os.ReadFile(r.statePath)
-	if err != nil {
-		t.Fatal(err)
+	f := restartJITReadState(t, r.statePath)
+	sec, _ := f["sections"].(map[string]any)
+	jit, _ := sec["jit"].(map[string]any)
+	peers, ok := jit["peers"].([]any)
+	if !ok {
+		t.Fatalf("state file has no jit section to extend: %v", f)
 	}
-	var entries []string
 	for i := range 8 {
 		k := testkit.NewKeypair()
 		q.ahead = append(q.ahead, k)
 		r.p.set(k.Pub, netip.AddrFrom4([4]byte{198, 18, 10, byte(i + 1)}))
-		entries = append(entries, fmt.Sprintf(`{"public_key": %q, "endpoint": "127.0.0.1:%d", "last_handshake": %q, "jit": true}`,
-			restartJITKey(k), 40000+i, time.Now().Add(time.Minute).UTC().Format(time.RFC3339Nano)))
+		peers = append(peers, map[string]any{
+			"public_key":     restartJITKey(k),
+			"endpoint":       fmt.Sprintf("127.0.0.1:%d", 40000+i),
+			"last_handshake": time.Now().Add(time.Minute).UTC().Format(time.RFC3339Nano),
+		})
 	}
-	patched := strings.Replace(string(data), `"peers": [`, `"peers": [`+strings.Join(entries, ",")+",", 1)
-	if patched == string(data) {
-		t.Fatalf("state file has no peers list to extend: %s", data)
-	}
-	if err := os.WriteFile(r.statePath, []byte(patched), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	jit["peers"] = peers
+	restartJITWriteState(t, r.statePath, f)
 	gate := make(chan struct{})
 	var once sync.Once
 	q.release = func() { once.Do(func() { close(gate) }) }
@@ -478,5 +502,39 @@ func TestRestartJITOldStateFileLoads(t *testing.T) {
 	}
 	if n := r.p.totalCalls(); n != 0 {
 		t.Errorf("the provider was asked %d times, want 0", n)
+	}
+}
+
+// A state file written by the previous version (its just-in-time peers'
+// entries flagged "jit": true, no sections) restores those peers on the
+// new one, as a "jit" section would.
+func TestRestartJITVersion1FlagsRestore(t *testing.T) {
+	testkit.CheckLeaks(t)
+	r := newRestartJITRig(t)
+	client := r.firstProcess(t)
+	f := restartJITReadState(t, r.statePath)
+	peers, _ := f["peers"].([]any)
+	flagged := 0
+	for _, e := range peers {
+		if m, ok := e.(map[string]any); ok && m["public_key"] == restartJITKey(client.Key) {
+			m["jit"] = true
+			flagged++
+		}
+	}
+	if flagged != 1 {
+		t.Fatalf("the state file lists the client %d times in peers, want once: %v", flagged, f)
+	}
+	delete(f, "sections")
+	restartJITWriteState(t, r.statePath, f)
+
+	s2 := r.gateway(t)
+	summary := "restored 1 just-in-time peers from the state file, 0 no longer known, 0 lookups failed"
+	testkit.Eventually(t, 15*time.Second, "the restore summary", func() bool { return strings.Contains(s2.log.String(), summary) })
+	if !s2.ours.HasPeer(client.Key.Pub) {
+		t.Error("the client of the version 1 file is not a peer of the new gateway")
+	}
+	s2.close()
+	if saved := restartJITSavedKeys(t, r.statePath); !strings.Contains(saved, restartJITKey(client.Key)) {
+		t.Errorf("the rewritten state file does not list the restored client in its jit section: %q", saved)
 	}
 }

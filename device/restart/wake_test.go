@@ -1,4 +1,4 @@
-package device
+package restart
 
 import (
 	"encoding/binary"

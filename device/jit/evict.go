@@ -1,4 +1,4 @@
-package device
+package jit
 
 // Housekeeping of just-in-time peers: idle eviction, the cap's least
 // recently active choice, revalidation with the provider, and expiry of
@@ -6,7 +6,7 @@ package device
 // revalidation passes run on a goroutine of their own so a slow provider
 // never delays eviction.
 //
-// Activity is read from upstream's own counters (one IpcGetOperation per
+// Activity is read from upstream's own counters (one Host.View per
 // sweep, only while some peer has been quiet for half the idle time): the last handshake time, and
 // rx/tx bytes compared with the previous look. A live session handshakes
 // at least every 3 minutes, so the handshake time alone already tells a
@@ -16,9 +16,9 @@ package device
 import (
 	"errors"
 	"slices"
-	"strings"
 	"time"
 
+	"wghooks/device/feature"
 	"wghooks/hooks"
 )
 
@@ -27,7 +27,7 @@ const revalidateWorkers = 4
 
 // sweepInterval is how often housekeeping looks at peers and caches: a
 // quarter of the shortest period it enforces, within [50 ms, 30 s].
-func (j *jit) sweepInterval() time.Duration {
+func (j *JIT) sweepInterval() time.Duration {
 	iv := 30 * time.Second
 	for _, p := range []time.Duration{j.cfg.IdleTimeout, j.cfg.RevalidateInterval, j.cfg.NegativeTTL} {
 		if p > 0 && p/4 < iv {
@@ -37,7 +37,7 @@ func (j *jit) sweepInterval() time.Duration {
 	return max(iv, 50*time.Millisecond)
 }
 
-func (j *jit) housekeep() {
+func (j *JIT) housekeep() {
 	sweep := time.NewTicker(j.sweepInterval())
 	defer sweep.Stop()
 	watch := time.NewTimer(time.Hour)
@@ -46,7 +46,7 @@ func (j *jit) housekeep() {
 	lastRevalidate := time.Now()
 	for {
 		select {
-		case <-j.d.done:
+		case <-j.host.Done():
 			watch.Stop()
 			return
 		case <-j.kick:
@@ -74,7 +74,7 @@ func (j *jit) housekeep() {
 	}
 }
 
-func (j *jit) expireCaches(now time.Time) {
+func (j *JIT) expireCaches(now time.Time) {
 	j.mu.Lock()
 	for k, until := range j.negative {
 		if now.After(until) {
@@ -98,17 +98,17 @@ func (j *jit) expireCaches(now time.Time) {
 // IdleTimeout. Upstream's counters are read only when some peer has been
 // quiet for half the idle time by our own record: that first read is its
 // baseline, later ones see whether its counters moved.
-func (j *jit) evictIdle(now time.Time) {
+func (j *JIT) evictIdle(now time.Time) {
 	idle := j.cfg.IdleTimeout
 	if !j.anyQuiet(now, idle/2) {
 		return
 	}
 	acts, err := j.readActivity()
 	if err != nil {
-		j.d.log.Errorf("jit: failed to read peer activity: %v", err)
+		j.host.Errorf("jit: failed to read peer activity: %v", err)
 		return
 	}
-	var victims []noiseKey
+	var victims []feature.Key
 	j.mu.Lock()
 	for k, p := range j.peers {
 		if a, ok := acts[k]; ok {
@@ -134,7 +134,7 @@ func (j *jit) evictIdle(now time.Time) {
 	}
 }
 
-func (j *jit) anyQuiet(now time.Time, quiet time.Duration) bool {
+func (j *JIT) anyQuiet(now time.Time, quiet time.Duration) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	for _, p := range j.peers {
@@ -147,9 +147,9 @@ func (j *jit) anyQuiet(now time.Time, quiet time.Duration) bool {
 
 // leastActiveLocked returns the n just-in-time peers least recently
 // active.
-func (j *jit) leastActiveLocked(n int) []noiseKey {
+func (j *JIT) leastActiveLocked(n int) []feature.Key {
 	type cand struct {
-		k noiseKey
+		k feature.Key
 		t time.Time
 	}
 	all := make([]cand, 0, len(j.peers))
@@ -157,7 +157,7 @@ func (j *jit) leastActiveLocked(n int) []noiseKey {
 		all = append(all, cand{k, p.lastActive})
 	}
 	slices.SortFunc(all, func(a, b cand) int { return a.t.Compare(b.t) })
-	out := make([]noiseKey, 0, n)
+	out := make([]feature.Key, 0, n)
 	for i := 0; i < n && i < len(all); i++ {
 		out = append(out, all[i].k)
 	}
@@ -165,28 +165,26 @@ func (j *jit) leastActiveLocked(n int) []noiseKey {
 }
 
 // evict removes keys from the device in one transaction.
-func (j *jit) evict(keys []noiseKey, reason string) {
+func (j *JIT) evict(keys []feature.Key, reason string) {
 	if err := j.remove(keys); err != nil {
-		j.d.log.Errorf("jit: failed to evict %d peers: %v", len(keys), err)
+		j.host.Errorf("jit: failed to evict %d peers: %v", len(keys), err)
 		return
 	}
-	j.d.stats.PeersEvicted.Add(uint64(len(keys)))
+	j.c.PeersEvicted.Add(uint64(len(keys)))
 	for _, k := range keys {
-		j.d.log.Verbosef("jit: %s evicted (%s)", shortKey(k), reason)
+		j.host.Verbosef("jit: %s evicted (%s)", feature.ShortKey(k), reason)
 		j.event(hooks.PeerEvent{Kind: hooks.PeerEvicted, Key: hooks.PublicKey(k), Reason: reason})
 	}
 }
 
-// remove takes keys off the device through IpcSet, so the peer set and
-// configured (which forgets their state) see it.
-func (j *jit) remove(keys []noiseKey) error {
-	var b strings.Builder
+// remove takes keys off the device through the host, so the peer set and
+// Configured (which forgets their state) see it.
+func (j *JIT) remove(keys []feature.Key) error {
+	c := feature.Config{Peers: make([]feature.PeerConfig, 0, len(keys))}
 	for _, k := range keys {
-		b.WriteString("public_key=")
-		b.WriteString(hooks.PublicKey(k).Hex())
-		b.WriteString("\nremove=true\n")
+		c.Peers = append(c.Peers, feature.PeerConfig{PublicKey: k, Remove: true})
 	}
-	return j.d.IpcSet(b.String())
+	return j.host.Configure(j.Name(), c)
 }
 
 type activity struct {
@@ -196,35 +194,40 @@ type activity struct {
 
 // readActivity reads the just-in-time peers' last handshake and byte
 // counters from upstream.
-func (j *jit) readActivity() (map[noiseKey]activity, error) {
-	v, err := j.d.view()
+func (j *JIT) readActivity() (map[feature.Key]activity, error) {
+	v, err := j.host.View()
 	if err != nil {
 		return nil, err
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	out := make(map[noiseKey]activity, len(j.peers))
-	for _, p := range v.peers {
-		if _, ok := j.peers[p.pk]; ok {
-			out[p.pk] = activity{handshake: p.handshake, rx: int64(p.rx), tx: int64(p.tx)}
-		}
-	}
-	return out, nil
+	return activityOf(&v, j.peers), nil
 }
 
-func (j *jit) startRevalidation() {
+// activityOf picks the activity of peers out of v. It is pure.
+func activityOf(v *feature.View, peers map[feature.Key]*jitPeer) map[feature.Key]activity {
+	out := make(map[feature.Key]activity, len(peers))
+	for _, p := range v.Peers {
+		if _, ok := peers[p.PublicKey]; ok {
+			out[p.PublicKey] = activity{handshake: p.Handshake, rx: int64(p.Rx), tx: int64(p.Tx)}
+		}
+	}
+	return out
+}
+
+func (j *JIT) startRevalidation() {
 	j.mu.Lock()
 	if j.revalidating || len(j.peers) == 0 {
 		j.mu.Unlock()
 		return
 	}
 	j.revalidating = true
-	keys := make([]noiseKey, 0, len(j.peers))
+	keys := make([]feature.Key, 0, len(j.peers))
 	for k := range j.peers {
 		keys = append(keys, k)
 	}
 	j.mu.Unlock()
-	j.d.goroutine(func() {
+	j.host.Go(func() {
 		defer func() {
 			j.mu.Lock()
 			j.revalidating = false
@@ -236,8 +239,8 @@ func (j *jit) startRevalidation() {
 
 // revalidate asks the provider again about each key: unknown removes the
 // peer (revocation), a changed answer is applied, an error keeps it.
-func (j *jit) revalidate(keys []noiseKey) {
-	work := make(chan noiseKey)
+func (j *JIT) revalidate(keys []feature.Key) {
+	work := make(chan feature.Key)
 	done := make(chan struct{})
 	for i := 0; i < revalidateWorkers; i++ {
 		go func() {
@@ -251,7 +254,7 @@ feed:
 	for _, k := range keys {
 		select {
 		case work <- k:
-		case <-j.d.done:
+		case <-j.host.Done():
 			break feed
 		}
 	}
@@ -261,7 +264,7 @@ feed:
 	}
 }
 
-func (j *jit) revalidateOne(key noiseKey) {
+func (j *JIT) revalidateOne(key feature.Key) {
 	if !j.isJIT(key) {
 		return
 	}
@@ -272,15 +275,15 @@ func (j *jit) revalidateOne(key noiseKey) {
 		if j.removedSince(key, started) || !j.isJIT(key) {
 			return
 		}
-		if err := j.remove([]noiseKey{key}); err != nil {
-			j.d.log.Errorf("jit: failed to remove revoked %s: %v", shortKey(key), err)
+		if err := j.remove([]feature.Key{key}); err != nil {
+			j.host.Errorf("jit: failed to remove revoked %s: %v", feature.ShortKey(key), err)
 			return
 		}
 		j.setNegative(key, j.cfg.NegativeTTL)
-		j.d.log.Verbosef("jit: %s revoked by the provider, removed", shortKey(key))
+		j.host.Verbosef("jit: %s revoked by the provider, removed", feature.ShortKey(key))
 		j.event(hooks.PeerEvent{Kind: hooks.PeerRevoked, Key: hooks.PublicKey(key), Reason: "revalidation"})
 	case err != nil:
-		j.d.log.Verbosef("jit: %s kept, revalidation failed: %v", shortKey(key), err)
+		j.host.Verbosef("jit: %s kept, revalidation failed: %v", feature.ShortKey(key), err)
 	default:
 		j.mu.Lock()
 		p := j.peers[key]
@@ -290,10 +293,10 @@ func (j *jit) revalidateOne(key noiseKey) {
 			return
 		}
 		j.installMu.Lock()
-		err := j.d.IpcSet(peerLines(key, cfg))
+		err := j.configurePeer(key, cfg)
 		j.installMu.Unlock()
 		if err != nil {
-			j.d.log.Errorf("jit: failed to update %s: %v", shortKey(key), err)
+			j.host.Errorf("jit: failed to update %s: %v", feature.ShortKey(key), err)
 			return
 		}
 		j.mu.Lock()
@@ -301,7 +304,7 @@ func (j *jit) revalidateOne(key noiseKey) {
 			p.cfg = cfg
 		}
 		j.mu.Unlock()
-		j.d.log.Verbosef("jit: %s updated from the provider", shortKey(key))
+		j.host.Verbosef("jit: %s updated from the provider", feature.ShortKey(key))
 		j.event(hooks.PeerEvent{Kind: hooks.PeerUpdated, Key: hooks.PublicKey(key)})
 	}
 }

@@ -1,6 +1,6 @@
-package device
+package jit
 
-// The outbound side of just-in-time peers (JITConfig.Outbound): a packet
+// The outbound side of just-in-time peers (Config.Outbound): a packet
 // from the TUN to an address no installed peer covers, which upstream
 // would drop without a word, asks the provider which peer holds that
 // address (hooks.AddrProvider) and installs it, so a gateway can reach a
@@ -28,7 +28,7 @@ package device
 //     hold the destination, carry an endpoint (without one the peer
 //     cannot be reached first), not name a static peer nor a key the
 //     provider called unknown a moment ago, and not take a static peer's
-//     allowed IPs. It is installed as an inbound answer is (wghooks_jit:
+//     allowed IPs. It is installed as an inbound answer is (just in time:
 //     evicted and revalidated like any just-in-time peer).
 //  5. The held packets go back to upstream's TUN reader
 //     (tun.UpDelay.InjectRead), at most HoldTimeout after they arrived:
@@ -48,6 +48,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"wghooks/device/feature"
 	"wghooks/hooks"
 	"wghooks/uapi"
 )
@@ -61,7 +62,7 @@ const (
 
 // outbound is the outbound side of the jit feature.
 type outbound struct {
-	j      *jit
+	j      *JIT
 	ap     hooks.AddrProvider
 	routes routeSet
 	queue  chan netip.Addr
@@ -91,10 +92,10 @@ type heldPacket struct {
 }
 
 // newOutbound starts the outbound side, or logs why it stays off.
-func newOutbound(j *jit) *outbound {
+func newOutbound(j *JIT) *outbound {
 	ap, ok := j.cfg.Provider.(hooks.AddrProvider)
 	if !ok {
-		j.d.log.Errorf("jit: outbound side off: the provider cannot look up addresses (%T does not implement hooks.AddrProvider)", j.cfg.Provider)
+		j.host.Errorf("jit: outbound side off: the provider cannot look up addresses (%T does not implement hooks.AddrProvider)", j.cfg.Provider)
 		return nil
 	}
 	o := &outbound{
@@ -104,8 +105,8 @@ func newOutbound(j *jit) *outbound {
 		dsts:  make(map[netip.Addr]*outDst),
 	}
 	o.routes.init()
-	j.d.tun.SetReadFilter(o.filter)
-	j.d.goroutine(o.loop)
+	j.host.TUN().SetReadFilter(o.filter)
+	j.host.Go(o.loop)
 	return o
 }
 
@@ -215,20 +216,20 @@ func (o *outbound) pruneLocked(now time.Time) bool {
 // loop starts a lookup for each queued destination, within the JIT's
 // lookup slots.
 func (o *outbound) loop() {
-	d := o.j.d
+	h := o.j.host
 	for {
 		select {
 		case dst := <-o.queue:
 			select {
 			case o.j.slots <- struct{}{}:
-			case <-d.done:
+			case <-h.Done():
 				return
 			}
-			d.goroutine(func() {
+			h.Go(func() {
 				defer func() { <-o.j.slots }()
 				o.resolve(dst)
 			})
-		case <-d.done:
+		case <-h.Done():
 			return
 		}
 	}
@@ -240,25 +241,25 @@ func (o *outbound) resolve(dst netip.Addr) {
 	j := o.j
 	started := time.Now()
 	cfg, err := o.lookup(dst)
-	key := noiseKey(cfg.PublicKey)
+	key := feature.Key(cfg.PublicKey)
 	switch {
 	case errors.Is(err, errors.ErrUnsupported):
 		if !o.off.Swap(true) {
-			j.d.log.Errorf("jit: outbound side off: %v", err)
+			j.host.Errorf("jit: outbound side off: %v", err)
 		}
 		o.release(dst, false, j.cfg.NegativeTTL)
 		return
 	case errors.Is(err, hooks.ErrUnknownPeer):
-		j.d.log.Verbosef("jit: outbound packet to %s dropped: no peer holds it", dst)
+		j.host.Verbosef("jit: outbound packet to %s dropped: no peer holds it", dst)
 		o.release(dst, false, j.cfg.NegativeTTL)
 		return
 	case err != nil:
-		j.d.log.Errorf("jit: outbound packet to %s dropped: failed to look up the address: %v", dst, err)
+		j.host.Errorf("jit: outbound packet to %s dropped: failed to look up the address: %v", dst, err)
 		o.release(dst, false, j.cfg.ErrorRetry)
 		return
 	}
 	if err := o.admit(dst, key, cfg, started); err != nil {
-		j.d.log.Errorf("jit: outbound packet to %s dropped: %v", dst, err)
+		j.host.Errorf("jit: outbound packet to %s dropped: %v", dst, err)
 		j.event(hooks.PeerEvent{Kind: hooks.PeerLookupFailed, Key: hooks.PublicKey(key), Err: err})
 		o.release(dst, false, j.cfg.NegativeTTL)
 		return
@@ -273,10 +274,10 @@ func (o *outbound) resolve(dst netip.Addr) {
 		o.release(dst, false, j.cfg.ErrorRetry)
 		return
 	}
-	j.d.stats.OutboundInstalls.Add(1)
+	j.c.OutboundInstalls.Add(1)
 	lat := o.release(dst, true, 0)
-	j.d.log.Verbosef("jit: %s installed for outbound packets to %s (endpoint %s) in %v",
-		shortKey(key), dst, cfg.Endpoint, lat.Round(time.Microsecond))
+	j.host.Verbosef("jit: %s installed for outbound packets to %s (endpoint %s) in %v",
+		feature.ShortKey(key), dst, cfg.Endpoint, lat.Round(time.Microsecond))
 	j.event(hooks.PeerEvent{Kind: hooks.PeerInstalled, Key: hooks.PublicKey(key), Latency: lat, Reason: "outbound"})
 	if cfg.PersistentKeepalive > 0 {
 		j.setKeepalive(key, cfg.PersistentKeepalive)
@@ -291,10 +292,10 @@ func (o *outbound) lookup(dst netip.Addr) (hooks.PeerConfig, error) {
 	cfg, err := j.callTimed(func(ctx context.Context) (hooks.PeerConfig, error) {
 		return o.ap.LookupAddr(ctx, dst)
 	})
-	j.d.stats.ProviderLookups.Add(1)
-	j.d.stats.ProviderLatencyNanos.Add(uint64(time.Since(start)))
+	j.c.ProviderLookups.Add(1)
+	j.c.ProviderLatencyNanos.Add(uint64(time.Since(start)))
 	if err != nil && !errors.Is(err, hooks.ErrUnknownPeer) {
-		j.d.stats.ProviderErrors.Add(1)
+		j.c.ProviderErrors.Add(1)
 	}
 	return cfg, err
 }
@@ -312,34 +313,34 @@ func checkOutboundAnswer(dst netip.Addr, cfg hooks.PeerConfig) error {
 		return fmt.Errorf("failed to install a peer for %s: %w", dst, err)
 	}
 	if !cfg.Endpoint.IsValid() {
-		return fmt.Errorf("failed to install peer %s for %s: %w", shortKey(noiseKey(cfg.PublicKey)), dst, errNoEndpoint)
+		return fmt.Errorf("failed to install peer %s for %s: %w", feature.ShortKey(feature.Key(cfg.PublicKey)), dst, errNoEndpoint)
 	}
 	for _, p := range cfg.AllowedIPs {
 		if p.Masked().Contains(dst) {
 			return nil
 		}
 	}
-	return fmt.Errorf("failed to install peer %s for %s: its allowed IPs %v do not hold it", shortKey(noiseKey(cfg.PublicKey)), dst, cfg.AllowedIPs)
+	return fmt.Errorf("failed to install peer %s for %s: its allowed IPs %v do not hold it", feature.ShortKey(feature.Key(cfg.PublicKey)), dst, cfg.AllowedIPs)
 }
 
 // admit checks an answer against the answer rules and the device's state.
 // install checks the static peers' allowed IPs.
-func (o *outbound) admit(dst netip.Addr, key noiseKey, cfg hooks.PeerConfig, started time.Time) error {
+func (o *outbound) admit(dst netip.Addr, key feature.Key, cfg hooks.PeerConfig, started time.Time) error {
 	j := o.j
 	if err := checkOutboundAnswer(dst, cfg); err != nil {
 		return err
 	}
-	if j.d.HasPeer(key) && !j.isJIT(key) {
-		return fmt.Errorf("failed to install peer %s for %s: it is a static peer", shortKey(key), dst)
+	if j.host.HasPeer(key) && !j.isJIT(key) {
+		return fmt.Errorf("failed to install peer %s for %s: it is a static peer", feature.ShortKey(key), dst)
 	}
 	if j.removedSince(key, started) {
-		return fmt.Errorf("failed to install peer %s for %s: removed while it was being looked up", shortKey(key), dst)
+		return fmt.Errorf("failed to install peer %s for %s: removed while it was being looked up", feature.ShortKey(key), dst)
 	}
 	j.mu.Lock()
 	until, refused := j.negative[key]
 	j.mu.Unlock()
 	if refused && time.Now().Before(until) {
-		return fmt.Errorf("failed to install peer %s for %s: the provider called its key unknown a moment ago", shortKey(key), dst)
+		return fmt.Errorf("failed to install peer %s for %s: the provider called its key unknown a moment ago", feature.ShortKey(key), dst)
 	}
 	return nil
 }
@@ -369,7 +370,7 @@ func (o *outbound) release(dst netip.Addr, ok bool, retry time.Duration) time.Du
 	var oldest time.Duration
 	for _, p := range pkts {
 		age := now.Sub(p.at)
-		if age > o.j.cfg.HoldTimeout || !o.j.d.tun.InjectRead(p.b) {
+		if age > o.j.cfg.HoldTimeout || !o.j.host.TUN().InjectRead(p.b) {
 			continue
 		}
 		oldest = max(oldest, age)
@@ -386,8 +387,8 @@ func (o *outbound) release(dst netip.Addr, ok bool, retry time.Duration) time.Du
 // is dropped as before) or the reverse (a lookup installs the peer again).
 type routeSet struct {
 	mu     sync.RWMutex
-	owner  map[netip.Prefix]noiseKey
-	byPeer map[noiseKey]map[netip.Prefix]struct{}
+	owner  map[netip.Prefix]feature.Key
+	byPeer map[feature.Key]map[netip.Prefix]struct{}
 	// lens are the prefix lengths in use, longest first, per family
 	// (0: IPv4, 1: IPv6); count how many prefixes have each length.
 	lens  [2][]int
@@ -396,8 +397,8 @@ type routeSet struct {
 }
 
 func (r *routeSet) init() {
-	r.owner = make(map[netip.Prefix]noiseKey)
-	r.byPeer = make(map[noiseKey]map[netip.Prefix]struct{})
+	r.owner = make(map[netip.Prefix]feature.Key)
+	r.byPeer = make(map[feature.Key]map[netip.Prefix]struct{})
 }
 
 func (r *routeSet) generation() uint64 { return r.gen.Load() }
@@ -424,7 +425,7 @@ func (r *routeSet) covers(a netip.Addr) bool {
 
 // apply follows one set transaction after upstream applied it; has says
 // which peers upstream holds afterwards.
-func (r *routeSet) apply(set *uapi.Set, has func(noiseKey) bool) {
+func (r *routeSet) apply(set *uapi.Set, has func(feature.Key) bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	defer r.gen.Add(1)
@@ -434,7 +435,7 @@ func (r *routeSet) apply(set *uapi.Set, has func(noiseKey) bool) {
 		}
 	}
 	for _, p := range set.Peers {
-		key := noiseKey(p.PublicKey)
+		key := feature.Key(p.PublicKey)
 		if p.Remove {
 			r.dropPeerLocked(key)
 			continue
@@ -455,13 +456,13 @@ func (r *routeSet) apply(set *uapi.Set, has func(noiseKey) bool) {
 	// A peer upstream did not create (update_only, the device's own key)
 	// routes nothing.
 	for _, p := range set.Peers {
-		if key := noiseKey(p.PublicKey); !has(key) {
+		if key := feature.Key(p.PublicKey); !has(key) {
 			r.dropPeerLocked(key)
 		}
 	}
 }
 
-func (r *routeSet) addLocked(p netip.Prefix, key noiseKey) {
+func (r *routeSet) addLocked(p netip.Prefix, key feature.Key) {
 	if old, ok := r.owner[p]; ok {
 		if old == key {
 			return
@@ -499,7 +500,7 @@ func (r *routeSet) delLocked(p netip.Prefix) {
 	}
 }
 
-func (r *routeSet) dropPeerLocked(key noiseKey) {
+func (r *routeSet) dropPeerLocked(key feature.Key) {
 	for p := range r.byPeer[key] {
 		r.delLocked(p)
 	}

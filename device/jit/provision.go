@@ -1,4 +1,4 @@
-package device
+package jit
 
 // Just-in-time peers: a peer is installed when its first handshake
 // initiation arrives, from a hooks.Provider, and answered without a
@@ -18,31 +18,29 @@ package device
 //     provisioning goroutine per key (bounded). It asks the provider
 //     (context, timeout, merged with any concurrent ask of the same key),
 //     unless the negative cache says the key was unknown a moment ago.
-//  4. The peer is installed through Device.IpcSet, marked wghooks_jit;
-//     only after IpcSet returned is the held initiation re-injected, so the
-//     device answers it.
+//  4. The peer is installed through Host.Configure (origin "jit") and
+//     marked just in time in the feature's own map; only after Configure
+//     returned is the held initiation re-injected, so the device answers
+//     it.
 //  5. A watched initiation the device did not answer in watchAfter (a
 //     known source now used by an unknown key) is decoded as in 2.
 //
 // Eviction, the cap and revalidation are in evict.go.
 //
-// Lock order: jit.mu, then Device.peers; sources.mu and watch.mu are
-// leaves.
+// Lock order: installMu, then mu, then the core's peer set; the Sources
+// lock and watch.mu are leaves. Host.Configure is called with installMu
+// held, never mu: Configured takes mu for every origin.
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	wgconn "golang.zx2c4.com/wireguard/conn"
-	wgdevice "golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/ratelimiter"
 	"golang.zx2c4.com/wireguard/tai64n"
 
@@ -52,9 +50,9 @@ import (
 	"wghooks/uapi"
 )
 
-// JITConfig configures just-in-time peers (peer-miss provisioning,
+// Config configures just-in-time peers (peer-miss provisioning,
 // eviction, revalidation). The zero value turns the feature off.
-type JITConfig struct {
+type Config struct {
 	// Provider says which peer a public key belongs to. Default (nil): no
 	// just-in-time peers; an initiation from an unknown key is dropped as
 	// upstream drops it, and nothing of this feature runs.
@@ -100,7 +98,7 @@ type JITConfig struct {
 
 	// RestoreDeadline bounds how long a restarted device spends
 	// reinstalling the just-in-time peers its state file lists
-	// (restore_jit.go); the ones not reached by then come back when their
+	// (restore.go); the ones not reached by then come back when their
 	// clients knock, as their own timers make them within about two
 	// minutes. Default 2 min.
 	RestoreDeadline time.Duration
@@ -130,7 +128,7 @@ const (
 	removedMemory = time.Minute
 )
 
-func (c JITConfig) withDefaults() JITConfig {
+func (c Config) withDefaults() Config {
 	def := func(v *time.Duration, d time.Duration) {
 		if *v == 0 {
 			*v = d
@@ -152,11 +150,12 @@ func (c JITConfig) withDefaults() JITConfig {
 	return c
 }
 
-// jit is the just-in-time provisioning feature.
-type jit struct {
-	noFeature
-	d   *Device
-	cfg JITConfig // with defaults; Provider nil means off
+// JIT is the just-in-time provisioning feature.
+type JIT struct {
+	feature.Base
+	host feature.Host
+	c    *feature.Counters
+	cfg  Config // with defaults; Provider nil means off
 
 	static  staticRoutes // static peers' allowed IPs, never handed out
 	limiter ratelimiter.Ratelimiter
@@ -174,14 +173,18 @@ type jit struct {
 	installMu sync.Mutex
 
 	mu           sync.Mutex
-	held         map[noiseKey]heldInit
-	provisioning map[noiseKey]struct{}
-	restoring    map[noiseKey]struct{} // queued by a restart restore, lookup not started (restore_jit.go)
-	calls        map[noiseKey]*lookupCall
-	negative     map[noiseKey]time.Time // refused until
-	removed      map[noiseKey]time.Time // removal time, for in-flight lookups
-	peers        map[noiseKey]*jitPeer  // installed just-in-time peers
+	held         map[feature.Key]heldInit
+	provisioning map[feature.Key]struct{}
+	restoring    map[feature.Key]struct{} // queued by a restart restore, lookup not started (restore.go)
+	calls        map[feature.Key]*lookupCall
+	negative     map[feature.Key]time.Time // refused until
+	removed      map[feature.Key]time.Time // removal time, for in-flight lookups
+	peers        map[feature.Key]*jitPeer  // installed just-in-time peers
 	revalidating bool
+	// restored are the peers a restore brought back, with their saved
+	// endpoint and last handshake, carried into the next state file
+	// while they stay silent.
+	restored map[feature.Key]restoredPeer
 }
 
 // jitPeer is one installed just-in-time peer.
@@ -211,71 +214,85 @@ type lookupCall struct {
 	err  error
 }
 
-func newJIT(d *Device) *jit {
-	return &jit{d: d, cfg: d.cfg.JIT.withDefaults()}
-}
-
-func (j *jit) enabled() bool { return j.cfg.Provider != nil }
-
-func (j *jit) start(d *Device) error {
-	j.held = make(map[noiseKey]heldInit)
-	j.provisioning = make(map[noiseKey]struct{})
-	j.restoring = make(map[noiseKey]struct{})
-	j.calls = make(map[noiseKey]*lookupCall)
-	j.negative = make(map[noiseKey]time.Time)
-	j.removed = make(map[noiseKey]time.Time)
-	j.peers = make(map[noiseKey]*jitPeer)
-	j.watch.m = make(map[uint32]decodeJob)
-	j.ctx, j.cancel = context.WithCancel(context.Background())
+// New builds the feature on host and starts its goroutines. Without a
+// provider it only answers its keys (every peer is static).
+func New(host feature.Host, cfg Config) (*JIT, error) {
+	j := newJIT(host, cfg)
 	if !j.enabled() {
-		return nil
+		return j, nil
 	}
-	j.limiter.Init()
-	j.jobs = make(chan decodeJob, decodeQueueLen)
-	j.slots = make(chan struct{}, j.cfg.MaxLookups)
-	j.kick = make(chan struct{}, 1)
 	workers := min(runtime.GOMAXPROCS(0), 4)
 	for i := 0; i < workers; i++ {
-		d.goroutine(j.decodeLoop)
+		host.Go(j.decodeLoop)
 	}
-	d.goroutine(j.housekeep)
+	host.Go(j.housekeep)
 	if j.cfg.Outbound {
 		j.out = newOutbound(j)
 	}
-	return nil
+	return j, nil
 }
 
-func (j *jit) close() {
+// newJIT readies the feature's state; New adds its goroutines.
+func newJIT(host feature.Host, cfg Config) *JIT {
+	j := &JIT{host: host, c: host.Counters(), cfg: cfg.withDefaults()}
+	j.held = make(map[feature.Key]heldInit)
+	j.provisioning = make(map[feature.Key]struct{})
+	j.restoring = make(map[feature.Key]struct{})
+	j.calls = make(map[feature.Key]*lookupCall)
+	j.negative = make(map[feature.Key]time.Time)
+	j.removed = make(map[feature.Key]time.Time)
+	j.peers = make(map[feature.Key]*jitPeer)
+	j.restored = make(map[feature.Key]restoredPeer)
+	j.watch.m = make(map[uint32]decodeJob)
+	j.ctx, j.cancel = context.WithCancel(context.Background())
+	if j.enabled() {
+		j.limiter.Init()
+		j.jobs = make(chan decodeJob, decodeQueueLen)
+		j.slots = make(chan struct{}, j.cfg.MaxLookups)
+		j.kick = make(chan struct{}, 1)
+	}
+	return j
+}
+
+// Name is the feature's name in logs, the origin of its configuration
+// changes and its state file section.
+func (*JIT) Name() string { return "jit" }
+
+func (j *JIT) enabled() bool { return j.cfg.Provider != nil }
+
+// Close cancels the lookups under way.
+func (j *JIT) Close() {
 	j.cancel()
 	if j.enabled() {
 		j.limiter.Close()
 	}
 }
 
-func (j *jit) receiveTypes() uint8 {
+// ReceiveTypes selects initiations while a provider is set.
+func (j *JIT) ReceiveTypes() uint8 {
 	if !j.enabled() {
 		return 0
 	}
 	return conn.TypeMask(conn.MessageInitiation)
 }
 
-// onReceive runs on a receive goroutine: it never blocks. It calls the
+// OnReceive runs on a receive goroutine: it never blocks. It calls the
 // upstream device's IsUnderLoad, which reads a channel length and an
 // atomic and takes no lock.
-func (j *jit) onReceive(pkt []byte, ep wgconn.Endpoint) conn.Verdict {
+func (j *JIT) OnReceive(pkt []byte, ep wgconn.Endpoint) conn.Verdict {
 	if len(pkt) != conn.MessageInitiationSize {
 		return conn.Pass
 	}
-	id := j.d.identity.Load()
+	id := j.host.Identity()
 	if id == nil {
 		return conn.Pass
 	}
-	src, ok := addrPortOf(ep)
+	src, ok := feature.AddrPortOf(ep)
 	if !ok {
 		return conn.Pass
 	}
 	now := time.Now()
-	if j.d.sources.Known(src, now) {
+	if j.host.Sources().Known(src, now) {
 		j.watchInitiation(pkt, ep, src, now)
 		return conn.Pass
 	}
@@ -296,19 +313,19 @@ func (j *jit) onReceive(pkt []byte, ep wgconn.Endpoint) conn.Verdict {
 // decode: a valid mac1, a device and decoders that are not under load
 // (then upstream's cookie defence handles everything), and the source IP
 // within its rate.
-func (j *jit) admit(id *feature.Identity, pkt []byte, src netip.AddrPort) bool {
+func (j *JIT) admit(id *feature.Identity, pkt []byte, src netip.AddrPort) bool {
 	if !id.CheckMAC1(pkt) {
 		return false
 	}
-	if j.d.wg.IsUnderLoad() || len(j.jobs) >= cap(j.jobs)/8 {
+	if j.host.Upstream().IsUnderLoad() || len(j.jobs) >= cap(j.jobs)/8 {
 		return false
 	}
 	return j.limiter.Allow(src.Addr())
 }
 
-// onSend learns which watched initiations the device answered (the
-// guard learns known sources from the same messages).
-func (j *jit) onSend(bufs [][]byte, _ wgconn.Endpoint) {
+// OnSend learns which watched initiations the device answered (the
+// core learns known sources from the same messages).
+func (j *JIT) OnSend(bufs [][]byte, _ wgconn.Endpoint) {
 	if !j.enabled() || len(bufs) != 1 {
 		return
 	}
@@ -325,12 +342,12 @@ func (j *jit) onSend(bufs [][]byte, _ wgconn.Endpoint) {
 	}
 }
 
-func (j *jit) decodeLoop() {
+func (j *JIT) decodeLoop() {
 	for {
 		select {
 		case job := <-j.jobs:
 			j.handle(job)
-		case <-j.d.done:
+		case <-j.host.Done():
 			return
 		}
 	}
@@ -338,24 +355,24 @@ func (j *jit) decodeLoop() {
 
 // handle authenticates one initiation and routes it: known key to the
 // device, unknown key to provisioning, anything forged nowhere.
-func (j *jit) handle(job decodeJob) {
-	id := j.d.identity.Load()
+func (j *JIT) handle(job decodeJob) {
+	id := j.host.Identity()
 	if id == nil {
 		return
 	}
 	init, err := id.Decode(job.pkt[:])
 	if err != nil {
-		j.d.log.Verbosef("jit: dropped initiation from %s: %v", job.src, err)
+		j.host.Verbosef("jit: dropped initiation from %s: %v", job.src, err)
 		return
 	}
-	key := noiseKey(init.Initiator)
+	key := feature.Key(init.Initiator)
 	j.mu.Lock()
 	if _, busy := j.provisioning[key]; busy {
 		kept := j.holdLocked(key, job, init.Timestamp)
 		j.mu.Unlock()
 		if kept {
 			// Only a newer timestamp gets here, so replays log nothing.
-			j.d.log.Verbosef("jit: %s initiation from %s held: its lookup is under way", shortKey(key), job.src)
+			j.host.Verbosef("jit: %s initiation from %s held: its lookup is under way", feature.ShortKey(key), job.src)
 		}
 		return
 	}
@@ -363,18 +380,18 @@ func (j *jit) handle(job decodeJob) {
 	// queued is provisioned now, not after the keys ahead of it; the
 	// restore skips it.
 	delete(j.restoring, key)
-	if j.d.HasPeer(key) {
+	if j.host.HasPeer(key) {
 		j.mu.Unlock()
-		j.d.sources.Learn(job.src, key, time.Now())
+		j.host.Sources().Learn(job.src, key, time.Now())
 		if !job.watched {
 			j.inject(job)
 		}
 		return
 	}
-	j.d.stats.PeerMisses.Add(1)
+	j.c.PeerMisses.Add(1)
 	if until, ok := j.negative[key]; ok && time.Now().Before(until) {
 		j.mu.Unlock()
-		j.d.log.Verbosef("jit: %s refused (negative cache)", shortKey(key))
+		j.host.Verbosef("jit: %s refused (negative cache)", feature.ShortKey(key))
 		j.event(hooks.PeerEvent{Kind: hooks.PeerRefused, Key: hooks.PublicKey(key)})
 		return
 	}
@@ -382,13 +399,13 @@ func (j *jit) handle(job decodeJob) {
 	case j.slots <- struct{}{}:
 	default:
 		j.mu.Unlock()
-		j.d.log.Verbosef("jit: %s dropped: %d lookups under way", shortKey(key), cap(j.slots))
+		j.host.Verbosef("jit: %s dropped: %d lookups under way", feature.ShortKey(key), cap(j.slots))
 		return
 	}
 	j.holdLocked(key, job, init.Timestamp)
 	j.provisioning[key] = struct{}{}
 	j.mu.Unlock()
-	j.d.goroutine(func() {
+	j.host.Go(func() {
 		defer func() { <-j.slots }()
 		j.provision(key, job.src)
 	})
@@ -396,7 +413,7 @@ func (j *jit) handle(job decodeJob) {
 
 // holdLocked keeps job if it is the newest initiation from key, and says
 // whether it did.
-func (j *jit) holdLocked(key noiseKey, job decodeJob, ts tai64n.Timestamp) bool {
+func (j *JIT) holdLocked(key feature.Key, job decodeJob, ts tai64n.Timestamp) bool {
 	h, ok := j.held[key]
 	if ok && !ts.After(h.ts) {
 		return false
@@ -408,29 +425,29 @@ func (j *jit) holdLocked(key noiseKey, job decodeJob, ts tai64n.Timestamp) bool 
 	return true
 }
 
-func (j *jit) inject(job decodeJob) {
-	if err := j.d.bind.Inject(job.pkt[:], job.ep); err != nil {
-		j.d.log.Verbosef("jit: failed to re-inject initiation from %s: %v", job.src, err)
+func (j *JIT) inject(job decodeJob) {
+	if err := j.host.Bind().Inject(job.pkt[:], job.ep); err != nil {
+		j.host.Verbosef("jit: failed to re-inject initiation from %s: %v", job.src, err)
 	}
 }
 
 // provision looks key up, installs it, then re-injects its newest held
 // initiation. It runs on its own goroutine, never a receive goroutine.
-func (j *jit) provision(key noiseKey, src netip.AddrPort) {
+func (j *JIT) provision(key feature.Key, src netip.AddrPort) {
 	started := time.Now()
 	cfg, err := j.lookup(key)
 	installed := false
 	switch {
 	case errors.Is(err, hooks.ErrUnknownPeer):
 		j.setNegative(key, j.cfg.NegativeTTL)
-		j.d.log.Verbosef("jit: %s from %s unknown to the provider", shortKey(key), src)
+		j.host.Verbosef("jit: %s from %s unknown to the provider", feature.ShortKey(key), src)
 		j.event(hooks.PeerEvent{Kind: hooks.PeerRefused, Key: hooks.PublicKey(key)})
 	case err != nil:
 		j.setNegative(key, j.cfg.ErrorRetry)
-		j.d.log.Errorf("jit: %s not installed: %v", shortKey(key), err)
+		j.host.Errorf("jit: %s not installed: %v", feature.ShortKey(key), err)
 		j.event(hooks.PeerEvent{Kind: hooks.PeerLookupFailed, Key: hooks.PublicKey(key), Err: err})
 	case j.removedSince(key, started):
-		j.d.log.Verbosef("jit: %s removed while it was being looked up; not installed", shortKey(key))
+		j.host.Verbosef("jit: %s removed while it was being looked up; not installed", feature.ShortKey(key))
 	default:
 		installed = j.installLooked(key, cfg, fmt.Sprintf("initiation from %s dropped", src))
 		if !installed {
@@ -446,7 +463,7 @@ func (j *jit) provision(key noiseKey, src netip.AddrPort) {
 	if ok {
 		lat = time.Since(h.job.at)
 	}
-	j.d.log.Verbosef("jit: %s installed for %s in %v", shortKey(key), src, lat.Round(time.Microsecond))
+	j.host.Verbosef("jit: %s installed for %s in %v", feature.ShortKey(key), src, lat.Round(time.Microsecond))
 	j.event(hooks.PeerEvent{Kind: hooks.PeerInstalled, Key: hooks.PublicKey(key), Latency: lat})
 	if !ok || time.Since(h.job.at) > j.cfg.HoldTimeout {
 		return
@@ -457,20 +474,20 @@ func (j *jit) provision(key noiseKey, src netip.AddrPort) {
 // installLooked installs key with the configuration its lookup returned,
 // and counts it. A failure is counted, logged after lost (what it costs),
 // reported as a failed lookup, and false returned.
-func (j *jit) installLooked(key noiseKey, cfg hooks.PeerConfig, lost string) bool {
+func (j *JIT) installLooked(key feature.Key, cfg hooks.PeerConfig, lost string) bool {
 	if err := j.install(key, cfg); err != nil {
-		j.d.stats.ProviderErrors.Add(1)
-		j.d.log.Errorf("jit: %s: %v", lost, err)
+		j.c.ProviderErrors.Add(1)
+		j.host.Errorf("jit: %s: %v", lost, err)
 		j.event(hooks.PeerEvent{Kind: hooks.PeerLookupFailed, Key: hooks.PublicKey(key), Err: err})
 		return false
 	}
-	j.d.stats.PeersInstalled.Add(1)
+	j.c.PeersInstalled.Add(1)
 	return true
 }
 
 // lookupDone ends key's provisioning and takes its held initiation, if
 // one arrived meanwhile.
-func (j *jit) lookupDone(key noiseKey) (heldInit, bool) {
+func (j *JIT) lookupDone(key feature.Key) (heldInit, bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	h, ok := j.held[key]
@@ -484,7 +501,7 @@ func (j *jit) lookupDone(key noiseKey) (heldInit, bool) {
 // earlier, it would make upstream send at once, which without a session
 // means an initiation of its own, crossing the client's; so it waits for
 // the device's answer (at most a second).
-func (j *jit) answerHeld(key noiseKey, job decodeJob, keepalive time.Duration) {
+func (j *JIT) answerHeld(key feature.Key, job decodeJob, keepalive time.Duration) {
 	if keepalive == 0 {
 		j.inject(job)
 		return
@@ -495,7 +512,7 @@ func (j *jit) answerHeld(key noiseKey, job decodeJob, keepalive time.Duration) {
 	select {
 	case <-answered:
 	case <-time.After(time.Second):
-	case <-j.d.done:
+	case <-j.host.Done():
 		return
 	}
 	j.watch.forget(sender)
@@ -503,16 +520,16 @@ func (j *jit) answerHeld(key noiseKey, job decodeJob, keepalive time.Duration) {
 }
 
 // setKeepalive turns on the persistent keepalive install left off.
-func (j *jit) setKeepalive(key noiseKey, every time.Duration) {
-	if err := j.d.IpcSet(fmt.Sprintf("public_key=%s\npersistent_keepalive_interval=%d\nwghooks_jit=true\n",
-		hex.EncodeToString(key[:]), int(every/time.Second))); err != nil {
-		j.d.log.Errorf("jit: failed to set keepalive of %s: %v", shortKey(key), err)
+func (j *JIT) setKeepalive(key feature.Key, every time.Duration) {
+	c := feature.Config{Peers: []feature.PeerConfig{{PublicKey: key, UpdateOnly: true, Keepalive: &every}}}
+	if err := j.host.Configure(j.Name(), c); err != nil {
+		j.host.Errorf("jit: failed to set keepalive of %s: %v", feature.ShortKey(key), err)
 	}
 }
 
 // lookup asks the provider about key, merging concurrent asks of the same
 // key into one call. The answer is validated: invalid data is an error.
-func (j *jit) lookup(key noiseKey) (hooks.PeerConfig, error) {
+func (j *JIT) lookup(key feature.Key) (hooks.PeerConfig, error) {
 	j.mu.Lock()
 	if c, ok := j.calls[key]; ok {
 		j.mu.Unlock()
@@ -520,7 +537,7 @@ func (j *jit) lookup(key noiseKey) (hooks.PeerConfig, error) {
 		case <-c.done:
 			return c.cfg, c.err
 		case <-j.ctx.Done():
-			return hooks.PeerConfig{}, fmt.Errorf("failed to look up %s: %w", shortKey(key), j.ctx.Err())
+			return hooks.PeerConfig{}, fmt.Errorf("failed to look up %s: %w", feature.ShortKey(key), j.ctx.Err())
 		}
 	}
 	c := &lookupCall{done: make(chan struct{})}
@@ -529,10 +546,10 @@ func (j *jit) lookup(key noiseKey) (hooks.PeerConfig, error) {
 
 	start := time.Now()
 	c.cfg, c.err = j.callProvider(key)
-	j.d.stats.ProviderLookups.Add(1)
-	j.d.stats.ProviderLatencyNanos.Add(uint64(time.Since(start)))
+	j.c.ProviderLookups.Add(1)
+	j.c.ProviderLatencyNanos.Add(uint64(time.Since(start)))
 	if c.err != nil && !errors.Is(c.err, hooks.ErrUnknownPeer) {
-		j.d.stats.ProviderErrors.Add(1)
+		j.c.ProviderErrors.Add(1)
 	}
 	close(c.done)
 	j.mu.Lock()
@@ -544,7 +561,7 @@ func (j *jit) lookup(key noiseKey) (hooks.PeerConfig, error) {
 // callProvider runs one provider call with the lookup timeout. The call
 // runs on a goroutine of its own so a provider that ignores its context
 // costs that goroutine, not the device's; a panic is an error.
-func (j *jit) callProvider(key noiseKey) (hooks.PeerConfig, error) {
+func (j *JIT) callProvider(key feature.Key) (hooks.PeerConfig, error) {
 	cfg, err := j.callTimed(func(ctx context.Context) (hooks.PeerConfig, error) {
 		return j.cfg.Provider.LookupPeer(ctx, hooks.PublicKey(key))
 	})
@@ -552,17 +569,17 @@ func (j *jit) callProvider(key noiseKey) (hooks.PeerConfig, error) {
 		if errors.Is(err, hooks.ErrUnknownPeer) {
 			return cfg, err
 		}
-		return cfg, fmt.Errorf("failed to look up %s: %w", shortKey(key), err)
+		return cfg, fmt.Errorf("failed to look up %s: %w", feature.ShortKey(key), err)
 	}
 	if err := cfg.Validate(hooks.PublicKey(key)); err != nil {
-		return cfg, fmt.Errorf("failed to look up %s: %w", shortKey(key), err)
+		return cfg, fmt.Errorf("failed to look up %s: %w", feature.ShortKey(key), err)
 	}
 	return cfg, nil
 }
 
 // callTimed runs one provider call with the lookup timeout, on a goroutine
 // of its own; a panic is an error.
-func (j *jit) callTimed(call func(ctx context.Context) (hooks.PeerConfig, error)) (hooks.PeerConfig, error) {
+func (j *JIT) callTimed(call func(ctx context.Context) (hooks.PeerConfig, error)) (hooks.PeerConfig, error) {
 	ctx, cancel := context.WithTimeout(j.ctx, j.cfg.LookupTimeout)
 	defer cancel()
 	type result struct {
@@ -591,15 +608,15 @@ func (j *jit) callTimed(call func(ctx context.Context) (hooks.PeerConfig, error)
 // install adds key as a just-in-time peer with cfg, first evicting the
 // least recently active one if the cap is reached. Persistent keepalive
 // is left to the caller (see provision).
-func (j *jit) install(key noiseKey, cfg hooks.PeerConfig) error {
+func (j *JIT) install(key feature.Key, cfg hooks.PeerConfig) error {
 	if err := j.static.check(key, cfg.AllowedIPs); err != nil {
-		return fmt.Errorf("failed to install peer %s: provider's answer refused: %w", shortKey(key), err)
+		return fmt.Errorf("failed to install peer %s: provider's answer refused: %w", feature.ShortKey(key), err)
 	}
 	j.installMu.Lock()
 	defer j.installMu.Unlock()
 	j.mu.Lock()
 	_, exists := j.peers[key]
-	var victims []noiseKey
+	var victims []feature.Key
 	if !exists && len(j.peers) >= j.cfg.MaxPeers {
 		victims = j.leastActiveLocked(len(j.peers) - j.cfg.MaxPeers + 1)
 	}
@@ -609,8 +626,8 @@ func (j *jit) install(key noiseKey, cfg hooks.PeerConfig) error {
 	}
 	keepalive := cfg.PersistentKeepalive
 	cfg.PersistentKeepalive = 0
-	if err := j.d.IpcSet(peerLines(key, cfg)); err != nil {
-		return fmt.Errorf("failed to install peer %s: %w", shortKey(key), err)
+	if err := j.configurePeer(key, cfg); err != nil {
+		return fmt.Errorf("failed to install peer %s: %w", feature.ShortKey(key), err)
 	}
 	cfg.PersistentKeepalive = keepalive
 	j.mu.Lock()
@@ -621,24 +638,36 @@ func (j *jit) install(key noiseKey, cfg hooks.PeerConfig) error {
 	return nil
 }
 
-// peerLines is the set transaction that installs or updates key with cfg.
-func peerLines(key noiseKey, cfg hooks.PeerConfig) string {
-	var b strings.Builder
-	b.WriteString("public_key=" + hex.EncodeToString(key[:]) + "\n")
-	b.WriteString("replace_allowed_ips=true\n")
-	b.WriteString("preshared_key=" + hex.EncodeToString(cfg.PresharedKey[:]) + "\n")
-	b.WriteString("persistent_keepalive_interval=" + strconv.Itoa(int(cfg.PersistentKeepalive/time.Second)) + "\n")
-	if cfg.Endpoint.IsValid() {
-		b.WriteString("endpoint=" + cfg.Endpoint.String() + "\n")
+// configurePeer installs or updates key with cfg through the host and
+// marks it just in time. installMu is held: the cap counts the mark.
+func (j *JIT) configurePeer(key feature.Key, cfg hooks.PeerConfig) error {
+	c := feature.Config{Peers: []feature.PeerConfig{InstallConfig(key, cfg)}}
+	if err := j.host.Configure(j.Name(), c); err != nil {
+		return err
 	}
-	for _, p := range cfg.AllowedIPs {
-		b.WriteString("allowed_ip=" + p.Masked().String() + "\n")
-	}
-	b.WriteString("wghooks_jit=true\n")
-	return b.String()
+	j.mark(key, true)
+	return nil
 }
 
-func (j *jit) setNegative(key noiseKey, ttl time.Duration) {
+// InstallConfig is the typed change that installs or updates key with a
+// provider's answer cfg: its allowed IPs replace the peer's, its preshared
+// key (all zero: none) and keepalive are set, and its endpoint when it
+// has one. It is pure.
+func InstallConfig(key feature.Key, cfg hooks.PeerConfig) feature.PeerConfig {
+	psk := [32]byte(cfg.PresharedKey)
+	keepalive := cfg.PersistentKeepalive
+	pc := feature.PeerConfig{
+		PublicKey:         key,
+		Endpoint:          cfg.Endpoint,
+		PresharedKey:      &psk,
+		Keepalive:         &keepalive,
+		ReplaceAllowedIPs: true,
+		AllowedIPs:        cfg.AllowedIPs,
+	}
+	return pc
+}
+
+func (j *JIT) setNegative(key feature.Key, ttl time.Duration) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if len(j.negative) >= maxNegative {
@@ -655,41 +684,47 @@ func (j *jit) setNegative(key noiseKey, ttl time.Duration) {
 	j.negative[key] = time.Now().Add(ttl)
 }
 
-func (j *jit) removedSince(key noiseKey, t time.Time) bool {
+func (j *JIT) removedSince(key feature.Key, t time.Time) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	at, ok := j.removed[key]
 	return ok && !at.Before(t)
 }
 
-func (j *jit) event(ev hooks.PeerEvent) {
+func (j *JIT) event(ev hooks.PeerEvent) {
 	if f := j.cfg.OnPeerEvent; f != nil {
 		f(ev)
 	}
 }
 
-// configured follows every set transaction after upstream applied it: a
-// new private key, removed peers, and peers configured by hand (which
-// become static: never evicted).
-func (j *jit) configured(set *uapi.Set) {
-	j.static.apply(set)
-	if j.out != nil {
-		j.out.routes.apply(set, j.d.HasPeer)
+// Configured follows every configuration transaction after upstream
+// applied it. Every origin's moves routes (the outbound route set) and
+// removes peers; only the operator's pins routes of static peers, and
+// makes a peer it configures without wghooks_jit static (never evicted).
+// The feature's own changes (origin "jit") and other features' (a
+// restart restoring an endpoint) leave a just-in-time peer as it is.
+func (j *JIT) Configured(c feature.Change) {
+	set := c.Set
+	if c.ByOperator() {
+		j.static.apply(set)
 	}
-	var gone []noiseKey
+	if j.out != nil {
+		j.out.routes.apply(set, j.host.HasPeer)
+	}
+	var gone []feature.Key
 	j.mu.Lock()
 	for _, p := range set.Peers {
-		key := noiseKey(p.PublicKey)
+		key := feature.Key(p.PublicKey)
 		switch {
 		case p.Remove:
 			gone = append(gone, key)
-		case !hasLine(p.Ext, "wghooks_jit"):
+		case c.ByOperator() && !hasLine(p.Ext, "wghooks_jit"):
 			delete(j.peers, key)
 		}
 	}
 	if set.ReplacePeers {
 		for key := range j.peers {
-			if !j.d.HasPeer(key) {
+			if !j.host.HasPeer(key) {
 				gone = append(gone, key)
 			}
 		}
@@ -709,18 +744,30 @@ func hasLine(lines []uapi.Line, key string) bool {
 	return false
 }
 
+// lineValue is the value of the last line with key, "" without one.
+func lineValue(lines []uapi.Line, key string) string {
+	v := ""
+	for _, l := range lines {
+		if l.Key == key {
+			v = l.Value
+		}
+	}
+	return v
+}
+
 // forget drops wghooks' state for removed peers: they are no longer just
 // in time, their lookups under way must not reinstall them, and their
 // source addresses must be decoded again.
-func (j *jit) forget(keys []noiseKey) {
+func (j *JIT) forget(keys []feature.Key) {
 	now := time.Now()
 	j.mu.Lock()
 	for _, k := range keys {
 		delete(j.peers, k)
+		delete(j.restored, k)
 		j.removed[k] = now
 	}
 	j.mu.Unlock()
-	j.d.sources.Purge(keys)
+	j.host.Sources().Purge(keys)
 }
 
 // watchSet holds copies of initiations passed to the device from known
@@ -732,7 +779,7 @@ type watchSet struct {
 	waiters map[uint32]chan struct{}
 }
 
-func (j *jit) watchInitiation(pkt []byte, ep wgconn.Endpoint, src netip.AddrPort, now time.Time) {
+func (j *JIT) watchInitiation(pkt []byte, ep wgconn.Endpoint, src netip.AddrPort, now time.Time) {
 	w := &j.watch
 	w.mu.Lock()
 	if len(w.m) >= maxWatched {
@@ -796,8 +843,8 @@ func (w *watchSet) unanswered(now time.Time) (due []decodeJob, more bool) {
 
 // redecode sends unanswered initiations to the decoders, under the same
 // gates as new sources.
-func (j *jit) redecode(due []decodeJob) {
-	id := j.d.identity.Load()
+func (j *JIT) redecode(due []decodeJob) {
+	id := j.host.Identity()
 	for _, job := range due {
 		if id == nil || !j.admit(id, job.pkt[:], job.src) {
 			continue
@@ -810,60 +857,68 @@ func (j *jit) redecode(due []decodeJob) {
 	}
 }
 
-func init() {
-	peerKeys["wghooks_jit"] = peerKey{
-		doc: "true marks a just-in-time peer (evictable, revalidated); false makes it static",
-		validate: func(v string) error {
-			if v != "true" && v != "false" {
-				return uapi.Errorf(uapi.ErrnoInvalid, "failed to set wghooks_jit: %q is not true or false", v)
-			}
-			return nil
+// Keys are the feature's UAPI keys. It works on a zero value: the
+// closures only call methods of j when a key is applied.
+func (j *JIT) Keys() []feature.ExtKey {
+	return []feature.ExtKey{
+		{
+			Name: "wghooks_jit", Peer: true,
+			Doc: "true marks a just-in-time peer (evictable, revalidated); false makes it static",
+			Validate: func(v string) error {
+				if v != "true" && v != "false" {
+					return uapi.Errorf(uapi.ErrnoInvalid, "failed to set wghooks_jit: %q is not true or false", v)
+				}
+				return nil
+			},
+			ApplyPeer: func(pk feature.Key, v string) error {
+				j.mark(pk, v == "true")
+				return nil
+			},
 		},
-		apply: func(d *Device, pk wgdevice.NoisePublicKey, v string) error {
-			d.jit.mark(pk, v == "true")
-			return nil
-		},
-	}
-	peerGetters = append(peerGetters, func(d *Device, pk wgdevice.NoisePublicKey) []uapi.Line {
-		if d.jit.isJIT(pk) {
-			return []uapi.Line{{Key: "wghooks_jit", Value: "true"}}
-		}
-		return nil
-	})
-	deviceKeys["wghooks_jit_forget"] = deviceKey{
-		doc: "hex public key: forget a cached \"unknown\" answer so the key's next initiation asks the provider again",
-		validate: func(v string) error {
-			if _, err := uapi.ParseKey(v); err != nil {
-				return uapi.Errorf(uapi.ErrnoInvalid, "failed to set wghooks_jit_forget: %q is not a hex key", v)
-			}
-			return nil
-		},
-		apply: func(d *Device, v string) error {
-			k, _ := uapi.ParseKey(v)
-			d.jit.mu.Lock()
-			delete(d.jit.negative, k)
-			d.jit.mu.Unlock()
-			return nil
+		{
+			Name: "wghooks_jit_forget",
+			Doc:  "hex public key: forget a cached \"unknown\" answer so the key's next initiation asks the provider again",
+			Validate: func(v string) error {
+				if _, err := uapi.ParseKey(v); err != nil {
+					return uapi.Errorf(uapi.ErrnoInvalid, "failed to set wghooks_jit_forget: %q is not a hex key", v)
+				}
+				return nil
+			},
+			ApplyDevice: func(v string) error {
+				k, _ := uapi.ParseKey(v)
+				j.mu.Lock()
+				delete(j.negative, k)
+				j.mu.Unlock()
+				return nil
+			},
 		},
 	}
 }
 
+// PeerGetLines says wghooks_jit=true for a just-in-time peer.
+func (j *JIT) PeerGetLines(pk feature.Key) []uapi.Line {
+	if j.isJIT(pk) {
+		return []uapi.Line{{Key: "wghooks_jit", Value: "true"}}
+	}
+	return nil
+}
+
 // mark makes pk a just-in-time peer (jit) or a static one.
-func (j *jit) mark(pk noiseKey, isJIT bool) {
+func (j *JIT) mark(pk feature.Key, isJIT bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if !isJIT {
 		delete(j.peers, pk)
 		return
 	}
-	if _, ok := j.peers[pk]; ok || !j.d.HasPeer(pk) {
+	if _, ok := j.peers[pk]; ok || !j.host.HasPeer(pk) {
 		return
 	}
 	now := time.Now()
 	j.peers[pk] = &jitPeer{installed: now, lastActive: now, rx: -1, tx: -1}
 }
 
-func (j *jit) isJIT(pk noiseKey) bool {
+func (j *JIT) isJIT(pk feature.Key) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	_, ok := j.peers[pk]

@@ -1,13 +1,13 @@
-package device
+package restart
 
-// DrainPeers prepares the device to be replaced, for a planned restart or
+// Drain prepares the device to be replaced, for a planned restart or
 // before a load balancer moves its traffic away:
 //
 //  1. every peer's current keypairs expire, so the next packet either side
 //     sends to the other starts a fresh handshake (upstream's 5 s limit on
 //     initiations is reset for this; see the note below);
-//  2. the device reports draining (Draining, readiness probes answer 503,
-//     `wghooks_draining=true` in a UAPI get) until Undrain;
+//  2. the device reports draining (Host.SetDraining: readiness probes
+//     answer 503, `wghooks_draining=true` in a UAPI get) until Undrain;
 //  3. the state file is written, so the next process starts from what this
 //     one learned.
 //
@@ -18,24 +18,27 @@ package device
 // Note: a responder drops an initiation arriving within 20 ms of the
 // previous one from the same peer, so draining right after a handshake
 // costs that peer one 5 s retry.
-func (d *Device) DrainPeers() error {
+func (r *Restart) Drain() error {
 	n := 0
-	for _, pk := range d.peers.list() {
-		if p := d.wg.LookupPeer(pk); p != nil {
+	up := r.host.Upstream()
+	for _, pk := range r.host.PeerKeys() {
+		if p := up.LookupPeer(pk); p != nil {
 			p.ExpireCurrentKeypairs()
 			n++
 		}
 	}
-	d.ready.draining.Store(true)
-	d.stats.Drains.Add(1)
-	d.log.Verbosef("drained: keypairs of %d peers expired; reporting draining", n)
-	return d.restart.saveState("drain")
+	r.draining.Store(true)
+	r.host.SetDraining(true)
+	r.c.Drains.Add(1)
+	r.host.Verbosef("drained: keypairs of %d peers expired; reporting draining", n)
+	return r.saveState("drain")
 }
 
 // Undrain stops reporting draining, when a planned restart is called off.
 // Peers whose keys a drain expired simply renew them.
-func (d *Device) Undrain() {
-	if d.ready.draining.Swap(false) {
-		d.log.Verbosef("no longer draining")
+func (r *Restart) Undrain() {
+	r.draining.Store(false)
+	if r.host.SetDraining(false) {
+		r.host.Verbosef("no longer draining")
 	}
 }

@@ -1,7 +1,8 @@
-package device
+package restart
 
 import (
 	"time"
+	"wghooks/device/feature"
 
 	wgdevice "golang.zx2c4.com/wireguard/device"
 )
@@ -10,7 +11,7 @@ import (
 //
 // A client whose server restarted keeps sending on a session nobody holds
 // any more; upstream re-handshakes 15 s after data went unanswered, and
-// never for keepalives alone. With RestartConfig.DeadPeerTimeout set, a
+// never for keepalives alone. With Config.DeadPeerTimeout set, a
 // goroutine samples every peer's byte counters a few times per timeout
 // (through IpcGet, never per packet) and, when a peer was sent something
 // and has not been heard from for the timeout, starts a handshake now.
@@ -71,46 +72,46 @@ func deadPeerInterval(timeout time.Duration) time.Duration {
 	return min(max(timeout/4, 250*time.Millisecond), 5*time.Second)
 }
 
-func (r *restart) deadPeerLoop() {
+func (r *Restart) deadPeerLoop() {
 	timeout := r.cfg.DeadPeerTimeout
-	peers := make(map[wgdevice.NoisePublicKey]*deadPeerState)
+	peers := make(map[feature.Key]*deadPeerState)
 	r.everyWhileUp(deadPeerInterval(timeout), func() {
-		v, err := r.d.view()
+		v, err := r.host.View()
 		if err != nil {
 			return
 		}
 		now := time.Now()
-		seen := make(map[wgdevice.NoisePublicKey]bool, len(v.peers))
-		for _, p := range v.peers {
-			seen[p.pk] = true
-			st, ok := peers[p.pk]
+		seen := make(map[feature.Key]bool, len(v.Peers))
+		for _, p := range v.Peers {
+			seen[p.PublicKey] = true
+			st, ok := peers[p.PublicKey]
 			if !ok {
-				peers[p.pk] = &deadPeerState{rx: p.rx, tx: p.tx}
+				peers[p.PublicKey] = &deadPeerState{rx: p.Rx, tx: p.Tx}
 				continue
 			}
-			if !st.step(p.rx, p.tx, now, timeout) {
+			if !st.step(p.Rx, p.Tx, now, timeout) {
 				continue
 			}
 			// Without an endpoint upstream would arm a 90 s retry
 			// loop; a peer initiating to us right now needs nothing.
-			if p.endpoint == "" || r.recent.within(p.endpoint, wgdevice.RekeyTimeout) {
+			if p.Endpoint == "" || r.recent.within(p.Endpoint, wgdevice.RekeyTimeout) {
 				continue
 			}
-			peer := r.d.wg.LookupPeer(p.pk)
+			peer := r.host.Upstream().LookupPeer(p.PublicKey)
 			if peer == nil {
 				continue
 			}
 			// Did upstream's 5 s limit swallow the call? The bind counts
 			// what actually left.
-			sent := r.d.stats.InitiationsSent.Load()
+			sent := r.c.InitiationsSent.Load()
 			if err := peer.SendHandshakeInitiation(false); err != nil {
-				r.d.log.Verbosef("%s - dead-peer detection: %v", shortKey(p.pk), err)
+				r.host.Verbosef("%s - dead-peer detection: %v", feature.ShortKey(p.PublicKey), err)
 			}
-			if r.d.stats.InitiationsSent.Load() == sent {
+			if r.c.InitiationsSent.Load() == sent {
 				st.absorbed(now, deadPeerInterval(timeout))
 				continue
 			}
-			r.d.log.Verbosef("%s - sent and heard nothing for %s: handshake initiated", shortKey(p.pk), now.Sub(st.unanswered).Round(time.Millisecond))
+			r.host.Verbosef("%s - sent and heard nothing for %s: handshake initiated", feature.ShortKey(p.PublicKey), now.Sub(st.unanswered).Round(time.Millisecond))
 		}
 		for pk := range peers {
 			if !seen[pk] {

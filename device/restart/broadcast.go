@@ -1,10 +1,11 @@
-package device
+package restart
 
 import (
 	"fmt"
 	"sort"
 	"sync"
 	"time"
+	"wghooks/device/feature"
 
 	wgconn "golang.zx2c4.com/wireguard/conn"
 	wgdevice "golang.zx2c4.com/wireguard/device"
@@ -20,17 +21,16 @@ import (
 // 5 s). Upstream's own limit applies: a peer that had a handshake message
 // from us in the last 5 s gets nothing new.
 //
-// The device broadcasts by itself at Up (see RestartConfig.Broadcast). On
+// The device broadcasts by itself at Up (see Config.Broadcast). On
 // a netstack TUN, which is up before anything is configured, call
 // Broadcast after configuring the peers; it first applies the state file
 // if that has not happened yet. Call it only on the side that restarted.
-func (d *Device) Broadcast() (int, error) {
-	if !d.IsUp() {
+func (r *Restart) Broadcast() (int, error) {
+	if !r.host.IsUp() {
 		return 0, fmt.Errorf("failed to broadcast handshakes: device is down")
 	}
-	r := d.restart
 	r.startup.Lock()
-	if r.startup.restorePending && d.peers.len() > 0 {
+	if r.startup.restorePending && r.host.PeerCount() > 0 {
 		r.restoreLocked()
 	}
 	r.startup.broadcastPending = false
@@ -39,22 +39,22 @@ func (d *Device) Broadcast() (int, error) {
 }
 
 // broadcast runs one broadcast; why names it in the log.
-func (r *restart) broadcast(why string) int {
-	v, err := r.d.view()
+func (r *Restart) broadcast(why string) int {
+	v, err := r.host.View()
 	if err != nil {
-		r.d.log.Errorf("failed to broadcast handshakes: %v", err)
+		r.host.Errorf("failed to broadcast handshakes: %v", err)
 		return 0
 	}
-	r.wake.learn(v)
+	r.wake.learn(&v)
 	// Most recently active first: with thousands of peers, those most
 	// likely to be waiting go out first.
-	peers := v.peers
+	peers := v.Peers
 	r.state.Lock()
-	last := func(p *peerView) time.Time {
-		if !p.handshake.IsZero() {
-			return p.handshake
+	last := func(p *feature.PeerView) time.Time {
+		if !p.Handshake.IsZero() {
+			return p.Handshake
 		}
-		return r.state.carried[p.pk].lastHandshake
+		return r.state.carried[p.PublicKey].lastHandshake
 	}
 	sort.SliceStable(peers, func(i, j int) bool { return last(&peers[i]).After(last(&peers[j])) })
 	r.state.Unlock()
@@ -63,31 +63,31 @@ func (r *restart) broadcast(why string) int {
 	for i := range peers {
 		p := &peers[i]
 		select {
-		case <-r.d.done:
+		case <-r.host.Done():
 			return sent
 		default:
 		}
-		if p.endpoint == "" {
+		if p.Endpoint == "" {
 			noEndpoint++
 			continue
 		}
-		if r.recent.within(p.endpoint, wgdevice.RekeyTimeout) {
+		if r.recent.within(p.Endpoint, wgdevice.RekeyTimeout) {
 			crossing++
-			r.d.log.Verbosef("%s - broadcast skipped: it is handshaking with us already", shortKey(p.pk))
+			r.host.Verbosef("%s - broadcast skipped: it is handshaking with us already", feature.ShortKey(p.PublicKey))
 			continue
 		}
-		peer := r.d.wg.LookupPeer(p.pk)
+		peer := r.host.Upstream().LookupPeer(p.PublicKey)
 		if peer == nil {
 			continue
 		}
 		if err := peer.SendHandshakeInitiation(false); err != nil {
-			r.d.log.Verbosef("%s - broadcast: %v", shortKey(p.pk), err)
+			r.host.Verbosef("%s - broadcast: %v", feature.ShortKey(p.PublicKey), err)
 			continue
 		}
 		sent++
 	}
-	r.d.stats.Broadcasts.Add(1)
-	r.d.log.Verbosef("handshake broadcast (%s): initiation to %d peers; skipped %d without endpoint, %d already handshaking", why, sent, noEndpoint, crossing)
+	r.c.Broadcasts.Add(1)
+	r.host.Verbosef("handshake broadcast (%s): initiation to %d peers; skipped %d without endpoint, %d already handshaking", why, sent, noEndpoint, crossing)
 	return sent
 }
 

@@ -1,4 +1,4 @@
-package device
+package jit
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"wghooks/device/feature"
 	"wghooks/uapi"
 )
 
@@ -16,20 +17,21 @@ import (
 // then redirect a static peer's traffic.
 type staticRoutes struct {
 	sync.Mutex
-	byPeer map[noiseKey][]netip.Prefix
+	byPeer map[feature.Key][]netip.Prefix
 }
 
-// apply follows one set transaction. Peers installed just in time (their
-// transactions carry wghooks_jit) are not static and are skipped.
+// apply follows one of the operator's set transactions (Configured passes
+// no other: peers the features install are not static). A peer the
+// operator marks wghooks_jit=true is not static either and is skipped.
 func (s *staticRoutes) apply(set *uapi.Set) {
 	s.Lock()
 	defer s.Unlock()
 	if s.byPeer == nil || set.ReplacePeers {
-		s.byPeer = make(map[noiseKey][]netip.Prefix)
+		s.byPeer = make(map[feature.Key][]netip.Prefix)
 	}
 	for _, p := range set.Peers {
-		key := noiseKey(p.PublicKey)
-		if p.Remove || hasLine(p.Ext, "wghooks_jit") {
+		key := feature.Key(p.PublicKey)
+		if p.Remove || lineValue(p.Ext, "wghooks_jit") == "true" {
 			delete(s.byPeer, key)
 			continue
 		}
@@ -82,7 +84,7 @@ func removePrefix(list []netip.Prefix, p netip.Prefix) []netip.Prefix {
 
 // check refuses prefixes that overlap a static peer's allowed IPs, other
 // than key's own.
-func (s *staticRoutes) check(key noiseKey, prefixes []netip.Prefix) error {
+func (s *staticRoutes) check(key feature.Key, prefixes []netip.Prefix) error {
 	s.Lock()
 	defer s.Unlock()
 	for owner, list := range s.byPeer {
@@ -92,7 +94,7 @@ func (s *staticRoutes) check(key noiseKey, prefixes []netip.Prefix) error {
 		for _, q := range list {
 			for _, p := range prefixes {
 				if p.Overlaps(q) {
-					return fmt.Errorf("allowed IP %s overlaps %s of static %s", p, q, shortKey(owner))
+					return fmt.Errorf("allowed IP %s overlaps %s of static %s", p, q, feature.ShortKey(owner))
 				}
 			}
 		}

@@ -1,9 +1,7 @@
-package device
+package restart
 
 import (
 	"bytes"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,11 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
-	wgdevice "golang.zx2c4.com/wireguard/device"
+	"wghooks/device/feature"
 )
 
 // The state file carries what a process learned to the next one:
@@ -30,8 +27,12 @@ import (
 //	    {"public_key": "...", "endpoint": "203.0.113.7:41641",
 //	     "configured_endpoint": "", "last_handshake": "2026-05-22T21:03:58Z"},
 //	    {"public_key": "...", "endpoint": "198.51.100.4:51820",
-//	     "last_handshake": "2026-05-22T21:04:01Z", "jit": true}
-//	  ]
+//	     "last_handshake": "2026-05-22T21:04:01Z"}
+//	  ],
+//	  "sections": {
+//	    "jit": {"peers": [{"public_key": "...", "endpoint": "198.51.100.4:51820",
+//	                       "last_handshake": "2026-05-22T21:04:01Z"}]}
+//	  }
 //	}
 //
 // It is written atomically (temporary file in the same directory, fsync,
@@ -45,11 +46,23 @@ import (
 // another private key or unreadable is reported in the log and ignored;
 // an unusable file is kept beside as FILE.rejected.
 //
-// Entries marked "jit" are just-in-time peers the old process had
-// installed. They are not configured in the new one, so the rule above
-// skips them; restore_jit.go asks the provider about them again and
-// reinstalls the ones it still knows. Files written before that flag
-// existed load as before (every entry static).
+// "peers" lists every peer with an endpoint; configured_endpoint is the
+// endpoint the operator last configured (a feature's own changes never
+// set it). "sections" holds one opaque section per feature that keeps
+// state of its own (feature.StateSection), under the feature's name: the
+// core hands each feature its section at restore, and ignores a section
+// no feature of this process claims. The just-in-time peers are in the
+// "jit" section (device/jit/restore.go): they are not configured in the
+// new process, so the rule above skips their "peers" entries.
+//
+// Compatibility: the previous version wrote no sections and flagged its
+// just-in-time peers' entries "jit": true instead. A file without
+// "sections" whose entries carry that flag is read as if it held a "jit"
+// section listing those entries (public key, endpoint, last handshake),
+// so a gateway upgraded across a restart brings its just-in-time peers
+// back. The version stays 1: the previous version ignores "sections" (it
+// only loses the just-in-time restore), and files without either load
+// as before, every entry static.
 
 // stateVersion is the version this code writes and reads.
 const stateVersion = 1
@@ -62,6 +75,8 @@ type stateFile struct {
 	PublicKey string      `json:"public_key"`
 	Written   time.Time   `json:"written"`
 	Peers     []statePeer `json:"peers"`
+	// Sections are the features' own sections, by feature name.
+	Sections map[string]json.RawMessage `json:"sections,omitempty"`
 }
 
 type statePeer struct {
@@ -69,9 +84,37 @@ type statePeer struct {
 	Endpoint           string    `json:"endpoint"`
 	ConfiguredEndpoint string    `json:"configured_endpoint,omitempty"`
 	LastHandshake      time.Time `json:"last_handshake,omitzero"`
-	// JIT marks a just-in-time peer (restore_jit.go). Older files have
-	// no such field: false.
+	// JIT is only read, from files of the previous version, which
+	// flagged just-in-time peers so (see upgradeJITFlags); never written.
 	JIT bool `json:"jit,omitempty"`
+}
+
+// upgradeJITFlags converts the entries a previous version flagged "jit"
+// into a "jit" section, when the file has no sections of its own, and
+// clears the flags. It is pure.
+func upgradeJITFlags(f *stateFile) error {
+	// The section's entries are statePeer's first fields: public key,
+	// endpoint, last handshake (the others are empty, so omitted).
+	var sec struct {
+		Peers []statePeer `json:"peers"`
+	}
+	for i := range f.Peers {
+		p := &f.Peers[i]
+		if !p.JIT {
+			continue
+		}
+		p.JIT = false
+		sec.Peers = append(sec.Peers, statePeer{PublicKey: p.PublicKey, Endpoint: p.Endpoint, LastHandshake: p.LastHandshake})
+	}
+	if len(sec.Peers) == 0 || f.Sections != nil {
+		return nil
+	}
+	raw, err := json.Marshal(&sec)
+	if err != nil {
+		return err
+	}
+	f.Sections = map[string]json.RawMessage{"jit": raw}
+	return nil
 }
 
 // parseState decodes and validates a state file. It is pure.
@@ -87,11 +130,11 @@ func parseState(data []byte) (*stateFile, error) {
 	if f.Version != stateVersion {
 		return nil, fmt.Errorf("failed to parse state file: version %d, this wghooks reads version %d", f.Version, stateVersion)
 	}
-	if _, err := decodeKey(f.PublicKey); err != nil {
+	if _, err := feature.DecodeKey(f.PublicKey); err != nil {
 		return nil, fmt.Errorf("failed to parse state file: public_key %q: %w", f.PublicKey, err)
 	}
 	for i, p := range f.Peers {
-		if _, err := decodeKey(p.PublicKey); err != nil {
+		if _, err := feature.DecodeKey(p.PublicKey); err != nil {
 			return nil, fmt.Errorf("failed to parse state file: peer %d: public_key %q: %w", i, p.PublicKey, err)
 		}
 		if _, err := netip.ParseAddrPort(p.Endpoint); err != nil {
@@ -103,23 +146,11 @@ func parseState(data []byte) (*stateFile, error) {
 			}
 		}
 	}
+	if err := upgradeJITFlags(&f); err != nil {
+		return nil, fmt.Errorf("failed to parse state file: %w", err)
+	}
 	return &f, nil
 }
-
-func decodeKey(s string) (wgdevice.NoisePublicKey, error) {
-	var k wgdevice.NoisePublicKey
-	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		return k, err
-	}
-	if len(b) != len(k) {
-		return k, fmt.Errorf("%d bytes, want %d", len(b), len(k))
-	}
-	copy(k[:], b)
-	return k, nil
-}
-
-func encodeKey(k wgdevice.NoisePublicKey) string { return base64.StdEncoding.EncodeToString(k[:]) }
 
 // readStateFile reads and parses path. A missing file is fs.ErrNotExist.
 func readStateFile(path string) (*stateFile, error) {
@@ -208,7 +239,7 @@ func syncDir(dir string) error {
 
 // restoreItem is one endpoint to give back to a peer.
 type restoreItem struct {
-	pk            wgdevice.NoisePublicKey
+	pk            feature.Key
 	endpoint      string
 	lastHandshake time.Time
 }
@@ -216,33 +247,33 @@ type restoreItem struct {
 // planRestore decides which entries of f apply to the device as it is
 // now. configured returns a peer's configured endpoint in this process.
 // It is pure; an error means the whole file is to be ignored.
-func planRestore(f *stateFile, v deviceView, configured func(wgdevice.NoisePublicKey) string, now time.Time, maxAge time.Duration) ([]restoreItem, error) {
-	own, ok := v.publicKey()
+func planRestore(f *stateFile, v *feature.View, configured func(feature.Key) string, now time.Time, maxAge time.Duration) ([]restoreItem, error) {
+	own, ok := v.PublicKey()
 	if !ok {
 		return nil, fmt.Errorf("the device has no private key")
 	}
-	if fk, _ := decodeKey(f.PublicKey); fk != own {
-		return nil, fmt.Errorf("written for another private key (public key %s, the device's is %s)", f.PublicKey, encodeKey(own))
+	if fk, _ := feature.DecodeKey(f.PublicKey); fk != own {
+		return nil, fmt.Errorf("written for another private key (public key %s, the device's is %s)", f.PublicKey, feature.EncodeKey(own))
 	}
 	if age := now.Sub(f.Written); age > maxAge {
 		return nil, fmt.Errorf("stale: written %s ago, more than %s", age.Round(time.Second), maxAge)
 	}
-	current := make(map[wgdevice.NoisePublicKey]*peerView, len(v.peers))
-	for i := range v.peers {
-		current[v.peers[i].pk] = &v.peers[i]
+	current := make(map[feature.Key]*feature.PeerView, len(v.Peers))
+	for i := range v.Peers {
+		current[v.Peers[i].PublicKey] = &v.Peers[i]
 	}
 	var items []restoreItem
 	for _, e := range f.Peers {
-		pk, _ := decodeKey(e.PublicKey)
+		pk, _ := feature.DecodeKey(e.PublicKey)
 		p := current[pk]
 		switch {
 		case p == nil: // not configured here: never add a peer
-		case !p.handshake.IsZero(): // this process knows better already
+		case !p.Handshake.IsZero(): // this process knows better already
 		case e.LastHandshake.IsZero(): // never reached at that address
-		case normalizeEndpoint(e.ConfiguredEndpoint) != configured(pk): // the operator changed it
-		case normalizeEndpoint(e.Endpoint) == p.endpoint: // nothing to do
+		case feature.NormalizeEndpoint(e.ConfiguredEndpoint) != configured(pk): // the operator changed it
+		case feature.NormalizeEndpoint(e.Endpoint) == p.Endpoint: // nothing to do
 		default:
-			items = append(items, restoreItem{pk: pk, endpoint: normalizeEndpoint(e.Endpoint), lastHandshake: e.LastHandshake})
+			items = append(items, restoreItem{pk: pk, endpoint: feature.NormalizeEndpoint(e.Endpoint), lastHandshake: e.LastHandshake})
 		}
 	}
 	return items, nil
@@ -253,23 +284,23 @@ func planRestore(f *stateFile, v deviceView, configured func(wgdevice.NoisePubli
 // peer stayed silent.
 type stateKeeper struct {
 	sync.Mutex
-	carried map[wgdevice.NoisePublicKey]restoreItem
+	carried map[feature.Key]restoreItem
 }
 
-func (s *stateKeeper) init() { s.carried = make(map[wgdevice.NoisePublicKey]restoreItem) }
+func (s *stateKeeper) init() { s.carried = make(map[feature.Key]restoreItem) }
 
 // restoreLocked reads the state file and applies it. Called with the
 // startup lock held; it runs once per Device, as soon as the device has
 // its private key and peers.
-func (r *restart) restoreLocked() {
+func (r *Restart) restoreLocked() {
 	path := r.cfg.StateFile
 	removeStaleTemps(path)
-	v, err := r.d.view()
+	v, err := r.host.View()
 	if err != nil {
-		r.d.log.Errorf("failed to apply state file %q: %v", path, err)
+		r.host.Errorf("failed to apply state file %q: %v", path, err)
 		return
 	}
-	if _, ok := v.publicKey(); !ok {
+	if _, ok := v.PublicKey(); !ok {
 		// Peers came before the private key: wait for it, the file can
 		// only be checked against it.
 		return
@@ -277,56 +308,88 @@ func (r *restart) restoreLocked() {
 	r.startup.restorePending = false
 	f, err := readStateFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		r.d.log.Verbosef("no state file at %q: starting without saved endpoints", path)
+		r.host.Verbosef("no state file at %q: starting without saved endpoints", path)
 		return
 	}
 	if err != nil {
 		r.rejectStateFile(err)
 		return
 	}
-	items, err := planRestore(f, v, r.configuredEndpoint, time.Now(), r.cfg.StateMaxAge)
+	items, err := planRestore(f, &v, r.configuredEndpoint, time.Now(), r.cfg.StateMaxAge)
 	if err != nil {
 		r.rejectStateFile(fmt.Errorf("ignoring state file %q: %w", path, err))
 		return
 	}
-	var b strings.Builder
+	var c feature.Config
 	for _, it := range items {
-		fmt.Fprintf(&b, "public_key=%s\nupdate_only=true\nendpoint=%s\n", hex.EncodeToString(it.pk[:]), it.endpoint)
+		ap, _ := netip.ParseAddrPort(it.endpoint) // validated by parseState
+		c.Peers = append(c.Peers, feature.PeerConfig{PublicKey: it.pk, UpdateOnly: true, Endpoint: ap})
 	}
-	if b.Len() > 0 {
-		if err := r.d.wg.IpcSet(b.String()); err != nil {
-			r.d.log.Errorf("failed to apply state file %q: %v", path, err)
-			return
-		}
+	// Through the core, so every feature sees the change (origin
+	// "restart"); the restart's own Configured ignores it, as the startup
+	// lock is held here.
+	if err := r.host.Configure("restart", c); err != nil {
+		r.host.Errorf("failed to apply state file %q: %v", path, err)
+		return
 	}
 	r.state.Lock()
 	for _, it := range items {
 		r.state.carried[it.pk] = it
-		r.d.log.Verbosef("%s - endpoint %s restored from the state file (last handshake %s)", shortKey(it.pk), it.endpoint, it.lastHandshake.Format(time.RFC3339))
+		r.host.Verbosef("%s - endpoint %s restored from the state file (last handshake %s)", feature.ShortKey(it.pk), it.endpoint, it.lastHandshake.Format(time.RFC3339))
 	}
 	r.state.Unlock()
-	r.d.log.Verbosef("state file %q (written %s ago): restored %d learned endpoints", path, time.Since(f.Written).Round(time.Millisecond), len(items))
-	r.restoreJITLocked(f)
+	r.host.Verbosef("state file %q (written %s ago): restored %d learned endpoints", path, time.Since(f.Written).Round(time.Millisecond), len(items))
+	r.restoreSectionsLocked(f, &v)
+}
+
+// restoreSectionsLocked hands each feature that keeps a section of the
+// state file its section from f. Called with the startup lock held; the
+// features return at once.
+func (r *Restart) restoreSectionsLocked(f *stateFile, v *feature.View) {
+	rs := feature.Restore{
+		View:             v,
+		Written:          f.Written,
+		MaxAge:           r.cfg.StateMaxAge,
+		RecentInitiation: r.recent.within,
+		Carry: func(pk feature.Key, endpoint string, lastHandshake time.Time) {
+			r.state.Lock()
+			defer r.state.Unlock()
+			r.state.carried[pk] = restoreItem{pk: pk, endpoint: endpoint, lastHandshake: lastHandshake}
+		},
+	}
+	claimed := make(map[string]bool)
+	for _, s := range r.sections() {
+		name := s.Name()
+		claimed[name] = true
+		if raw, ok := f.Sections[name]; ok {
+			s.RestoreState(raw, rs)
+		}
+	}
+	for name := range f.Sections {
+		if !claimed[name] {
+			r.host.Verbosef("state file section %q ignored: no feature here keeps it", name)
+		}
+	}
 }
 
 // rejectStateFile logs why the file is ignored and moves it aside, so the
 // next write does not destroy what an operator may want to look at.
-func (r *restart) rejectStateFile(err error) {
+func (r *Restart) rejectStateFile(err error) {
 	path := r.cfg.StateFile
 	kept := path + ".rejected"
 	if rerr := os.Rename(path, kept); rerr != nil {
-		r.d.log.Errorf("%v; starting without saved endpoints", err)
+		r.host.Errorf("%v; starting without saved endpoints", err)
 		return
 	}
-	r.d.log.Errorf("%v; starting without saved endpoints (file kept as %q)", err, kept)
+	r.host.Errorf("%v; starting without saved endpoints (file kept as %q)", err, kept)
 }
 
 // SaveState writes the state file now. Without a StateFile it does
 // nothing. Before the device has been up with peers there is nothing
 // learned to save, and the previous process's file is left alone.
-func (d *Device) SaveState() error { return d.restart.saveState("on demand") }
+func (r *Restart) SaveState() error { return r.saveState("on demand") }
 
-func (r *restart) saveState(why string) error {
+func (r *Restart) saveState(why string) error {
 	if r.cfg.StateFile == "" {
 		return nil
 	}
@@ -337,7 +400,7 @@ func (r *restart) saveState(why string) error {
 		return nil
 	}
 	if s.restorePending {
-		if r.d.peers.len() == 0 {
+		if r.host.PeerCount() == 0 {
 			s.Unlock()
 			return nil
 		}
@@ -347,62 +410,72 @@ func (r *restart) saveState(why string) error {
 	return r.writeState(why)
 }
 
-func (r *restart) writeState(why string) error {
+func (r *Restart) writeState(why string) error {
 	path := r.cfg.StateFile
 	r.state.Lock()
 	defer r.state.Unlock()
 	select {
-	case <-r.d.wg.Wait():
+	case <-r.host.Upstream().Wait():
 		return nil // upstream closed: it no longer knows anything
 	default:
 	}
-	v, err := r.d.view()
+	v, err := r.host.View()
 	if err != nil {
 		return fmt.Errorf("failed to write state file %q: %w", path, err)
 	}
-	f := r.buildStateLocked(v, time.Now())
+	f := r.buildStateLocked(&v, time.Now())
 	if f == nil {
-		r.d.log.Verbosef("state file %q not written (%s): no peer has an endpoint", path, why)
+		r.host.Verbosef("state file %q not written (%s): no peer has an endpoint", path, why)
 		return nil
 	}
 	if err := writeStateFile(path, f); err != nil {
 		return fmt.Errorf("failed to write state file %q: %w", path, err)
 	}
-	r.d.log.Verbosef("state file %q written (%s): %d peers", path, why, len(f.Peers))
+	r.host.Verbosef("state file %q written (%s): %d peers", path, why, len(f.Peers))
 	return nil
 }
 
 // buildStateLocked turns the device's view into a state file, or nil when
 // it would hold nothing (the previous file is then left as it is).
-func (r *restart) buildStateLocked(v deviceView, now time.Time) *stateFile {
-	own, ok := v.publicKey()
+func (r *Restart) buildStateLocked(v *feature.View, now time.Time) *stateFile {
+	own, ok := v.PublicKey()
 	if !ok {
 		return nil
 	}
-	f := &stateFile{Version: stateVersion, PublicKey: encodeKey(own), Written: now.UTC()}
-	for _, p := range v.peers {
-		if p.endpoint == "" {
+	f := &stateFile{Version: stateVersion, PublicKey: feature.EncodeKey(own), Written: now.UTC()}
+	for _, p := range v.Peers {
+		if p.Endpoint == "" {
 			continue
 		}
-		hs := p.handshake
-		if c, ok := r.state.carried[p.pk]; ok && hs.IsZero() && c.endpoint == p.endpoint {
+		hs := p.Handshake
+		if c, ok := r.state.carried[p.PublicKey]; ok && hs.IsZero() && c.endpoint == p.Endpoint {
 			hs = c.lastHandshake
 		}
 		e := statePeer{
-			PublicKey:          encodeKey(p.pk),
-			Endpoint:           p.endpoint,
-			ConfiguredEndpoint: r.configuredEndpoint(p.pk),
-			JIT:                r.d.jit.isJIT(p.pk),
-		}
-		if e.JIT {
-			e.ConfiguredEndpoint = "" // the provider's, not the operator's
+			PublicKey:          feature.EncodeKey(p.PublicKey),
+			Endpoint:           p.Endpoint,
+			ConfiguredEndpoint: r.configuredEndpoint(p.PublicKey), // the operator's only
 		}
 		if !hs.IsZero() {
 			e.LastHandshake = hs.UTC()
 		}
 		f.Peers = append(f.Peers, e)
 	}
-	if len(f.Peers) == 0 {
+	for _, s := range r.sections() {
+		raw, err := s.SaveState(v, now)
+		if err != nil {
+			r.host.Errorf("state file section %q not written: %v", s.Name(), err)
+			continue
+		}
+		if raw == nil {
+			continue
+		}
+		if f.Sections == nil {
+			f.Sections = make(map[string]json.RawMessage)
+		}
+		f.Sections[s.Name()] = raw
+	}
+	if len(f.Peers) == 0 && len(f.Sections) == 0 {
 		return nil
 	}
 	sort.Slice(f.Peers, func(i, j int) bool { return f.Peers[i].PublicKey < f.Peers[j].PublicKey })
@@ -410,10 +483,10 @@ func (r *restart) buildStateLocked(v deviceView, now time.Time) *stateFile {
 }
 
 // stateLoop rewrites the state file every StateInterval while up.
-func (r *restart) stateLoop() {
+func (r *Restart) stateLoop() {
 	r.everyWhileUp(r.cfg.StateInterval, func() {
 		if err := r.saveState("periodic"); err != nil {
-			r.d.log.Errorf("%v", err)
+			r.host.Errorf("%v", err)
 		}
 	})
 }

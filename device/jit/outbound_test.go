@@ -1,4 +1,4 @@
-package device
+package jit
 
 import (
 	"encoding/hex"
@@ -11,6 +11,7 @@ import (
 
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
+	"wghooks/device/feature"
 	"wghooks/hooks"
 	"wghooks/uapi"
 )
@@ -20,19 +21,19 @@ import (
 // transactions, and compares which addresses are covered.
 func TestRouteSetAgainstUpstream(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	keys := make([]noiseKey, 5)
+	keys := make([]feature.Key, 5)
 	for i := range keys {
 		keys[i][0] = byte(i + 1)
 	}
 	// The reference needs a *Peer per key; these are never used as peers.
-	refPeers := map[noiseKey]*wgdevice.Peer{}
+	refPeers := map[feature.Key]*wgdevice.Peer{}
 	for _, k := range keys {
 		refPeers[k] = new(wgdevice.Peer)
 	}
 	var ref wgdevice.AllowedIPs
 	var rs routeSet
 	rs.init()
-	held := map[noiseKey]bool{}
+	held := map[feature.Key]bool{}
 
 	prefixes := []string{
 		"198.18.0.0/16", "198.18.0.0/24", "198.18.0.1/32", "198.18.0.2/32", "198.18.1.0/24", "0.0.0.0/0",
@@ -79,7 +80,7 @@ func TestRouteSetAgainstUpstream(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rs.apply(set, func(k noiseKey) bool { return held[k] })
+		rs.apply(set, func(k feature.Key) bool { return held[k] })
 		for _, s := range addrs {
 			a := netip.MustParseAddr(s)
 			want := ref.Lookup(a.AsSlice()) != nil
@@ -101,7 +102,7 @@ func TestRouteSetSkipsPeersUpstreamDidNotCreate(t *testing.T) {
 		t.Fatal(err)
 	}
 	gen := rs.generation()
-	rs.apply(set, func(noiseKey) bool { return false })
+	rs.apply(set, func(feature.Key) bool { return false })
 	if rs.covers(netip.MustParseAddr("198.18.0.1")) {
 		t.Fatal("a peer upstream does not hold covers its allowed IP")
 	}
@@ -178,7 +179,7 @@ func TestCheckOutboundAnswer(t *testing.T) {
 // destinations away without a lookup.
 func TestOutboundMissBounds(t *testing.T) {
 	o := &outbound{
-		j:     &jit{cfg: JITConfig{}.withDefaults()},
+		j:     &JIT{cfg: Config{}.withDefaults()},
 		queue: make(chan netip.Addr, outboundQueueLen),
 		dsts:  make(map[netip.Addr]*outDst),
 	}

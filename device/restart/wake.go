@@ -1,4 +1,4 @@
-package device
+package restart
 
 import (
 	"encoding/binary"
@@ -10,6 +10,7 @@ import (
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
 	"wghooks/conn"
+	"wghooks/device/feature"
 )
 
 // Stale-session wake.
@@ -18,7 +19,7 @@ import (
 // never made: the receiver index in each data packet is one the old
 // process issued. Upstream drops such packets silently. The wake learns
 // which indices this process issues (the sender index of every initiation
-// and response it sends, seen in onSend), and when data arrives on any
+// and response it sends, seen in OnSend), and when data arrives on any
 // other index from an address that is a known peer's endpoint, it starts a
 // handshake to that peer at once.
 //
@@ -60,7 +61,7 @@ type staleWake struct {
 	// every 5 s, by the wake goroutine when it meets an unknown address.
 	addrs struct {
 		sync.Mutex
-		m  map[string]wgdevice.NoisePublicKey
+		m  map[string]feature.Key
 		at time.Time
 	}
 }
@@ -68,7 +69,7 @@ type staleWake struct {
 func (w *staleWake) init() {
 	w.issued.m = make(map[uint32]struct{})
 	w.misses = make(chan wgconn.Endpoint, wakeQueueLen)
-	w.addrs.m = make(map[string]wgdevice.NoisePublicKey)
+	w.addrs.m = make(map[string]feature.Key)
 }
 
 // reset starts a stale window: called before each Up.
@@ -140,14 +141,14 @@ func (w *staleWake) sawTransport(packet []byte, ep wgconn.Endpoint) {
 }
 
 // learn replaces the endpoint → peer map from a device view.
-func (w *staleWake) learn(v deviceView) {
+func (w *staleWake) learn(v *feature.View) {
 	if w.addrs.m == nil {
 		return // stale-session wake is off
 	}
-	m := make(map[string]wgdevice.NoisePublicKey, len(v.peers))
-	for _, p := range v.peers {
-		if p.endpoint != "" {
-			m[p.endpoint] = p.pk
+	m := make(map[string]feature.Key, len(v.Peers))
+	for _, p := range v.Peers {
+		if p.Endpoint != "" {
+			m[p.Endpoint] = p.PublicKey
 		}
 	}
 	w.addrs.Lock()
@@ -155,7 +156,7 @@ func (w *staleWake) learn(v deviceView) {
 	w.addrs.Unlock()
 }
 
-func (w *staleWake) peerAt(addr string) (pk wgdevice.NoisePublicKey, ok bool, age time.Duration) {
+func (w *staleWake) peerAt(addr string) (pk feature.Key, ok bool, age time.Duration) {
 	w.addrs.Lock()
 	defer w.addrs.Unlock()
 	pk, ok = w.addrs.m[addr]
@@ -163,14 +164,14 @@ func (w *staleWake) peerAt(addr string) (pk wgdevice.NoisePublicKey, ok bool, ag
 }
 
 // wakeLoop handles stale packets handed over by sawTransport.
-func (r *restart) wakeLoop() {
+func (r *Restart) wakeLoop() {
 	w := &r.wake
 	tick := time.NewTicker(wgdevice.RekeyTimeout)
 	defer tick.Stop()
-	woken := make(map[wgdevice.NoisePublicKey]time.Time)
+	woken := make(map[feature.Key]time.Time)
 	for {
 		select {
-		case <-r.d.done:
+		case <-r.host.Done():
 			return
 		case <-tick.C:
 			// Let a peer whose first wake was absorbed by the 5 s limit
@@ -187,13 +188,13 @@ func (r *restart) wakeLoop() {
 	}
 }
 
-func (r *restart) wakeFrom(ep wgconn.Endpoint, woken map[wgdevice.NoisePublicKey]time.Time) {
+func (r *Restart) wakeFrom(ep wgconn.Endpoint, woken map[feature.Key]time.Time) {
 	w := &r.wake
-	addr := normalizeEndpoint(ep.DstToString())
+	addr := feature.NormalizeEndpoint(ep.DstToString())
 	pk, ok, age := w.peerAt(addr)
 	if !ok && age >= wgdevice.RekeyTimeout {
-		if v, err := r.d.view(); err == nil {
-			w.learn(v)
+		if v, err := r.host.View(); err == nil {
+			w.learn(&v)
 			pk, ok, _ = w.peerAt(addr)
 		}
 	}
@@ -204,13 +205,13 @@ func (r *restart) wakeFrom(ep wgconn.Endpoint, woken map[wgdevice.NoisePublicKey
 		return
 	}
 	woken[pk] = time.Now()
-	peer := r.d.wg.LookupPeer(pk)
+	peer := r.host.Upstream().LookupPeer(pk)
 	if peer == nil {
 		return
 	}
-	r.d.stats.StaleWakes.Add(1)
-	r.d.log.Verbosef("%s - data from %s on a session this process never made: initiating a handshake", shortKey(pk), addr)
+	r.c.StaleWakes.Add(1)
+	r.host.Verbosef("%s - data from %s on a session this process never made: initiating a handshake", feature.ShortKey(pk), addr)
 	if err := peer.SendHandshakeInitiation(false); err != nil {
-		r.d.log.Verbosef("%s - stale-session wake: %v", shortKey(pk), err)
+		r.host.Verbosef("%s - stale-session wake: %v", feature.ShortKey(pk), err)
 	}
 }

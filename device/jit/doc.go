@@ -1,0 +1,22 @@
+// Package jit is wghooks' just-in-time peers: a peer the device does not
+// hold is installed when its first handshake initiation arrives (or, with
+// Config.Outbound, when a packet goes to an address only it holds), from
+// a hooks.Provider, and answered without a client retransmit; idle ones
+// are evicted, all are revalidated with the provider, and across a
+// restart the feature's section of the state file brings them back.
+//
+// The feature sees the device only through feature.Host. Its files, each
+// opening with its flow:
+//
+//	provision.go     the receive path, lookups and installs; the UAPI keys
+//	evict.go         idle eviction, the cap, revalidation
+//	outbound.go      installs for outbound packets (Config.Outbound)
+//	staticroutes.go  the operator's peers' routes, never handed out
+//	restore.go       the state file section and the restore at start-up
+//
+// A peer is just in time when this feature installed it (its own
+// Host.Configure calls, origin "jit") or the operator marked it so
+// (wghooks_jit=true); a transaction of the operator that configures it
+// without that key makes it static. Changes of other origins leave it as
+// it is.
+package jit
