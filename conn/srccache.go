@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"wghooks/internal/mono"
 )
 
 // SourceResetter is implemented by binds that cache, per endpoint, the
@@ -33,10 +35,6 @@ const DefaultSourceGrace = 2 * time.Second
 // maxSourceRemotes bounds the per-remote tables; past it a per-remote
 // reset becomes a reset of all.
 const maxSourceRemotes = 1 << 16
-
-var srcMonoBase = time.Now()
-
-func srcMono() int64 { return int64(time.Since(srcMonoBase)) + 1 }
 
 // sourceCache decides whether the source an endpoint learned may be used.
 // Endpoints carry the time they were born (received); a reset at time T
@@ -85,7 +83,7 @@ func (c *sourceCache) ResetSource(remote netip.AddrPort) {
 		c.resetAllLocked()
 		return
 	}
-	c.resetAt[remote] = srcMono()
+	c.resetAt[remote] = mono.Now()
 	c.n.Store(int32(len(c.resetAt)))
 }
 
@@ -96,7 +94,7 @@ func (c *sourceCache) ResetAllSources() {
 }
 
 func (c *sourceCache) resetAllLocked() {
-	c.allAt.Store(srcMono())
+	c.allAt.Store(mono.Now())
 	clear(c.resetAt)
 	c.n.Store(0)
 }
@@ -121,7 +119,7 @@ func (c *sourceCache) noteRole(remote netip.AddrPort, initiator bool) {
 func (c *sourceCache) RoutesChanged() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := srcMono()
+	now := mono.Now()
 	n := 0
 	for remote, initiator := range c.roles {
 		if !initiator {

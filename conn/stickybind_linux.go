@@ -17,6 +17,8 @@ import (
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 	wgconn "golang.zx2c4.com/wireguard/conn"
+
+	"wghooks/internal/mono"
 )
 
 // StickyBind is wghooks' default bind on Linux: kernel UDP sockets, like
@@ -87,7 +89,7 @@ type StickyEndpoint struct {
 	dst     netip.AddrPort
 	src     netip.Addr // zero when unknown or parsed from configuration
 	ifindex int32
-	born    int64 // srcMono() when received
+	born    int64 // mono.Now() when received
 	cleared atomic.Bool
 }
 
@@ -251,7 +253,7 @@ func (b *StickyBind) receiveFunc(sc *stickyConn) wgconn.ReceiveFunc {
 			return 0, err
 		}
 		out := 0
-		born := srcMono()
+		born := mono.Now()
 		for i := 0; i < n; i++ {
 			m := &ms[i]
 			ua, ok := m.Addr.(*net.UDPAddr)

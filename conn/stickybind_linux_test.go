@@ -12,6 +12,8 @@ import (
 	"time"
 
 	wgconn "golang.zx2c4.com/wireguard/conn"
+
+	"wghooks/internal/mono"
 )
 
 // stickyPeer is an open StickyBind and what it received.
@@ -167,7 +169,7 @@ func TestSourceCacheRoutesChanged(t *testing.T) {
 	c := newSourceCache(time.Millisecond)
 	server := netip.MustParseAddrPort("198.18.0.1:51820")
 	client := netip.MustParseAddrPort("198.18.0.2:40000")
-	born := srcMono()
+	born := mono.Now()
 	c.noteRole(server, true)
 	c.noteRole(client, false)
 	time.Sleep(2 * time.Millisecond)
@@ -181,7 +183,7 @@ func TestSourceCacheRoutesChanged(t *testing.T) {
 		t.Error("source towards a client that initiated to us was reset")
 	}
 	time.Sleep(2 * time.Millisecond)
-	if !c.usable(srcMono(), server) {
+	if !c.usable(mono.Now(), server) {
 		t.Error("a source learned after the grace period is not used")
 	}
 	c.ResetAllSources()

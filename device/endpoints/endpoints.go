@@ -53,6 +53,8 @@ import (
 	"wghooks/hooks"
 	"wghooks/hooks/dnsresolver"
 	"wghooks/uapi"
+
+	"wghooks/internal/mono"
 )
 
 // Config configures endpoints that heal. The zero value works.
@@ -209,7 +211,7 @@ type hostPeer struct {
 	name string // shortKey, for log lines
 	mac1 wgdevice.CookieChecker
 
-	// Packet-path state, atomics only. Times are feature.MonoNow() nanoseconds.
+	// Packet-path state, atomics only. Times are mono.Now() nanoseconds.
 	rxAt      atomic.Int64 // last datagram from the peer (response, cookie, data)
 	txAt      atomic.Int64 // last data sent to the peer
 	txSinceRx atomic.Int64 // first data sent after the last rx; 0 after an rx
@@ -652,7 +654,7 @@ func (e *Endpoints) applyCandidatesLocked(hp *hostPeer, addrs []netip.Addr, now 
 	hp.dst.Store(&epBox{ep: first.ep, addr: first.addr})
 	if inUse.IsValid() {
 		e.host.Verbosef("%s - %s no longer lists %s, moving to %s", hp.name, hp.hp.String(), inUse, first.addr)
-		if rx := hp.rxAt.Load(); rx != 0 && feature.MonoNow()-rx < int64(wgdevice.RejectAfterTime) {
+		if rx := hp.rxAt.Load(); rx != 0 && mono.Now()-rx < int64(wgdevice.RejectAfterTime) {
 			e.host.Go(func() { peer.SendHandshakeInitiation(false) }) // a live session follows the move
 		}
 		return

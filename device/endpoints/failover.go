@@ -34,6 +34,8 @@ import (
 
 	"wghooks/conn"
 	"wghooks/device/feature"
+
+	"wghooks/internal/mono"
 )
 
 func le32(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }
@@ -128,7 +130,7 @@ func (e *Endpoints) sentData(b []byte, ep wgconn.Endpoint) {
 	if hp == nil {
 		return
 	}
-	now := feature.MonoNow()
+	now := mono.Now()
 	hp.txAt.Store(now)
 	if hp.txSinceRx.Load() == 0 {
 		hp.txSinceRx.CompareAndSwap(0, now)
@@ -233,7 +235,7 @@ func (e *Endpoints) sentResponse(b []byte, ep wgconn.Endpoint) {
 // gotReply notes that the peer was heard from (data, or an initiation we
 // answered).
 func (e *Endpoints) gotReply(hp *hostPeer, ep wgconn.Endpoint) {
-	hp.rxAt.Store(feature.MonoNow())
+	hp.rxAt.Store(mono.Now())
 	if hp.txSinceRx.Load() != 0 {
 		hp.txSinceRx.Store(0)
 	}
@@ -332,7 +334,7 @@ func (e *Endpoints) staggerLocked(hp *hostPeer) time.Duration {
 // every Stagger (each keepalive, like data, is copied to the next
 // candidate), and starts fail-back handshakes that are due.
 func (e *Endpoints) watchReplies(now time.Time) {
-	mono := feature.MonoNow()
+	mono := mono.Now()
 	reply := int64(e.cfg.ReplyTimeout)
 	for _, hp := range e.tab.Load().all {
 		var nudge, failback bool

@@ -8,8 +8,9 @@
 // and send hooks, extension keys with their docs and get lines, a
 // configuration event, and optionally its own section of the state file.
 // No feature imports another feature, nor the core; what two features need
-// to share lives here (Sources, Identity, View, the conversions in
-// addr.go and the clock in clock.go).
+// to share lives here (Sources, Identity, View, Counters and the conversions
+// in addr.go); the monotonic clock of the packet paths is internal/mono,
+// which conn shares.
 //
 // Lock order, for the whole device (each feature documents the order of
 // its own locks below its place here):
