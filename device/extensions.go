@@ -82,7 +82,7 @@ func (d *Device) applyExtensions(set *uapi.Set) error {
 }
 
 func (d *Device) deviceGetLines() []uapi.Line {
-	var out []uapi.Line
+	out := d.readinessLines()
 	for _, f := range d.features {
 		out = append(out, f.GetLines()...)
 	}

@@ -1,6 +1,7 @@
 package device
 
 import (
+	"strconv"
 	"sync/atomic"
 
 	"wghooks/uapi"
@@ -21,6 +22,11 @@ func (d *Device) Configured() bool { return d.ready.configured.Load() }
 // Draining reports whether the device has been drained and is waiting to
 // be replaced (readiness probes answer 503).
 func (d *Device) Draining() bool { return d.ready.draining.Load() }
+
+// readinessLines are the core's lines in a get reply.
+func (d *Device) readinessLines() []uapi.Line {
+	return []uapi.Line{{Key: "wghooks_draining", Value: strconv.FormatBool(d.Draining())}}
+}
 
 // noteStandardSet is called after upstream applied a set transaction's
 // standard keys without error. It runs on the configuring goroutine.

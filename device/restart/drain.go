@@ -27,7 +27,6 @@ func (r *Restart) Drain() error {
 			n++
 		}
 	}
-	r.draining.Store(true)
 	r.host.SetDraining(true)
 	r.c.Drains.Add(1)
 	r.host.Verbosef("drained: keypairs of %d peers expired; reporting draining", n)
@@ -37,7 +36,6 @@ func (r *Restart) Drain() error {
 // Undrain stops reporting draining, when a planned restart is called off.
 // Peers whose keys a drain expired simply renew them.
 func (r *Restart) Undrain() {
-	r.draining.Store(false)
 	if r.host.SetDraining(false) {
 		r.host.Verbosef("no longer draining")
 	}

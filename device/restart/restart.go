@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	wgconn "golang.zx2c4.com/wireguard/conn"
@@ -157,10 +156,6 @@ type Restart struct {
 	providerPeers bool
 	// sections lists the features that keep a section of the state file.
 	sections func() []feature.StateSection
-
-	// draining mirrors what the feature told Host.SetDraining (only the
-	// drain sets it), for its get line.
-	draining atomic.Bool
 
 	// startup guards the actions that run once the device is up with
 	// peers. Lock order: the core's lifecycle, then startup, then state.
@@ -460,9 +455,4 @@ func (r *Restart) Keys() []feature.ExtKey {
 			},
 		},
 	}
-}
-
-// GetLines reports draining.
-func (r *Restart) GetLines() []uapi.Line {
-	return []uapi.Line{{Key: "wghooks_draining", Value: strconv.FormatBool(r.draining.Load())}}
 }
