@@ -12,17 +12,26 @@
 // in addr.go); the monotonic clock of the packet paths is internal/mono,
 // which conn shares.
 //
-// Lock order, for the whole device (each feature documents the order of
-// its own locks below its place here):
+// Lock order, for the whole device, written once here (outer first; a
+// package's own comments name its locks, this is how they nest):
 //
-//	core lifecycle  (Device.Up/Down/Close)
-//	  restart startup, then restart state
-//	    jit mu, then jit installMu is never taken under mu; endpoints mu,
-//	    then hostPeer.mu, then its table lock
-//	      core peer set (read lock), Sources, replay and budget caches
-//	        (leaves)
+//	core lifecycle (Device.Up, Down, Close; BeforeUp and AfterUp run
+//	under it)
+//	  restart startup (the state file is applied, sections restored and
+//	  Host.Configure called under it)
+//	    restart state, then restart configured
+//	    jit installMu (Host.Configure is called under it), then jit mu
+//	      core peer set (written by every configuration change)
+//	endpoints mu, then a hostPeer's mu, then the peer table's writer lock
 //
-// Host.Configure takes no lifecycle lock and may be called with a
-// feature's own locks held only if that feature's Configured handler does
-// not take them for changes of its own origin.
+// Leaves, never held while taking another lock: Sources, the guard's
+// bucket, budgets and replay cache, jit's watch and outbound route set,
+// restart's recent initiations and stale-session tables, flowescape's
+// flows. A feature's Configured runs inside Host.Configure, so it must not
+// take a lock its own caller of Configure holds: the restart ignores its
+// own changes, jit takes mu (never held across Configure).
+//
+// Receive and send hooks run on upstream's packet goroutines and take
+// only leaves: a configuration change that rebinds the sockets
+// (listen_port) waits for those goroutines.
 package feature
