@@ -18,10 +18,10 @@ import (
 // run: the server's IPv6 address dies (its relay drops everything) while
 // the tunnel is idle, and while pings flow every 100 ms. Upstream never
 // recovers; it is reported as stuck after the cap. Run by
-// scripts/bench/endpoints.sh (WGHOOKS_BENCH_ENDPOINTS=1, RUNS=n).
+// scripts/bench/endpoints.sh (WGTEST_BENCH_ENDPOINTS=1, RUNS=n).
 func TestBenchEndpoints(t *testing.T) {
-	if os.Getenv("WGHOOKS_BENCH_ENDPOINTS") == "" {
-		t.Skip("benchmark: set WGHOOKS_BENCH_ENDPOINTS=1 (scripts/bench/endpoints.sh)")
+	if os.Getenv("WGTEST_BENCH_ENDPOINTS") == "" {
+		t.Skip("benchmark: set WGTEST_BENCH_ENDPOINTS=1 (scripts/bench/endpoints.sh)")
 	}
 	runs, _ := strconv.Atoi(os.Getenv("RUNS"))
 	if runs < 1 {

@@ -18,7 +18,7 @@ import (
 // the backend carrying a client's flow to the first packet through the
 // surviving backend, for wghooks clients and a plain upstream client
 // behind the same kind of balancer. It is a benchmark, not a test: it runs
-// only with WGHOOKS_BENCH_HA=1 (scripts/bench/ha.sh sets it) and prints
+// only with WGTEST_BENCH_HA=1 (scripts/bench/ha.sh sets it) and prints
 // its figures; RUNS (default 3) sets the rounds per wghooks scenario.
 //
 // Scenarios:
@@ -31,8 +31,8 @@ import (
 //	          again and the client must escape again
 //	upstream  plain upstream client, traffic; capped at 60 s
 func TestBenchHAFailover(t *testing.T) {
-	if os.Getenv("WGHOOKS_BENCH_HA") != "1" {
-		t.Skip("benchmark: set WGHOOKS_BENCH_HA=1 (scripts/bench/ha.sh)")
+	if os.Getenv("WGTEST_BENCH_HA") != "1" {
+		t.Skip("benchmark: set WGTEST_BENCH_HA=1 (scripts/bench/ha.sh)")
 	}
 	runs := 3
 	if v, err := strconv.Atoi(os.Getenv("RUNS")); err == nil && v > 0 {

@@ -295,10 +295,10 @@ func BenchmarkJITPeerMissIdentify(b *testing.B) {
 // Scale: each side runs in a child process of this test binary (so each
 // RSS is its own), started by BenchmarkJITScale.
 const (
-	benchJITScaleEnv    = "WGHOOKS_JIT_SCALE_ROLE"
-	benchJITScaleDB     = "WGHOOKS_JIT_SCALE_DB"
-	benchJITScaleActive = "WGHOOKS_JIT_SCALE_ACTIVE"
-	benchJITScalePeers  = "WGHOOKS_JIT_SCALE_PEERS"
+	benchJITScaleEnv    = "WGTEST_JIT_SCALE_ROLE"
+	benchJITScaleDB     = "WGTEST_JIT_SCALE_DB"
+	benchJITScaleActive = "WGTEST_JIT_SCALE_ACTIVE"
+	benchJITScalePeers  = "WGTEST_JIT_SCALE_PEERS"
 )
 
 // BenchmarkJITScale builds a store of JIT_SCALE_STORE peers (default

@@ -11,17 +11,17 @@ import (
 // BenchmarkRestartRecovery measures, for each restart scenario, the
 // seconds from the new server being up (configured, link up) to the
 // first packet through, for wghooks and for plain upstream in the same
-// run. Upstream gets up to WGHOOKS_BENCH_RESTART_CAP (default 30s): when
+// run. Upstream gets up to WGTEST_BENCH_RESTART_CAP (default 30s): when
 // it has not recovered by then, the cap is reported with recovered=0.
 // scripts/bench/restart.sh prints the table.
 //
 //	go test -run '^$' -bench BenchmarkRestartRecovery -benchtime 1x ./tests
 func BenchmarkRestartRecovery(b *testing.B) {
 	limit := 30 * time.Second
-	if v := os.Getenv("WGHOOKS_BENCH_RESTART_CAP"); v != "" {
+	if v := os.Getenv("WGTEST_BENCH_RESTART_CAP"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
-			b.Fatalf("failed to parse WGHOOKS_BENCH_RESTART_CAP=%q: want a duration such as 30s", v)
+			b.Fatalf("failed to parse WGTEST_BENCH_RESTART_CAP=%q: want a duration such as 30s", v)
 		}
 		limit = d
 	}

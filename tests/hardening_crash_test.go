@@ -36,10 +36,10 @@ import (
 
 // Environment of the crash child (TestHardeningCrashChild).
 const (
-	hardCrashRole   = "WGHOOKS_HARDENING_CRASH_ROLE" // "save" or "drain"
-	hardCrashState  = "WGHOOKS_HARDENING_CRASH_STATE"
-	hardCrashServer = "WGHOOKS_HARDENING_CRASH_SERVER" // private key, hex
-	hardCrashClient = "WGHOOKS_HARDENING_CRASH_CLIENT" // private key, hex
+	hardCrashRole   = "WGTEST_HARDENING_CRASH_ROLE" // "save" or "drain"
+	hardCrashState  = "WGTEST_HARDENING_CRASH_STATE"
+	hardCrashServer = "WGTEST_HARDENING_CRASH_SERVER" // private key, hex
+	hardCrashClient = "WGTEST_HARDENING_CRASH_CLIENT" // private key, hex
 )
 
 // hardKeypair makes a testkit.Keypair from a hex private key.

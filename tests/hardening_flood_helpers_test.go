@@ -38,7 +38,7 @@ func (f hardFlood) run() (hardFloodResult, error) {
 
 // Environment of the flood child process (TestHardeningFloodChild).
 const (
-	hardFloodEnv = "WGHOOKS_HARDENING_FLOOD" // target ip:port,server pub hex,replay hex,strangers,sources,pps,ms,max,spoof ip:port or empty
+	hardFloodEnv = "WGTEST_HARDENING_FLOOD" // target ip:port,server pub hex,replay hex,strangers,sources,pps,ms,max,spoof ip:port or empty
 )
 
 func (f hardFlood) env() string {

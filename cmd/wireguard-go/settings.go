@@ -30,11 +30,8 @@ type daemon struct {
 // state_file in /etc/wghooks/IFACE.conf). README.md's list is generated
 // from it (TestREADMESettings).
 var settingsTable = &settings.Table[daemon]{
-	Prefix: "WGHOOKS_",
-	// The repository's test and benchmark harnesses pass these down to
-	// the daemons they start, in the environment those inherit.
-	NotSettings: []string{"WGHOOKS_BENCH_", "WGHOOKS_HARDENING_", "WGHOOKS_JIT_SCALE_"},
-	FileDir:     envConfigDir,
+	Prefix:  "WGHOOKS_",
+	FileDir: envConfigDir,
 	Settings: []settings.Setting[daemon]{
 		{Name: envConfigDir, Kind: settings.Path, Default: "/etc/wghooks", EnvOnly: true,
 			Doc: "directory of the settings file IFACE.conf (a missing file is fine)"},

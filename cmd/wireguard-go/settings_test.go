@@ -57,7 +57,7 @@ func TestSettingsUnknown(t *testing.T) {
 		t.Errorf("unknown file key: %v", err)
 	}
 	// The harnesses' own variables are not the daemon's.
-	if _, _, err := testSettings(t, "wg7", map[string]string{"WGHOOKS_BENCH_HA": "1"}); err != nil {
+	if _, _, err := testSettings(t, "wg7", map[string]string{"WGTEST_BENCH_HA": "1"}); err != nil {
 		t.Error(err)
 	}
 }

@@ -10,7 +10,7 @@
 #   RUNS=3 scripts/bench/endpoints.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-out=$(WGHOOKS_BENCH_ENDPOINTS=1 RUNS=${RUNS:-3} go test -count=1 -v -timeout 15m -run '^TestBenchEndpoints$' ./tests 2>&1)
+out=$(WGTEST_BENCH_ENDPOINTS=1 RUNS=${RUNS:-3} go test -count=1 -v -timeout 15m -run '^TestBenchEndpoints$' ./tests 2>&1)
 status=$?
 if ((status != 0)); then
 	printf '%s\n' "$out" | grep -e '^endpoints:' -e 'FAIL' -e '_test.go' | grep -v 'log.go'

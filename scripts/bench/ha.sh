@@ -8,7 +8,7 @@
 #   RUNS=3 scripts/bench/ha.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-out=$(WGHOOKS_BENCH_HA=1 RUNS=${RUNS:-3} go test -count=1 -v -timeout 15m -run '^TestBenchHAFailover$' ./tests 2>&1)
+out=$(WGTEST_BENCH_HA=1 RUNS=${RUNS:-3} go test -count=1 -v -timeout 15m -run '^TestBenchHAFailover$' ./tests 2>&1)
 status=$?
 if ((status != 0)); then
 	printf '%s\n' "$out" | grep -e '^ha:' -e 'FAIL' -e 'Error' -e '_test.go' | grep -v 'log.go'

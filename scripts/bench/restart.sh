@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 CAP=${CAP:-30s}
-out=$(WGHOOKS_BENCH_RESTART_CAP=$CAP go test -run '^$' -bench '^BenchmarkRestartRecovery$' -benchtime 1x -count 1 -timeout 20m ./tests)
+out=$(WGTEST_BENCH_RESTART_CAP=$CAP go test -run '^$' -bench '^BenchmarkRestartRecovery$' -benchtime 1x -count 1 -timeout 20m ./tests)
 
 echo "server restart: seconds from the new server up to the first packet through (upstream cut off at $CAP)"
 awk -v cap="$CAP" '

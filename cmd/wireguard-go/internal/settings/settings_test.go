@@ -18,9 +18,8 @@ type dst struct {
 
 func testTable() *Table[dst] {
 	return &Table[dst]{
-		Prefix:      "T_",
-		NotSettings: []string{"T_HARNESS_"},
-		FileDir:     "T_DIR",
+		Prefix:  "T_",
+		FileDir: "T_DIR",
 		Settings: []Setting[dst]{
 			{Name: "T_DIR", Kind: Path, Default: "/nonexistent/t", EnvOnly: true, Doc: "file directory"},
 			{Name: "T_ON", Kind: Bool, Default: "on", Doc: "a switch", Set: func(d *dst, v Value) error { d.on = v.Bool; return nil }},
@@ -136,7 +135,7 @@ func TestUnknownEnv(t *testing.T) {
 		t.Fatalf("unknown name, nothing close: %v", err)
 	}
 	// Other programs' variables and empty values are not settings.
-	if _, _, err := read(t, testTable(), "T_HARNESS_ROLE=x", "OTHER=1", "T_EVERY="); err != nil {
+	if _, _, err := read(t, testTable(), "OTHER=1", "T_EVERY="); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -14,10 +14,6 @@ type Table[T any] struct {
 	// Prefix starts every setting's name ("WGHOOKS_"); an environment
 	// variable with it that names no setting is an error.
 	Prefix string
-	// NotSettings are name prefixes (within Prefix) that are not the
-	// daemon's: variables of other programs that reach it through an
-	// inherited environment. They are ignored.
-	NotSettings []string
 	// FileDir names the EnvOnly setting that holds the directory of the
 	// per-interface file, IFACE.conf.
 	FileDir  string
@@ -160,7 +156,7 @@ func (t *Table[T]) readEnv(environ []string) (map[string]string, error) {
 	env := map[string]string{}
 	for _, kv := range environ {
 		name, value, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, t.Prefix) || t.ignored(name) {
+		if !strings.HasPrefix(name, t.Prefix) {
 			continue
 		}
 		if t.lookup(name) == nil {
@@ -171,15 +167,6 @@ func (t *Table[T]) readEnv(environ []string) (map[string]string, error) {
 		}
 	}
 	return env, nil
-}
-
-func (t *Table[T]) ignored(name string) bool {
-	for _, p := range t.NotSettings {
-		if strings.HasPrefix(name, p) {
-			return true
-		}
-	}
-	return false
 }
 
 type fileLine struct {
