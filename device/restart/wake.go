@@ -43,6 +43,9 @@ const (
 )
 
 type staleWake struct {
+	// on is set by init, before any goroutine runs: stale-session wake is
+	// configured. It never changes after.
+	on                 bool
 	active             atomic.Bool
 	lastGood, lastMiss atomic.Uint32
 
@@ -67,6 +70,7 @@ type staleWake struct {
 }
 
 func (w *staleWake) init() {
+	w.on = true
 	w.issued.m = make(map[uint32]struct{})
 	w.misses = make(chan wgconn.Endpoint, wakeQueueLen)
 	w.addrs.m = make(map[string]feature.Key)
@@ -142,7 +146,7 @@ func (w *staleWake) sawTransport(packet []byte, ep wgconn.Endpoint) {
 
 // learn replaces the endpoint → peer map from a device view.
 func (w *staleWake) learn(v *feature.View) {
-	if w.addrs.m == nil {
+	if !w.on {
 		return // stale-session wake is off
 	}
 	m := make(map[string]feature.Key, len(v.Peers))

@@ -3,6 +3,8 @@ package restart
 import (
 	"encoding/binary"
 	"testing"
+
+	"wghooks/device/feature"
 )
 
 func staleWakeData(idx uint32) []byte {
@@ -68,5 +70,34 @@ func BenchmarkStaleWakeCheck(b *testing.B) {
 				w.sawTransport(packets[i%flows], nil)
 			}
 		})
+	}
+}
+
+// TestStaleWakeLearnConcurrently: the broadcast and the wake goroutine
+// both refresh the endpoint map; under -race this failed while learn read
+// the map outside its lock to tell whether the wake was on.
+func TestStaleWakeLearnConcurrently(t *testing.T) {
+	var w staleWake
+	w.init()
+	defer w.stop()
+	v := &feature.View{Peers: []feature.PeerView{{PublicKey: feature.Key{1}, Endpoint: "198.18.0.1:51820"}}}
+	done := make(chan struct{})
+	for range 2 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for range 200 {
+				w.learn(v)
+			}
+		}()
+	}
+	<-done
+	<-done
+	if pk, ok, _ := w.peerAt("198.18.0.1:51820"); !ok || pk != (feature.Key{1}) {
+		t.Fatalf("peerAt = %v, %v after learning", pk, ok)
+	}
+	var off staleWake // not initialised: wake off
+	off.learn(v)
+	if _, ok, _ := off.peerAt("198.18.0.1:51820"); ok {
+		t.Fatal("a wake that is off learned endpoints")
 	}
 }
