@@ -8,17 +8,25 @@
 // wg-quick's own keys (Address, DNS, MTU, Table, PreUp, PostUp, PreDown,
 // PostDown, SaveConfig) are accepted and ignored: they configure the host,
 // not the device.
+//
+// Parse is strict, for a file wghooks applies itself (`wghooks setconf`);
+// ParseTolerant skips and reports what it cannot use, for a file that
+// `wg setconf` applies and wghooks only reads beside it (the daemon's
+// hostname endpoints). Neither limits a line's length; both stop at
+// 256 MiB.
 package wgconf
 
 import (
 	"bufio"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Config is a parsed configuration file.
@@ -47,90 +55,191 @@ func (p Peer) HostEndpoint() bool {
 	return err != nil
 }
 
-// maxFileSize bounds what Parse reads.
-const maxFileSize = 1 << 20
+// maxFileSize bounds what Parse and ParseTolerant read: far above any
+// real configuration (7,000 peers are about 1.3 MiB), and a single line
+// may use all of it, as `wg setconf` has no line limit either.
+const maxFileSize = 256 << 20
 
-// Parse reads a configuration file. Errors name the line and quote it.
+// Problem is a part of a file that could not be used. Its text names the
+// line and the key, never the line's content: a line may hold a
+// PrivateKey or a PresharedKey.
+type Problem struct {
+	Line int    // 1-based; 0 when it is about the whole file
+	Key  string // the key as wg(8) spells it, or "" when there is none
+	Msg  string
+}
+
+func (p Problem) Error() string {
+	switch {
+	case p.Line == 0:
+		return p.Msg
+	case p.Key == "":
+		return fmt.Sprintf("line %d: %s", p.Line, p.Msg)
+	}
+	return fmt.Sprintf("line %d (%s): %s", p.Line, p.Key, p.Msg)
+}
+
+// Parse reads a configuration file strictly, as `wg setconf` would apply
+// it: the first unusable part is the error. Errors name the line and the
+// key but do not quote the line.
 func Parse(r io.Reader) (*Config, error) {
-	c := &Config{}
-	var section string
-	var peer *Peer
-	sc := bufio.NewScanner(io.LimitReader(r, maxFileSize))
-	sc.Buffer(make([]byte, 0, 4096), 64<<10)
-	n := 0
-	for sc.Scan() {
-		n++
-		raw := sc.Text()
-		line := raw
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
-		}
-		line = strings.TrimSpace(line)
-		if line == "" {
-			continue
-		}
-		fail := func(format string, args ...any) (*Config, error) {
-			return nil, fmt.Errorf("failed to parse line %d %q: %s", n, raw, fmt.Sprintf(format, args...))
-		}
-		if strings.HasPrefix(line, "[") {
-			switch strings.ToLower(line) {
-			case "[interface]":
-				section, peer = "interface", nil
-			case "[peer]":
-				section = "peer"
-				c.Peers = append(c.Peers, Peer{})
-				peer = &c.Peers[len(c.Peers)-1]
-			default:
-				return fail("unknown section")
-			}
-			continue
-		}
-		key, value, ok := strings.Cut(line, "=")
-		if !ok {
-			return fail("want Key = Value")
-		}
-		key = strings.ToLower(strings.TrimSpace(key))
-		value = strings.TrimSpace(value)
-		var err error
-		switch section {
-		case "interface":
-			err = c.setInterface(key, value)
-		case "peer":
-			err = peer.set(key, value)
-		default:
-			return fail("key outside a section")
-		}
-		if err != nil {
-			return fail("%v", err)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("failed to read configuration: %w", err)
-	}
-	for i, p := range c.Peers {
-		if p.PublicKey == [32]byte{} {
-			return nil, fmt.Errorf("failed to parse peer %d: no PublicKey", i+1)
-		}
+	c, problems := parse(r, true)
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("failed to parse configuration: %w", problems[0])
 	}
 	return c, nil
 }
 
+// ParseTolerant reads what it can use of a configuration file: a line it
+// cannot use is skipped, a [Peer] without a usable PublicKey is dropped,
+// and each is reported as a Problem. A read error ends the reading and is
+// the last Problem. It is for readers of a file that something else
+// applies (wg-quick runs `wg setconf`), which must not refuse what that
+// accepts.
+func ParseTolerant(r io.Reader) (*Config, []Problem) {
+	return parse(r, false)
+}
+
+// parse reads lines as wg(8) does: a '#' starts a comment, every blank
+// character is removed, keys and sections are matched without case.
+// strict stops at the first Problem.
+func parse(r io.Reader, strict bool) (*Config, []Problem) {
+	c := &Config{}
+	var problems []Problem
+	report := func(p Problem) bool {
+		problems = append(problems, p)
+		return strict
+	}
+	var section string  // "interface", "peer", or "" (none or unknown)
+	peerLine := []int{} // the line of each [Peer] in c.Peers
+	br := bufio.NewReader(io.LimitReader(r, maxFileSize+1))
+	read := 0
+	n := 0
+	for {
+		raw, err := br.ReadString('\n')
+		read += len(raw)
+		if read > maxFileSize {
+			report(Problem{Msg: fmt.Sprintf("failed to read configuration: larger than %d bytes; read up to line %d", maxFileSize, n)})
+			break
+		}
+		if err != nil && err != io.EOF {
+			report(Problem{Msg: fmt.Sprintf("failed to read configuration after line %d: %v", n, err)})
+			break
+		}
+		if raw != "" {
+			n++
+			if stop := c.parseLine(raw, n, &section, &peerLine, report); stop {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	if strict && len(problems) > 0 {
+		return nil, problems
+	}
+	kept := c.Peers[:0]
+	for i, p := range c.Peers {
+		if p.PublicKey == [32]byte{} {
+			if report(Problem{Line: peerLine[i], Msg: "[Peer] has no usable PublicKey; the section is skipped"}) {
+				return nil, problems
+			}
+			continue
+		}
+		kept = append(kept, p)
+	}
+	c.Peers = kept
+	return c, problems
+}
+
+// parseLine applies one line to c. It reports what it cannot use and
+// returns whether report asked to stop.
+func (c *Config) parseLine(raw string, n int, section *string, peerLine *[]int, report func(Problem) bool) bool {
+	if i := strings.IndexByte(raw, '#'); i >= 0 {
+		raw = raw[:i]
+	}
+	line := strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) {
+			return -1
+		}
+		return r
+	}, raw)
+	if line == "" {
+		return false
+	}
+	if strings.HasPrefix(line, "[") {
+		switch strings.ToLower(line) {
+		case "[interface]":
+			*section = "interface"
+		case "[peer]":
+			*section = "peer"
+			c.Peers = append(c.Peers, Peer{})
+			*peerLine = append(*peerLine, n)
+		default:
+			*section = ""
+			return report(Problem{Line: n, Msg: "unknown section; its lines are skipped"})
+		}
+		return false
+	}
+	k, value, ok := strings.Cut(line, "=")
+	if !ok {
+		return report(Problem{Line: n, Msg: "want Key = Value"})
+	}
+	kd, known := keys[strings.ToLower(k)]
+	if !known {
+		return report(Problem{Line: n, Msg: "unknown key"})
+	}
+	key := kd.name
+	var err error
+	switch {
+	case *section == "interface" && !kd.peer:
+		err = c.setInterface(key, value)
+	case *section == "peer" && kd.peer:
+		err = c.Peers[len(c.Peers)-1].set(key, value)
+	case *section == "":
+		return report(Problem{Line: n, Key: key, Msg: "key outside a known section"})
+	case kd.peer:
+		return report(Problem{Line: n, Key: key, Msg: "a [Peer] key in [Interface]"})
+	default:
+		return report(Problem{Line: n, Key: key, Msg: "an [Interface] key in [Peer]"})
+	}
+	if err != nil {
+		return report(Problem{Line: n, Key: key, Msg: err.Error()})
+	}
+	return false
+}
+
+// keys maps each key, in lower case, to its spelling in wg(8) and
+// wg-quick(8) and whether it belongs in [Peer].
+var keys = map[string]struct {
+	name string
+	peer bool
+}{
+	"privatekey": {"PrivateKey", false}, "listenport": {"ListenPort", false}, "fwmark": {"FwMark", false},
+	"address": {"Address", false}, "dns": {"DNS", false}, "mtu": {"MTU", false}, "table": {"Table", false},
+	"preup": {"PreUp", false}, "postup": {"PostUp", false}, "predown": {"PreDown", false}, "postdown": {"PostDown", false},
+	"saveconfig": {"SaveConfig", false},
+	"publickey":  {"PublicKey", true}, "presharedkey": {"PresharedKey", true}, "allowedips": {"AllowedIPs", true},
+	"endpoint": {"Endpoint", true}, "persistentkeepalive": {"PersistentKeepalive", true},
+}
+
 func (c *Config) setInterface(key, value string) error {
 	switch key {
-	case "privatekey":
+	case "PrivateKey":
 		k, err := parseKey(value)
 		if err != nil {
 			return err
 		}
 		c.PrivateKey = &k
-	case "listenport":
+	case "ListenPort":
 		p, err := strconv.ParseUint(value, 10, 16)
 		if err != nil {
-			return fmt.Errorf("invalid ListenPort %q", value)
+			return errors.New("not a port (0..65535)")
 		}
 		port := uint16(p)
 		c.ListenPort = &port
-	case "fwmark":
+	case "FwMark":
 		if value == "off" {
 			var zero uint32
 			c.FwMark = &zero
@@ -138,35 +247,35 @@ func (c *Config) setInterface(key, value string) error {
 		}
 		m, err := strconv.ParseUint(value, 0, 32)
 		if err != nil {
-			return fmt.Errorf("invalid FwMark %q", value)
+			return errors.New("not a mark (0..0xffffffff or off)")
 		}
 		mark := uint32(m)
 		c.FwMark = &mark
-	case "address", "dns", "mtu", "table", "preup", "postup", "predown", "postdown", "saveconfig":
+	case "Address", "DNS", "MTU", "Table", "PreUp", "PostUp", "PreDown", "PostDown", "SaveConfig":
 		// wg-quick's: configure the host, not the device.
-	default:
-		return fmt.Errorf("unknown key %q in [Interface]", key)
 	}
 	return nil
 }
 
 func (p *Peer) set(key, value string) error {
 	switch key {
-	case "publickey":
+	case "PublicKey":
 		k, err := parseKey(value)
 		if err != nil {
 			return err
 		}
 		p.PublicKey = k
-	case "presharedkey":
+	case "PresharedKey":
 		k, err := parseKey(value)
 		if err != nil {
 			return err
 		}
 		p.PresharedKey = &k
-	case "allowedips":
-		for _, s := range strings.Split(value, ",") {
-			s = strings.TrimSpace(s)
+	case "AllowedIPs":
+		// All or nothing: a line with a bad entry adds none of its
+		// entries.
+		var add []netip.Prefix
+		for i, s := range strings.Split(value, ",") {
 			if s == "" {
 				continue
 			}
@@ -174,29 +283,28 @@ func (p *Peer) set(key, value string) error {
 			if err != nil {
 				a, aerr := netip.ParseAddr(s)
 				if aerr != nil {
-					return fmt.Errorf("invalid AllowedIPs entry %q", s)
+					return fmt.Errorf("entry %d is not an address or a prefix", i+1)
 				}
 				pfx = netip.PrefixFrom(a, a.BitLen())
 			}
-			p.AllowedIPs = append(p.AllowedIPs, pfx)
+			add = append(add, pfx)
 		}
-	case "endpoint":
+		p.AllowedIPs = append(p.AllowedIPs, add...)
+	case "Endpoint":
 		if err := validEndpoint(value); err != nil {
 			return err
 		}
 		p.Endpoint = value
-	case "persistentkeepalive":
+	case "PersistentKeepalive":
 		var ka uint16
 		if value != "off" {
 			v, err := strconv.ParseUint(value, 10, 16)
 			if err != nil {
-				return fmt.Errorf("invalid PersistentKeepalive %q", value)
+				return errors.New("not 0..65535 or off")
 			}
 			ka = uint16(v)
 		}
 		p.PersistentKeepalive = &ka
-	default:
-		return fmt.Errorf("unknown key %q in [Peer]", key)
 	}
 	return nil
 }
@@ -206,18 +314,18 @@ func (p *Peer) set(key, value string) error {
 func validEndpoint(s string) error {
 	i := strings.LastIndexByte(s, ':')
 	if i <= 0 {
-		return fmt.Errorf("invalid Endpoint %q: want host:port", s)
+		return errors.New("want host:port")
 	}
 	port, err := strconv.ParseUint(s[i+1:], 10, 16)
 	if err != nil || port == 0 {
-		return fmt.Errorf("invalid Endpoint %q: bad port", s)
+		return errors.New("not a port (1..65535)")
 	}
 	host := s[:i]
 	if strings.ContainsAny(host, " \t=,") {
-		return fmt.Errorf("invalid Endpoint %q: bad host", s)
+		return errors.New("not a host")
 	}
 	if strings.Contains(host, ":") && !(strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]")) {
-		return fmt.Errorf("invalid Endpoint %q: an IPv6 address needs brackets", s)
+		return errors.New("an IPv6 address needs brackets")
 	}
 	return nil
 }
@@ -226,7 +334,7 @@ func parseKey(s string) ([32]byte, error) {
 	var k [32]byte
 	b, err := base64.StdEncoding.DecodeString(s)
 	if err != nil || len(b) != 32 {
-		return k, fmt.Errorf("invalid key %q: want 32 bytes in base64", s)
+		return k, errors.New("not a key (32 bytes in base64)")
 	}
 	copy(k[:], b)
 	return k, nil
