@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,5 +45,34 @@ func TestEndpointOptions(t *testing.T) {
 		if _, _, err := testSettings(t, "wg8", map[string]string{k: v}); err == nil {
 			t.Errorf("%s=%q accepted", k, v)
 		}
+	}
+}
+
+// TestEndpointsConfigUnusable: a file wghooks reads only for hostnames
+// never stops the daemon; it keeps what it can read and names the rest
+// by line and key, without quoting a line (it may be a PrivateKey).
+func TestEndpointsConfigUnusable(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "wg7.conf")
+	conf := "[Interface]\nPrivateKey = SECRETxxPRIVATE\nSECRETxxGARBAGE\n" +
+		"[Peer]\nPublicKey = fFZZy7EIFsMwoOLXJgeJOV3S0XAB9VaW7Ig7Dq12zCI=\nPresharedKey = SECRETxxPSK\nEndpoint = vpn.example.test:51820\n" +
+		"AllowedIPs = " + strings.Repeat("198.18.0.1/32, ", 5000) + "fd00::1/128\n"
+	os.WriteFile(path, []byte(conf), 0o600)
+
+	hosts, problems, err := readHostEndpoints(path)
+	if err != nil || len(hosts) != 1 || len(problems) != 3 {
+		t.Fatalf("hosts %v, problems %v, err %v", hosts, problems, err)
+	}
+	line := skippedLine(path, problems)
+	if strings.Contains(line, "SECRET") || !strings.Contains(line, "line 2 (PrivateKey)") || !strings.Contains(line, "line 3: want Key = Value") {
+		t.Errorf("log line %q", line)
+	}
+
+	d, _, err := testSettings(t, "wg7", map[string]string{"WGHOOKS_ENDPOINTS_CONFIG": path})
+	if err != nil {
+		t.Fatalf("the daemon refuses an unusable file: %v", err)
+	}
+	if len(d.cfg.Endpoints.Hosts) != 1 {
+		t.Errorf("hosts %v", d.cfg.Endpoints.Hosts)
 	}
 }
