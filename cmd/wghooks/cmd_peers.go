@@ -56,7 +56,16 @@ func runPeers(dir string, args []string, out io.Writer) error {
 type peersCmd struct {
 	dir, iface, path string
 	out              io.Writer
+	// maxSet bounds the bytes of one transaction tellEach sends; 0 is
+	// maxSetBytes.
+	maxSet int
 }
+
+// maxSetBytes bounds one transaction of independent lines, far under the
+// daemon's uapi.MaxTransaction (64 MiB): an import of 600,000 peers told
+// the daemon to forget them in one transaction of over 64 MiB, which it
+// refused (errno -71) after the store had them all.
+const maxSetBytes = 1 << 20
 
 // open opens the store, creating its directory for commands that write.
 func (p *peersCmd) open(create bool) (*sqlstore.Store, error) {
@@ -84,6 +93,48 @@ func (p *peersCmd) tell(lines ...string) (running bool, err error) {
 		return true, fmt.Errorf("failed to update %s: %w", p.iface, err)
 	}
 	return true, nil
+}
+
+// tellEach sends lines that do not depend on each other (device-level
+// keys such as wghooks_jit_forget) in as many transactions as p.maxSet
+// needs, over one connection. running is false (and err nil) when no
+// daemon serves the interface.
+func (p *peersCmd) tellEach(lines []string) (running bool, err error) {
+	c, err := ipc.Dial(p.dir, p.iface)
+	if err != nil {
+		return false, nil
+	}
+	defer c.Close()
+	limit := p.maxSet
+	if limit <= 0 {
+		limit = maxSetBytes
+	}
+	batches := splitLines(lines, limit)
+	for i, b := range batches {
+		if err := c.Set(b...); err != nil {
+			return true, fmt.Errorf("failed to update %s (transaction %d of %d): %w", p.iface, i+1, len(batches), err)
+		}
+	}
+	return true, nil
+}
+
+// splitLines cuts lines into runs of at most limit bytes, each line
+// counted with its newline; a longer line is a run of its own.
+func splitLines(lines []string, limit int) [][]string {
+	var out [][]string
+	start, size := 0, 0
+	for i, l := range lines {
+		n := len(l) + 1
+		if size+n > limit && i > start {
+			out = append(out, lines[start:i])
+			start, size = i, 0
+		}
+		size += n
+	}
+	if start < len(lines) {
+		out = append(out, lines[start:])
+	}
+	return out
 }
 
 func (p *peersCmd) add(args []string) error {
@@ -298,7 +349,7 @@ func (p *peersCmd) importConf(args []string) error {
 	for i, peer := range peers {
 		forget[i] = "wghooks_jit_forget=" + peer.PublicKey.Hex()
 	}
-	if _, err := p.tell(forget...); err != nil {
+	if _, err := p.tellEach(forget); err != nil {
 		return err
 	}
 	fmt.Fprintf(p.out, "%s: imported %d peers into %s\n", p.iface, len(peers), p.path)

@@ -1,11 +1,20 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"wghooks/ipc"
+	"wghooks/uapi"
 )
 
 // TestPeersStoreCommands drives add, list, import and remove against a
@@ -56,5 +65,86 @@ func TestPeersStoreCommands(t *testing.T) {
 		if _, err := run(bad...); err == nil {
 			t.Errorf("%v succeeded", bad)
 		}
+	}
+}
+
+// TestPeersImportSplitsForget: the follow-up transaction that makes a
+// running daemon forget the imported keys is cut under a bound; in one
+// piece it exceeded the daemon's 64 MiB limit at about 600,000 peers.
+// A fake daemon here refuses a transaction over 4 KiB as the real one
+// refuses one over uapi.MaxTransaction.
+func TestPeersImportSplitsForget(t *testing.T) {
+	dir := t.TempDir()
+	const limit = 4 << 10
+	ln, err := net.Listen("unix", ipc.SocketPath(dir, "wg9"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var forgot, transactions atomic.Int64
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		for {
+			lines, ended, err := uapi.ReadTransaction(r)
+			if err != nil || !ended {
+				return
+			}
+			size := 0
+			for _, l := range lines {
+				size += len(l) + 1
+			}
+			if size > limit {
+				c.Write([]byte("errno=-71\n\n"))
+				continue
+			}
+			transactions.Add(1)
+			for _, l := range lines {
+				if strings.HasPrefix(l, "wghooks_jit_forget=") {
+					forgot.Add(1)
+				}
+			}
+			c.Write([]byte("errno=0\n\n"))
+		}
+	}()
+
+	const n = 500
+	var conf strings.Builder
+	for i := 1; i <= n; i++ {
+		var k [32]byte
+		binary.BigEndian.PutUint32(k[:], uint32(i))
+		fmt.Fprintf(&conf, "[Peer]\nPublicKey = %s\nAllowedIPs = 198.18.%d.%d/32\n", base64.StdEncoding.EncodeToString(k[:]), i>>8, i&0xff)
+	}
+	file := filepath.Join(dir, "showconf")
+	os.WriteFile(file, []byte(conf.String()), 0o600)
+	var out bytes.Buffer
+	p := &peersCmd{dir: dir, iface: "wg9", path: filepath.Join(dir, "peers.db"), out: &out, maxSet: limit}
+	if err := p.importConf([]string{file}); err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	<-served // the CLI closed its connection
+	if forgot.Load() != n || transactions.Load() < 2 {
+		t.Errorf("the daemon was told to forget %d keys in %d transactions; want %d in several", forgot.Load(), transactions.Load(), n)
+	}
+	if maxSetBytes*4 > uapi.MaxTransaction {
+		t.Errorf("maxSetBytes %d is not well under uapi.MaxTransaction %d", maxSetBytes, uapi.MaxTransaction)
+	}
+}
+
+func TestSplitLines(t *testing.T) {
+	lines := []string{"aaa", "bbb", "c", strings.Repeat("d", 20), "e"}
+	got := splitLines(lines, 8)
+	want := [][]string{{"aaa", "bbb"}, {"c"}, {strings.Repeat("d", 20)}, {"e"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("splitLines = %q, want %q", got, want)
+	}
+	if got := splitLines(nil, 8); len(got) != 0 {
+		t.Errorf("splitLines(nil) = %q", got)
 	}
 }
