@@ -27,6 +27,10 @@
 // Handler serves the same protocol from any hooks.Provider, so a control
 // plane (or a test) can be a few lines; a GET with an "addr" query
 // parameter is an address lookup.
+//
+// A redirect is followed only to the same scheme, host and port; any
+// other fails the lookup (the request carries the token, the answer
+// preshared keys).
 package httpprovider
 
 import (
@@ -101,11 +105,47 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
 	}
-	c := cfg.Client
-	if c == nil {
-		c = &http.Client{Timeout: cfg.Timeout}
+	c := &http.Client{Timeout: cfg.Timeout}
+	if cfg.Client != nil {
+		cc := *cfg.Client
+		c = &cc
 	}
+	c.CheckRedirect = sameOrigin(c.CheckRedirect)
 	return &Provider{cfg: cfg, client: c}, nil
+}
+
+// sameOrigin wraps a client's redirect policy (nil: Go's default of at
+// most 10) so that a redirect changing the scheme, host or port fails the
+// request: an https:// control plane sending the client to http:// would
+// otherwise receive the token in clear and have its plaintext answer
+// believed.
+func sameOrigin(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		from := via[0].URL
+		if req.URL.Scheme != from.Scheme || !strings.EqualFold(req.URL.Hostname(), from.Hostname()) ||
+			portOf(req.URL) != portOf(from) {
+			return fmt.Errorf("refusing redirect from %s://%s to %s://%s: scheme, host or port changed",
+				from.Scheme, from.Host, req.URL.Scheme, req.URL.Host)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+}
+
+// portOf returns u's port, the scheme's default when it names none.
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if u.Scheme == "https" {
+		return "443"
+	}
+	return "80"
 }
 
 // URLFor returns the URL asked for key.
