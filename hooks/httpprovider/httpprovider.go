@@ -77,6 +77,10 @@ type Config struct {
 	// "{addr}" where the address goes. Default: none, and LookupAddr
 	// fails with errors.ErrUnsupported.
 	AddrURL string
+	// AllowPlaintext permits an http:// URL or AddrURL to a host other
+	// than a loopback address or "localhost". Default false: New refuses
+	// one, as the request carries Token and the answer preshared keys.
+	AllowPlaintext bool
 }
 
 // Provider is a hooks.Provider backed by an HTTP control plane.
@@ -102,6 +106,11 @@ func New(cfg Config) (*Provider, error) {
 		(!strings.HasPrefix(cfg.AddrURL, "http://") && !strings.HasPrefix(cfg.AddrURL, "https://"))) {
 		return nil, fmt.Errorf("failed to create HTTP provider: address URL %q is not http:// or https:// with {addr}", cfg.AddrURL)
 	}
+	for _, u := range []string{cfg.URL, cfg.AddrURL} {
+		if err := checkPlaintext(u, cfg.AllowPlaintext); err != nil {
+			return nil, fmt.Errorf("failed to create HTTP provider: %w", err)
+		}
+	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
 	}
@@ -112,6 +121,26 @@ func New(cfg Config) (*Provider, error) {
 	}
 	c.CheckRedirect = sameOrigin(c.CheckRedirect)
 	return &Provider{cfg: cfg, client: c}, nil
+}
+
+// checkPlaintext refuses an http:// URL to a host that is not loopback,
+// unless allow. "" passes.
+func checkPlaintext(raw string, allow bool) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(strings.NewReplacer("{key}", "k", "{hex}", "k", "{addr}", "a").Replace(raw))
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("URL %q is not a valid URL", raw)
+	}
+	if u.Scheme != "http" || allow {
+		return nil
+	}
+	h := u.Hostname()
+	if ip, err := netip.ParseAddr(h); (err == nil && ip.Unmap().IsLoopback()) || strings.EqualFold(h, "localhost") {
+		return nil
+	}
+	return fmt.Errorf("URL %q is plaintext http:// to %q, which is not loopback: use https:// or allow plaintext explicitly", raw, h)
 }
 
 // sameOrigin wraps a client's redirect policy (nil: Go's default of at
