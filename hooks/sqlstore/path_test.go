@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 
 	"wghooks/hooks"
@@ -47,5 +49,28 @@ func TestOpenPathWithURIChars(t *testing.T) {
 				t.Fatalf("reopened: %v", err)
 			}
 		})
+	}
+}
+
+// TestOpenRefusesNonRegular: a FIFO (or a directory) at the path is
+// refused at once, without blocking.
+func TestOpenRefusesNonRegular(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "wg0.db")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip(err)
+	}
+	null := filepath.Join(dir, "null.db")
+	if err := os.Symlink(os.DevNull, null); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{fifo, null} {
+		s, err := Open(p)
+		if err == nil {
+			s.Close()
+			t.Errorf("Open(%q) succeeded", p)
+		} else if !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("Open(%q): %v, want it to say not a regular file", p, err)
+		}
 	}
 }

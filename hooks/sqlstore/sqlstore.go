@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -99,15 +100,24 @@ func Open(path string) (*Store, error) {
 	return s, nil
 }
 
-// createRegular creates path mode 0600 when missing. The store holds
-// preshared keys: SQLite gives the -wal, -shm and journal files it
-// creates the mode of this file.
+// createRegular creates path mode 0600 when missing, and refuses an
+// existing path that is not a regular file (a FIFO, a device), without
+// blocking on it. The store holds preshared keys: SQLite gives the -wal,
+// -shm and journal files it creates the mode of this file.
 func createRegular(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NONBLOCK, 0o600)
 	if err != nil {
 		return err
 	}
-	return f.Close()
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("not a regular file (%v)", st.Mode().Type())
+	}
+	return nil
 }
 
 // dsnFor is the driver's name for path: a file: URI of the absolute path,
