@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"wghooks/device/feature"
@@ -153,16 +154,21 @@ func parseState(data []byte) (*stateFile, error) {
 }
 
 // readStateFile reads and parses path. A missing file is fs.ErrNotExist.
+// It opens path without following a symlink and without blocking (a FIFO
+// would hang the start) and requires a regular file.
 func readStateFile(path string) (*stateFile, error) {
-	fh, err := os.Open(path)
-	if err != nil {
+	fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to read state file %q: %w", path, err)
 	}
 	defer fh.Close()
 	if st, err := fh.Stat(); err != nil {
 		return nil, fmt.Errorf("failed to read state file %q: %w", path, err)
 	} else if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("failed to read state file %q: not a regular file", path)
+		return nil, fmt.Errorf("failed to read state file %q: not a regular file (%v)", path, st.Mode().Type())
 	}
 	data, err := io.ReadAll(io.LimitReader(fh, maxStateFileSize+1))
 	if err != nil {
