@@ -53,6 +53,31 @@ func TestReadStateFileRefusesSymlink(t *testing.T) {
 	}
 }
 
+// TestReadStateFileRefusesWritableDir: a state file in a directory that
+// group or others can write to is refused, the error naming the directory
+// and its mode; the file is left where it is.
+func TestReadStateFileRefusesWritableDir(t *testing.T) {
+	for _, mode := range []os.FileMode{0o770, 0o757, 0o1777} {
+		dir := filepath.Join(t.TempDir(), "state")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "wg0.json")
+		writeTestState(t, path)
+		if err := os.Chmod(dir, mode); err != nil {
+			t.Fatal(err)
+		}
+		_, err := readStateFile(path)
+		if err == nil {
+			t.Errorf("mode %v: state file in a writable directory read", mode)
+			continue
+		}
+		if msg := err.Error(); !strings.Contains(msg, dir) || !strings.Contains(msg, (mode&os.ModePerm).String()) {
+			t.Errorf("mode %v: error %q does not name the directory and its mode", mode, msg)
+		}
+	}
+}
+
 func writeTestState(t *testing.T, path string) {
 	t.Helper()
 	_, own := stateTestKey(1)
