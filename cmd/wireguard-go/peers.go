@@ -31,7 +31,8 @@ func (d *daemon) buildProvider() error {
 			}
 			token = strings.TrimSpace(string(b))
 		}
-		p, err := httpprovider.New(httpprovider.Config{URL: d.peerURL, Token: token, AddrURL: d.peerAddrURL})
+		p, err := httpprovider.New(httpprovider.Config{URL: d.peerURL, Token: token, AddrURL: d.peerAddrURL,
+			AllowPlaintext: d.peerAllowPlaintext})
 		if err != nil {
 			return fmt.Errorf("failed to apply WGHOOKS_PEER_URL=%q: %w", d.peerURL, err)
 		}

@@ -20,6 +20,7 @@ type daemon struct {
 
 	// The peer provider's settings; buildProvider combines them.
 	peerURL, peerAddrURL, peerToken, peerTokenFile string
+	peerAllowPlaintext                             bool
 	peerDB                                         settings.Value // path or off
 	// store is the daemon's SQLite store, when it is the provider.
 	store *daemonStore
@@ -101,6 +102,9 @@ var settingsTable = &settings.Table[daemon]{
 		{Name: "WGHOOKS_PEER_ADDR_URL", Kind: settings.URL,
 			Doc: "the control plane's by-address lookup, with {addr} (for WGHOOKS_JIT_OUTBOUND)",
 			Set: func(d *daemon, v settings.Value) error { d.peerAddrURL = v.Text; return nil }},
+		{Name: "WGHOOKS_PEER_ALLOW_PLAINTEXT", Kind: settings.Bool, Default: "off",
+			Doc: "allow an http:// WGHOOKS_PEER_URL or WGHOOKS_PEER_ADDR_URL to a host that is not loopback (the token and preshared keys then travel in clear)",
+			Set: func(d *daemon, v settings.Value) error { d.peerAllowPlaintext = v.Bool; return nil }},
 		{Name: "WGHOOKS_PEER_TOKEN", Kind: settings.Secret,
 			Doc: "the control plane's bearer token (prefer WGHOOKS_PEER_TOKEN_FILE)",
 			Set: func(d *daemon, v settings.Value) error { d.peerToken = v.Text; return nil }},

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"wghooks/device/feature"
@@ -152,17 +153,33 @@ func parseState(data []byte) (*stateFile, error) {
 	return &f, nil
 }
 
+// errUnsafeStateDir marks a state file refused for its directory, which
+// others could have written it into: the file itself is left in place.
+var errUnsafeStateDir = errors.New("writable by group or others")
+
 // readStateFile reads and parses path. A missing file is fs.ErrNotExist.
+// It opens path without following a symlink and without blocking (a FIFO
+// would hang the start), requires a regular file, and refuses one in a
+// directory that group or others can write to.
 func readStateFile(path string) (*stateFile, error) {
-	fh, err := os.Open(path)
-	if err != nil {
+	fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to read state file %q: %w", path, err)
 	}
 	defer fh.Close()
 	if st, err := fh.Stat(); err != nil {
 		return nil, fmt.Errorf("failed to read state file %q: %w", path, err)
 	} else if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("failed to read state file %q: not a regular file", path)
+		return nil, fmt.Errorf("failed to read state file %q: not a regular file (%v)", path, st.Mode().Type())
+	}
+	dir := filepath.Dir(path)
+	if st, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("failed to read state file %q: %w", path, err)
+	} else if st.Mode().Perm()&0o022 != 0 {
+		return nil, fmt.Errorf("failed to read state file %q: its directory %q (mode %v) is %w", path, dir, st.Mode().Perm(), errUnsafeStateDir)
 	}
 	data, err := io.ReadAll(io.LimitReader(fh, maxStateFileSize+1))
 	if err != nil {
@@ -309,6 +326,10 @@ func (r *Restart) restoreLocked() {
 	f, err := readStateFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		r.host.Verbosef("no state file at %q: starting without saved endpoints", path)
+		return
+	}
+	if errors.Is(err, errUnsafeStateDir) {
+		r.host.Errorf("%v; starting without saved endpoints", err)
 		return
 	}
 	if err != nil {

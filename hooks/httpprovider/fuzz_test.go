@@ -64,7 +64,7 @@ func FuzzLookupAnswer(f *testing.F) {
 		if status < 100 || status > 999 {
 			return // net/http never hands out such a status
 		}
-		p, err := New(Config{URL: "http://control.invalid/v1/peers", Client: &http.Client{Transport: cannedTransport{status, body}}})
+		p, err := New(Config{URL: "https://control.invalid/v1/peers", Client: &http.Client{Transport: cannedTransport{status, body}}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -27,6 +27,10 @@
 // Handler serves the same protocol from any hooks.Provider, so a control
 // plane (or a test) can be a few lines; a GET with an "addr" query
 // parameter is an address lookup.
+//
+// A redirect is followed only to the same scheme, host and port; any
+// other fails the lookup (the request carries the token, the answer
+// preshared keys).
 package httpprovider
 
 import (
@@ -39,6 +43,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -73,12 +78,17 @@ type Config struct {
 	// "{addr}" where the address goes. Default: none, and LookupAddr
 	// fails with errors.ErrUnsupported.
 	AddrURL string
+	// AllowPlaintext permits an http:// URL or AddrURL to a host other
+	// than a loopback address or "localhost". Default false: New refuses
+	// one, as the request carries Token and the answer preshared keys.
+	AllowPlaintext bool
 }
 
 // Provider is a hooks.Provider backed by an HTTP control plane.
 type Provider struct {
 	cfg    Config
 	client *http.Client
+	redact redactor
 }
 
 var (
@@ -88,25 +98,143 @@ var (
 
 // New checks cfg and returns a Provider.
 func New(cfg Config) (*Provider, error) {
+	r := newRedactor(cfg)
 	if cfg.URL == "" {
-		return nil, fmt.Errorf("failed to create HTTP provider: no URL")
+		return nil, r.errorf("failed to create HTTP provider: no URL")
 	}
 	if !strings.HasPrefix(cfg.URL, "http://") && !strings.HasPrefix(cfg.URL, "https://") {
-		return nil, fmt.Errorf("failed to create HTTP provider: URL %q is not http:// or https://", cfg.URL)
+		return nil, r.errorf("failed to create HTTP provider: URL %q is not http:// or https://", cfg.URL)
 	}
 	if cfg.AddrURL != "" && (!strings.Contains(cfg.AddrURL, "{addr}") ||
 		(!strings.HasPrefix(cfg.AddrURL, "http://") && !strings.HasPrefix(cfg.AddrURL, "https://"))) {
-		return nil, fmt.Errorf("failed to create HTTP provider: address URL %q is not http:// or https:// with {addr}", cfg.AddrURL)
+		return nil, r.errorf("failed to create HTTP provider: address URL %q is not http:// or https:// with {addr}", cfg.AddrURL)
+	}
+	for _, u := range []string{cfg.URL, cfg.AddrURL} {
+		if err := checkPlaintext(u, cfg.AllowPlaintext); err != nil {
+			return nil, r.errorf("failed to create HTTP provider: %v", err)
+		}
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
 	}
-	c := cfg.Client
-	if c == nil {
-		c = &http.Client{Timeout: cfg.Timeout}
+	c := &http.Client{Timeout: cfg.Timeout}
+	if cfg.Client != nil {
+		cc := *cfg.Client
+		c = &cc
 	}
-	return &Provider{cfg: cfg, client: c}, nil
+	c.CheckRedirect = sameOrigin(c.CheckRedirect)
+	return &Provider{cfg: cfg, client: c, redact: r}, nil
 }
+
+// checkPlaintext refuses an http:// URL to a host that is not loopback,
+// unless allow. "" passes.
+func checkPlaintext(raw string, allow bool) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(strings.NewReplacer("{key}", "k", "{hex}", "k", "{addr}", "a").Replace(raw))
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("URL %q is not a valid URL", raw)
+	}
+	if u.Scheme != "http" || allow {
+		return nil
+	}
+	h := u.Hostname()
+	if ip, err := netip.ParseAddr(h); (err == nil && ip.Unmap().IsLoopback()) || strings.EqualFold(h, "localhost") {
+		return nil
+	}
+	return fmt.Errorf("URL %q is plaintext http:// to %q, which is not loopback: use https:// or allow plaintext explicitly", raw, h)
+}
+
+// sameOrigin wraps a client's redirect policy (nil: Go's default of at
+// most 10) so that a redirect changing the scheme, host or port fails the
+// request: an https:// control plane sending the client to http:// would
+// otherwise receive the token in clear and have its plaintext answer
+// believed.
+func sameOrigin(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		from := via[0].URL
+		if req.URL.Scheme != from.Scheme || !strings.EqualFold(req.URL.Hostname(), from.Hostname()) ||
+			portOf(req.URL) != portOf(from) {
+			return fmt.Errorf("refusing redirect from %s://%s to %s://%s: scheme, host or port changed",
+				from.Scheme, from.Host, req.URL.Scheme, req.URL.Host)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+}
+
+// portOf returns u's port, the scheme's default when it names none.
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if u.Scheme == "https" {
+		return "443"
+	}
+	return "80"
+}
+
+// redactor keeps secrets out of error text: the token and the URLs'
+// passwords (userinfo), raw and unescaped.
+type redactor []string
+
+func newRedactor(cfg Config) redactor {
+	var r redactor
+	add := func(v string) {
+		if v != "" {
+			r = append(r, v)
+		}
+	}
+	add(cfg.Token)
+	for _, raw := range []string{cfg.URL, cfg.AddrURL} {
+		_, rest, ok := strings.Cut(raw, "://")
+		if !ok {
+			rest = raw
+		}
+		if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+			rest = rest[:i]
+		}
+		at := strings.LastIndexByte(rest, '@')
+		if at < 0 {
+			continue
+		}
+		if _, pw, ok := strings.Cut(rest[:at], ":"); ok {
+			add(pw)
+			if u, err := url.PathUnescape(pw); err == nil {
+				add(u)
+			}
+		}
+	}
+	// The longest first, so a secret containing another goes whole.
+	slices.SortFunc(r, func(a, b string) int { return len(b) - len(a) })
+	return r
+}
+
+// errorf is fmt.Errorf with every secret replaced by "[redacted]". The
+// error matches what it wraps with errors.Is, without handing out the
+// wrapped error's unredacted text.
+func (r redactor) errorf(format string, a ...any) error {
+	err := fmt.Errorf(format, a...)
+	msg := err.Error()
+	for _, s := range r {
+		msg = strings.ReplaceAll(msg, s, "[redacted]")
+	}
+	return &redactedError{msg: msg, err: err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string        { return e.msg }
+func (e *redactedError) Is(target error) bool { return errors.Is(e.err, target) }
 
 // URLFor returns the URL asked for key.
 func (p *Provider) URLFor(key hooks.PublicKey) string {
@@ -128,7 +256,7 @@ func (p *Provider) LookupPeer(ctx context.Context, key hooks.PublicKey) (hooks.P
 		return cfg, err
 	}
 	if err := cfg.Validate(key); err != nil {
-		return cfg, fmt.Errorf("failed to decode answer from %q: %w", u, err)
+		return cfg, p.redact.errorf("failed to decode answer from %q: %w", u, err)
 	}
 	return cfg, nil
 }
@@ -136,7 +264,7 @@ func (p *Provider) LookupPeer(ctx context.Context, key hooks.PublicKey) (hooks.P
 // LookupAddr implements hooks.AddrProvider, when Config.AddrURL is set.
 func (p *Provider) LookupAddr(ctx context.Context, addr netip.Addr) (hooks.PeerConfig, error) {
 	if p.cfg.AddrURL == "" {
-		return hooks.PeerConfig{}, fmt.Errorf("failed to look up address %s: no address URL configured: %w", addr, errors.ErrUnsupported)
+		return hooks.PeerConfig{}, p.redact.errorf("failed to look up address %s: no address URL configured: %w", addr, errors.ErrUnsupported)
 	}
 	u := strings.ReplaceAll(p.cfg.AddrURL, "{addr}", url.QueryEscape(addr.String()))
 	cfg, err := p.ask(ctx, u)
@@ -144,10 +272,10 @@ func (p *Provider) LookupAddr(ctx context.Context, addr netip.Addr) (hooks.PeerC
 		return cfg, err
 	}
 	if cfg.PublicKey == (hooks.PublicKey{}) {
-		return cfg, fmt.Errorf("failed to decode answer from %q: it names no public_key", u)
+		return cfg, p.redact.errorf("failed to decode answer from %q: it names no public_key", u)
 	}
 	if err := cfg.Validate(cfg.PublicKey); err != nil {
-		return cfg, fmt.Errorf("failed to decode answer from %q: %w", u, err)
+		return cfg, p.redact.errorf("failed to decode answer from %q: %w", u, err)
 	}
 	return cfg, nil
 }
@@ -158,7 +286,7 @@ func (p *Provider) ask(ctx context.Context, u string) (hooks.PeerConfig, error) 
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return hooks.PeerConfig{}, fmt.Errorf("failed to ask %q: %w", u, err)
+		return hooks.PeerConfig{}, p.redact.errorf("failed to ask %q: %w", u, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	if p.cfg.Token != "" {
@@ -166,32 +294,32 @@ func (p *Provider) ask(ctx context.Context, u string) (hooks.PeerConfig, error) 
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return hooks.PeerConfig{}, fmt.Errorf("failed to ask %q: %w", u, err)
+		return hooks.PeerConfig{}, p.redact.errorf("failed to ask %q: %w", u, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
-		return hooks.PeerConfig{}, fmt.Errorf("failed to read answer from %q: %w", u, err)
+		return hooks.PeerConfig{}, p.redact.errorf("failed to read answer from %q: %w", u, err)
 	}
 	switch resp.StatusCode {
 	case http.StatusOK:
 	case http.StatusNotFound, http.StatusGone:
 		return hooks.PeerConfig{}, hooks.ErrUnknownPeer
 	case http.StatusNotImplemented:
-		return hooks.PeerConfig{}, fmt.Errorf("failed to ask %q: status %s: %w", u, resp.Status, errors.ErrUnsupported)
+		return hooks.PeerConfig{}, p.redact.errorf("failed to ask %q: status %s: %w", u, resp.Status, errors.ErrUnsupported)
 	default:
-		return hooks.PeerConfig{}, fmt.Errorf("failed to ask %q: status %s", u, resp.Status)
+		return hooks.PeerConfig{}, p.redact.errorf("failed to ask %q: status %s", u, resp.Status)
 	}
 	if len(body) > maxBody {
-		return hooks.PeerConfig{}, fmt.Errorf("failed to read answer from %q: longer than %d bytes", u, maxBody)
+		return hooks.PeerConfig{}, p.redact.errorf("failed to read answer from %q: longer than %d bytes", u, maxBody)
 	}
 	var jp Peer
 	if err := json.Unmarshal(body, &jp); err != nil {
-		return hooks.PeerConfig{}, fmt.Errorf("failed to decode answer from %q: %w", u, err)
+		return hooks.PeerConfig{}, p.redact.errorf("failed to decode answer from %q: %w", u, err)
 	}
 	cfg, err := jp.Config()
 	if err != nil {
-		return cfg, fmt.Errorf("failed to decode answer from %q: %w", u, err)
+		return cfg, p.redact.errorf("failed to decode answer from %q: %w", u, err)
 	}
 	return cfg, nil
 }

@@ -116,3 +116,29 @@ func TestNewRefusesBadURL(t *testing.T) {
 		}
 	}
 }
+
+// TestNewRefusesPlaintextToRemote: http:// to a host that is not loopback
+// is refused unless AllowPlaintext; no traffic is sent.
+func TestNewRefusesPlaintextToRemote(t *testing.T) {
+	for _, c := range []Config{
+		{URL: "http://198.18.0.1/peers"},
+		{URL: "http://198.18.0.1:8080/peers/{key}"},
+		{URL: "https://198.18.0.1/peers", AddrURL: "http://198.18.0.1/peers?addr={addr}"},
+		{URL: "http://cp.example/peers"},
+	} {
+		if _, err := New(c); err == nil {
+			t.Errorf("New(%+v) succeeded, want plaintext refused", c)
+		} else if !strings.Contains(err.Error(), "plaintext") {
+			t.Errorf("New(%+v): %v, want it to say plaintext", c, err)
+		}
+		c.AllowPlaintext = true
+		if _, err := New(c); err != nil {
+			t.Errorf("New(%+v) with AllowPlaintext: %v", c, err)
+		}
+	}
+	for _, u := range []string{"http://127.0.0.1:1/peers", "http://[::1]:1/peers", "http://localhost:1/peers", "https://198.18.0.1/peers"} {
+		if _, err := New(Config{URL: u}); err != nil {
+			t.Errorf("New(%q): %v", u, err)
+		}
+	}
+}

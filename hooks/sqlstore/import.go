@@ -64,8 +64,13 @@ func ParseConfig(r io.Reader) ([]Peer, error) {
 		if !ok {
 			return nil, fmt.Errorf("failed to parse config: line %d %q: no '='", lineNo, line)
 		}
-		k, v = strings.ToLower(strings.TrimSpace(k)), strings.TrimSpace(v)
+		name := strings.TrimSpace(k)
+		k, v = strings.ToLower(name), strings.TrimSpace(v)
 		if err := setField(cur, k, v); err != nil {
+			if k == "presharedkey" {
+				// A secret: name the key, never the value.
+				return nil, fmt.Errorf("failed to parse config: line %d, %s: %w", lineNo, name, err)
+			}
 			return nil, fmt.Errorf("failed to parse config: line %d %q: %w", lineNo, line, err)
 		}
 	}

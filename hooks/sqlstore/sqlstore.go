@@ -18,7 +18,9 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -67,18 +69,14 @@ func Open(path string) (*Store, error) {
 	if path == "" {
 		return nil, fmt.Errorf("failed to open peer store: empty path")
 	}
-	// The store holds preshared keys: create it readable by its owner
-	// only (SQLite gives its -wal and -shm files the same mode).
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err := createRegular(path); err != nil {
+		return nil, fmt.Errorf("failed to open peer store %q: %w", path, err)
+	}
+	dsn, err := dsnFor(path)
 	if err != nil {
 		return nil, fmt.Errorf("failed to open peer store %q: %w", path, err)
 	}
-	f.Close()
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(5000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("failed to open peer store %q: %w", path, err)
 	}
@@ -100,6 +98,42 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("failed to open peer store %q: %w", path, err)
 	}
 	return s, nil
+}
+
+// createRegular creates path mode 0600 when missing, and refuses an
+// existing path that is not a regular file (a FIFO, a device), without
+// blocking on it. The store holds preshared keys: SQLite gives the -wal,
+// -shm and journal files it creates the mode of this file.
+func createRegular(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NONBLOCK, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("not a regular file (%v)", st.Mode().Type())
+	}
+	return nil
+}
+
+// dsnFor is the driver's name for path: a file: URI of the absolute path,
+// escaped, so '#', '?' and '%' in the path stay in the file name (SQLite
+// decodes %HH in a URI's path), with the store's pragmas.
+func dsnFor(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: q.Encode()}
+	return u.String(), nil
 }
 
 // Path returns the file the store was opened from.

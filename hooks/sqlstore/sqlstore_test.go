@@ -175,3 +175,21 @@ func BenchmarkLookup(b *testing.B) {
 		}
 	}
 }
+
+// TestParseConfigRedactsPresharedKey: a bad PresharedKey line is named by
+// its key and line number; its value is never in the error.
+func TestParseConfigRedactsPresharedKey(t *testing.T) {
+	const secret = "c2VjcmV0LXByZXNoYXJlZC1rZXktdmFsdWUtdG9vLWxvbmctZm9y"
+	conf := "[Peer]\nPublicKey = AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\nPresharedKey = " + secret + "\n"
+	_, err := ParseConfig(strings.NewReader(conf))
+	if err == nil {
+		t.Fatal("bad preshared key accepted")
+	}
+	msg := err.Error()
+	if strings.Contains(msg, secret) || strings.Contains(msg, secret[:16]) {
+		t.Errorf("error repeats the preshared key: %s", msg)
+	}
+	if !strings.Contains(msg, "line 3") || !strings.Contains(msg, "PresharedKey") {
+		t.Errorf("error %q does not name line 3 and PresharedKey", msg)
+	}
+}
