@@ -34,7 +34,7 @@ func (d *daemon) buildProvider() error {
 		p, err := httpprovider.New(httpprovider.Config{URL: d.peerURL, Token: token, AddrURL: d.peerAddrURL,
 			AllowPlaintext: d.peerAllowPlaintext})
 		if err != nil {
-			return fmt.Errorf("failed to apply WGHOOKS_PEER_URL=%q: %w", d.peerURL, err)
+			return fmt.Errorf("failed to apply WGHOOKS_PEER_URL: %w", err) // the provider's error names the URL, redacted
 		}
 		d.cfg.JIT.Provider = p
 		return nil

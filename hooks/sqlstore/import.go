@@ -13,6 +13,10 @@ import (
 	"wghooks/hooks"
 )
 
+// maxConfigLine bounds one line of an imported file, as wgconf bounds a
+// whole file.
+const maxConfigLine = 256 << 20
+
 // ParseConfig reads the [Peer] sections of a WireGuard configuration, as
 // `wg showconf IFACE` prints it (or a wg-quick file): PublicKey,
 // AllowedIPs, PresharedKey, PersistentKeepalive and Endpoint. The
@@ -37,6 +41,9 @@ func ParseConfig(r io.Reader) ([]Peer, error) {
 		return nil
 	}
 	sc := bufio.NewScanner(r)
+	// wg setconf takes lines of any length (an AllowedIPs list of
+	// thousands of prefixes); bound them only by what a file may hold.
+	sc.Buffer(make([]byte, 0, 64<<10), maxConfigLine)
 	for sc.Scan() {
 		lineNo++
 		line := sc.Text()

@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -191,5 +193,29 @@ func TestParseConfigRedactsPresharedKey(t *testing.T) {
 	}
 	if !strings.Contains(msg, "line 3") || !strings.Contains(msg, "PresharedKey") {
 		t.Errorf("error %q does not name line 3 and PresharedKey", msg)
+	}
+}
+
+// TestParseConfigLongAllowedIPs: an AllowedIPs line of 5,000 prefixes
+// (over 64 KiB, which wg setconf takes) imports whole.
+func TestParseConfigLongAllowedIPs(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("[Peer]\nPublicKey = " + base64.StdEncoding.EncodeToString(append(make([]byte, 31), 1)) + "\nAllowedIPs = ")
+	for i := 0; i < 5000; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "198.18.%d.%d/32", i/256, i%256)
+	}
+	b.WriteString("\n")
+	if b.Len() <= 64<<10 {
+		t.Fatalf("test line is %d bytes, want over 64 KiB", b.Len())
+	}
+	peers, err := ParseConfig(strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(peers) != 1 || len(peers[0].AllowedIPs) != 5000 {
+		t.Fatalf("got %d peers, %d allowed IPs; want 1 and 5000", len(peers), len(peers[0].AllowedIPs))
 	}
 }
