@@ -41,6 +41,11 @@ const MaxConns = 64
 // much again as its lines while it does.
 const HeldBudget = 2 * uapi.MaxTransaction
 
+// maxOpLen bounds the operation line ("get=1", "set=1"): a longer line is
+// no operation, so it is refused (errno -EPROTO, as upstream answers a
+// malformed line) and the connection closed without reading the rest.
+const maxOpLen = 32
+
 // noBudget holds nothing: for skipping the rest of a failed operation.
 var noBudget = uapi.NewBudget(0)
 
@@ -159,7 +164,14 @@ func (s *Server) ServeConn(c net.Conn) {
 	}
 	for {
 		c.SetReadDeadline(time.Now().Add(idle))
-		op, err := r.ReadString('\n')
+		op, err := readOp(r)
+		if errors.Is(err, errOpTooLong) {
+			err = uapi.Errorf(uapi.ErrnoProtocol, "failed to read UAPI operation %s: longer than %d bytes", uapi.Redact(op), maxOpLen)
+			s.errf.Printf("UAPI: %v", err)
+			fmt.Fprintf(w, "errno=%d\n\n", errno(err))
+			w.Flush()
+			return
+		}
 		if err != nil {
 			return
 		}
@@ -226,6 +238,25 @@ func (s *Server) get(r *bufio.Reader, w io.Writer) error {
 		return uapi.Errorf(uapi.ErrnoInvalid, "trailing character in UAPI get: %q", next)
 	}
 	return s.h.IpcGetOperation(w)
+}
+
+var errOpTooLong = errors.New("operation too long")
+
+// readOp reads the operation line, newline included. Past maxOpLen bytes
+// without a newline it stops and returns what it read with errOpTooLong.
+func readOp(r *bufio.Reader) (string, error) {
+	var b []byte
+	for len(b) < maxOpLen {
+		c, err := r.ReadByte()
+		if err != nil {
+			return "", err
+		}
+		b = append(b, c)
+		if c == '\n' {
+			return string(b), nil
+		}
+	}
+	return string(b), errOpTooLong
 }
 
 var errConnGone = errors.New("connection gone")
