@@ -186,7 +186,7 @@ func (s *Server) ServeConn(c net.Conn) {
 			// Read the rest of whatever this was, so the next operation
 			// starts cleanly, and say why it failed.
 			uapi.ReadTransactionBudget(r, noBudget)
-			err = uapi.Errorf(uapi.ErrnoInvalid, "invalid UAPI operation %q", strings.TrimSuffix(op, "\n"))
+			err = uapi.Errorf(uapi.ErrnoInvalid, "invalid UAPI operation %s", uapi.Redact(strings.TrimSuffix(op, "\n")))
 		}
 		if err != nil && isConnGone(err) {
 			return
