@@ -8,9 +8,11 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"wghooks/hooks"
+	"wghooks/internal/mono"
 	"wghooks/uapi"
 )
 
@@ -30,8 +32,14 @@ type LinesHandler interface {
 // so a client that never finishes cannot hold a goroutine forever.
 const DefaultIdleTimeout = 2 * time.Minute
 
-// MaxConns bounds concurrent connections; past it new ones are closed at
-// once.
+// DefaultWriteTimeout bounds the writing of one reply, so a client that
+// sends operations and never reads its replies is cut off.
+const DefaultWriteTimeout = 10 * time.Second
+
+// MaxConns bounds concurrent connections. A new connection past it
+// replaces the one that has made no progress for the longest (idle, or
+// stuck writing to a client that does not read), so stuck clients cannot
+// lock `wg show` out; a client's operation takes milliseconds.
 const MaxConns = 64
 
 // HeldBudget bounds the memory all connections together may hold in
@@ -57,6 +65,9 @@ type Server struct {
 	// IdleTimeout overrides DefaultIdleTimeout when non-zero. Set it
 	// before Serve.
 	IdleTimeout time.Duration
+	// WriteTimeout overrides DefaultWriteTimeout when non-zero. Set it
+	// before Serve.
+	WriteTimeout time.Duration
 
 	budget *uapi.Budget // shared by all connections
 	// applyMu lets one transaction apply at a time: applying holds about
@@ -67,7 +78,7 @@ type Server struct {
 
 	mu     sync.Mutex
 	ln     net.Listener
-	conns  map[net.Conn]struct{}
+	conns  map[net.Conn]*connState
 	closed bool
 	wg     sync.WaitGroup
 }
@@ -75,7 +86,7 @@ type Server struct {
 // NewServer returns a server for h. errf receives one line per failed
 // operation; nil discards.
 func NewServer(h Handler, errf hooks.Logf) *Server {
-	return &Server{h: h, errf: errf, conns: make(map[net.Conn]struct{}), budget: uapi.NewBudget(HeldBudget)}
+	return &Server{h: h, errf: errf, conns: make(map[net.Conn]*connState), budget: uapi.NewBudget(HeldBudget)}
 }
 
 // Serve accepts connections on ln until Close, or until ln fails (for
@@ -101,7 +112,8 @@ func (s *Server) Serve(ln net.Listener) error {
 			}
 			return fmt.Errorf("failed to accept UAPI connection: %w", err)
 		}
-		if !s.track(c) {
+		st := s.track(c)
+		if st == nil {
 			c.Close()
 			continue
 		}
@@ -109,19 +121,46 @@ func (s *Server) Serve(ln net.Listener) error {
 		go func() {
 			defer s.wg.Done()
 			defer s.untrack(c)
-			s.ServeConn(c)
+			s.serveConn(c, st)
 		}()
 	}
 }
 
-func (s *Server) track(c net.Conn) bool {
+// connState is what the server knows of one connection.
+type connState struct {
+	progress atomic.Int64 // mono time of its last progress: accepted, an operation read, a reply written
+}
+
+func (st *connState) touch() {
+	if st != nil {
+		st.progress.Store(mono.Now())
+	}
+}
+
+// track admits c, replacing the stalest connection when MaxConns are
+// open. It returns nil after Close.
+func (s *Server) track(c net.Conn) *connState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || len(s.conns) >= MaxConns {
-		return false
+	if s.closed {
+		return nil
 	}
-	s.conns[c] = struct{}{}
-	return true
+	if len(s.conns) >= MaxConns {
+		var stalest net.Conn
+		var oldest int64
+		for oc, st := range s.conns {
+			if p := st.progress.Load(); stalest == nil || p < oldest {
+				stalest, oldest = oc, p
+			}
+		}
+		delete(s.conns, stalest)
+		stalest.Close() // its handler returns and untracks it
+		s.errf.Printf("UAPI: %d connections open: closed the one with no progress for %v", MaxConns, time.Duration(mono.Now()-oldest))
+	}
+	st := new(connState)
+	st.touch()
+	s.conns[c] = st
+	return st
 }
 
 func (s *Server) untrack(c net.Conn) {
@@ -155,16 +194,26 @@ func (s *Server) Close() error {
 // ServeConn runs operations on one connection until the client closes it.
 // Each operation is "get=1\n\n" or "set=1\n" followed by key=value lines
 // and a blank line; each gets "errno=N\n\n" at its end.
-func (s *Server) ServeConn(c net.Conn) {
+func (s *Server) ServeConn(c net.Conn) { s.serveConn(c, nil) }
+
+func (s *Server) serveConn(c net.Conn, st *connState) {
 	r := bufio.NewReader(c)
 	w := bufio.NewWriter(c)
 	idle := s.IdleTimeout
 	if idle == 0 {
 		idle = DefaultIdleTimeout
 	}
+	writeTimeout := s.WriteTimeout
+	if writeTimeout == 0 {
+		writeTimeout = DefaultWriteTimeout
+	}
 	for {
 		c.SetReadDeadline(time.Now().Add(idle))
 		op, err := readOp(r)
+		st.touch()
+		// The reply, a get's included, must be written within
+		// writeTimeout of here.
+		c.SetWriteDeadline(time.Now().Add(writeTimeout))
 		if errors.Is(err, errOpTooLong) {
 			err = uapi.Errorf(uapi.ErrnoProtocol, "failed to read UAPI operation %s: longer than %d bytes", uapi.Redact(op), maxOpLen)
 			s.errf.Printf("UAPI: %v", err)
@@ -198,6 +247,7 @@ func (s *Server) ServeConn(c net.Conn) {
 		if w.Flush() != nil {
 			return
 		}
+		st.touch()
 	}
 }
 
