@@ -42,3 +42,10 @@ func TestFailedStartRemovesSocket(t *testing.T) {
 	defer taken.Close()
 	startFails(t, "wgtd4fail", taken.Addr().String())
 }
+
+// TestNonUTF8NameWithOpsEndpoint: upstream takes an interface name that
+// is not UTF-8; the operations endpoint cannot label metrics with it, so
+// the start fails cleanly instead of panicking.
+func TestNonUTF8NameWithOpsEndpoint(t *testing.T) {
+	startFails(t, "wgtd5\xff", "127.0.0.1:0")
+}
