@@ -36,11 +36,17 @@ const DefaultIdleTimeout = 2 * time.Minute
 // sends operations and never reads its replies is cut off.
 const DefaultWriteTimeout = 10 * time.Second
 
-// MaxConns bounds concurrent connections. A new connection past it
-// replaces the one that has made no progress for the longest (idle, or
-// stuck writing to a client that does not read), so stuck clients cannot
-// lock `wg show` out; a client's operation takes milliseconds.
+// MaxConns bounds concurrent connections; past it a new connection is
+// closed at once, unless one of those open has been writing a reply for
+// over a second (its client does not read): then the one stuck longest is
+// closed to make room, so stuck clients cannot lock `wg show` out until
+// WriteTimeout.
 const MaxConns = 64
+
+// stuckAfter is how long a reply must have been in writing before its
+// connection may be closed to make room for a new one: a reply to a
+// client that reads takes milliseconds.
+const stuckAfter = time.Second
 
 // HeldBudget bounds the memory all connections together may hold in
 // transactions being read and waiting to apply: two of the largest
@@ -128,17 +134,24 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // connState is what the server knows of one connection.
 type connState struct {
-	progress atomic.Int64 // mono time of its last progress: accepted, an operation read, a reply written
+	writing atomic.Int64 // mono time a reply began to be written; 0 when none is
 }
 
-func (st *connState) touch() {
+func (st *connState) startWrite() {
 	if st != nil {
-		st.progress.Store(mono.Now())
+		st.writing.CompareAndSwap(0, mono.Now())
 	}
 }
 
-// track admits c, replacing the stalest connection when MaxConns are
-// open. It returns nil after Close.
+func (st *connState) endWrite() {
+	if st != nil {
+		st.writing.Store(0)
+	}
+}
+
+// track admits c unless MaxConns are open and none of them has been
+// writing a reply for stuckAfter; otherwise the longest writer is closed
+// to make room. It returns nil when c is refused.
 func (s *Server) track(c net.Conn) *connState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -146,19 +159,21 @@ func (s *Server) track(c net.Conn) *connState {
 		return nil
 	}
 	if len(s.conns) >= MaxConns {
-		var stalest net.Conn
-		var oldest int64
+		var stuck net.Conn
+		since := mono.Now() - int64(stuckAfter)
 		for oc, st := range s.conns {
-			if p := st.progress.Load(); stalest == nil || p < oldest {
-				stalest, oldest = oc, p
+			if w := st.writing.Load(); w != 0 && w < since {
+				stuck, since = oc, w
 			}
 		}
-		delete(s.conns, stalest)
-		stalest.Close() // its handler returns and untracks it
-		s.errf.Printf("UAPI: %d connections open: closed the one with no progress for %v", MaxConns, time.Duration(mono.Now()-oldest))
+		if stuck == nil {
+			return nil
+		}
+		delete(s.conns, stuck)
+		stuck.Close() // its handler returns and untracks it
+		s.errf.Printf("UAPI: %d connections open: closed one stuck writing a reply for %v", MaxConns, time.Duration(mono.Now()-since))
 	}
 	st := new(connState)
-	st.touch()
 	s.conns[c] = st
 	return st
 }
@@ -210,7 +225,6 @@ func (s *Server) serveConn(c net.Conn, st *connState) {
 	for {
 		c.SetReadDeadline(time.Now().Add(idle))
 		op, err := readOp(r)
-		st.touch()
 		// The reply, a get's included, must be written within
 		// writeTimeout of here.
 		c.SetWriteDeadline(time.Now().Add(writeTimeout))
@@ -228,6 +242,7 @@ func (s *Server) serveConn(c net.Conn, st *connState) {
 		case "set=1\n":
 			err = s.set(r)
 		case "get=1\n":
+			st.startWrite()
 			err = s.get(r, w)
 		case "\n":
 			continue // stray blank line between operations
@@ -240,6 +255,7 @@ func (s *Server) serveConn(c net.Conn, st *connState) {
 		if err != nil && isConnGone(err) {
 			return
 		}
+		st.startWrite()
 		fmt.Fprintf(w, "errno=%d\n\n", errno(err))
 		if err != nil {
 			s.errf.Printf("UAPI: %v", err)
@@ -247,7 +263,7 @@ func (s *Server) serveConn(c net.Conn, st *connState) {
 		if w.Flush() != nil {
 			return
 		}
-		st.touch()
+		st.endWrite()
 	}
 }
 
