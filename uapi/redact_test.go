@@ -1,6 +1,7 @@
 package uapi
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -39,5 +40,20 @@ func TestErrorsNeverQuoteValues(t *testing.T) {
 	}
 	if got := Redact("private_key=" + v); got != `"private_key=…"` {
 		t.Errorf("Redact = %s", got)
+	}
+}
+
+// TestExtensionValueQuotedShort: an extension key's refused value, never
+// a secret, is quoted for the operator, but no more than 64 bytes of it.
+func TestExtensionValueQuotedShort(t *testing.T) {
+	ext := &Extensions{Device: map[string]func(string) error{"x_dev": func(string) error { return errors.New("want one of auto, off") }}}
+	for _, c := range []struct{ value, want string }{
+		{"maybe", `"maybe"`},
+		{strings.Repeat("y", 4000), `"` + strings.Repeat("y", 64) + `…"`},
+	} {
+		_, err := ParseSet([]string{"x_dev=" + c.value}, ext)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), strings.Repeat("y", 65)) {
+			t.Errorf("x_dev=%.10s…: %v, want %s quoted", c.value, err, c.want)
+		}
 	}
 }

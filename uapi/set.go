@@ -278,9 +278,9 @@ func validateExt(m map[string]func(string) error, l Line, scope string) error {
 	}
 	if validate != nil {
 		if err := validate(l.Value); err != nil {
-			// The reason is the feature's text: extension keys carry no
-			// secrets, and a feature may quote the value it refuses.
-			return Errorf(ErrnoInvalid, "failed to set %s: %w", l.Key, err)
+			// Extension keys carry no secrets: the value is quoted (cut
+			// to 64 bytes), and the reason is the feature's text.
+			return Errorf(ErrnoInvalid, "failed to set %s to %s: %w", l.Key, QuoteValue(l.Value), err)
 		}
 	}
 	return nil
