@@ -222,15 +222,23 @@ func (s *Server) serveConn(c net.Conn, st *connState) {
 	if writeTimeout == 0 {
 		writeTimeout = DefaultWriteTimeout
 	}
+	// A reply, a get's included, must be written within writeTimeout of
+	// its start; reading a large set before it may take longer.
+	replying := false
+	startReply := func() {
+		if !replying {
+			replying = true
+			c.SetWriteDeadline(time.Now().Add(writeTimeout))
+			st.startWrite()
+		}
+	}
 	for {
 		c.SetReadDeadline(time.Now().Add(idle))
 		op, err := readOp(r)
-		// The reply, a get's included, must be written within
-		// writeTimeout of here.
-		c.SetWriteDeadline(time.Now().Add(writeTimeout))
 		if errors.Is(err, errOpTooLong) {
 			err = uapi.Errorf(uapi.ErrnoProtocol, "failed to read UAPI operation %s: longer than %d bytes", uapi.Redact(op), maxOpLen)
 			s.errf.Printf("UAPI: %v", err)
+			startReply()
 			fmt.Fprintf(w, "errno=%d\n\n", errno(err))
 			w.Flush()
 			return
@@ -242,7 +250,7 @@ func (s *Server) serveConn(c net.Conn, st *connState) {
 		case "set=1\n":
 			err = s.set(r)
 		case "get=1\n":
-			st.startWrite()
+			startReply()
 			err = s.get(r, w)
 		case "\n":
 			continue // stray blank line between operations
@@ -255,7 +263,7 @@ func (s *Server) serveConn(c net.Conn, st *connState) {
 		if err != nil && isConnGone(err) {
 			return
 		}
-		st.startWrite()
+		startReply()
 		fmt.Fprintf(w, "errno=%d\n\n", errno(err))
 		if err != nil {
 			s.errf.Printf("UAPI: %v", err)
@@ -264,6 +272,7 @@ func (s *Server) serveConn(c net.Conn, st *connState) {
 			return
 		}
 		st.endWrite()
+		replying = false
 	}
 }
 

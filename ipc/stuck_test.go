@@ -1,6 +1,7 @@
 package ipc_test
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"net"
@@ -87,4 +88,22 @@ func TestStuckClientsDoNotLockOutOthers(t *testing.T) {
 		_, err = c.Get()
 		return err == nil
 	})
+}
+
+// TestSlowSetStillAnswered: the write timeout starts with the reply, not
+// with the operation: a set that takes longer than it to send is answered.
+func TestSlowSetStillAnswered(t *testing.T) {
+	path, _ := serveLogged(t, func(s *ipc.Server) { s.WriteTimeout = 100 * time.Millisecond })
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	c.Write([]byte("set=1\nlisten_port=51820\n"))
+	time.Sleep(500 * time.Millisecond) // the slow client: the input itself takes this long
+	c.Write([]byte("\n"))
+	if reply, err := testkit.Reply(bufio.NewReader(c)); reply != "errno=0\n" {
+		t.Fatalf("reply to a slow set = %q, %v; want errno=0", reply, err)
+	}
 }
