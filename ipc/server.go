@@ -8,9 +8,11 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"wghooks/hooks"
+	"wghooks/internal/mono"
 	"wghooks/uapi"
 )
 
@@ -30,9 +32,21 @@ type LinesHandler interface {
 // so a client that never finishes cannot hold a goroutine forever.
 const DefaultIdleTimeout = 2 * time.Minute
 
-// MaxConns bounds concurrent connections; past it new ones are closed at
-// once.
+// DefaultWriteTimeout bounds the writing of one reply, so a client that
+// sends operations and never reads its replies is cut off.
+const DefaultWriteTimeout = 10 * time.Second
+
+// MaxConns bounds concurrent connections; past it a new connection is
+// closed at once, unless one of those open has been writing a reply for
+// over a second (its client does not read): then the one stuck longest is
+// closed to make room, so stuck clients cannot lock `wg show` out until
+// WriteTimeout.
 const MaxConns = 64
+
+// stuckAfter is how long a reply must have been in writing before its
+// connection may be closed to make room for a new one: a reply to a
+// client that reads takes milliseconds.
+const stuckAfter = time.Second
 
 // HeldBudget bounds the memory all connections together may hold in
 // transactions being read and waiting to apply: two of the largest
@@ -40,6 +54,11 @@ const MaxConns = 64
 // nothing applies. The one transaction applying at a time holds about as
 // much again as its lines while it does.
 const HeldBudget = 2 * uapi.MaxTransaction
+
+// maxOpLen bounds the operation line ("get=1", "set=1"): a longer line is
+// no operation, so it is refused (errno -EPROTO, as upstream answers a
+// malformed line) and the connection closed without reading the rest.
+const maxOpLen = 32
 
 // noBudget holds nothing: for skipping the rest of a failed operation.
 var noBudget = uapi.NewBudget(0)
@@ -52,6 +71,9 @@ type Server struct {
 	// IdleTimeout overrides DefaultIdleTimeout when non-zero. Set it
 	// before Serve.
 	IdleTimeout time.Duration
+	// WriteTimeout overrides DefaultWriteTimeout when non-zero. Set it
+	// before Serve.
+	WriteTimeout time.Duration
 
 	budget *uapi.Budget // shared by all connections
 	// applyMu lets one transaction apply at a time: applying holds about
@@ -62,7 +84,7 @@ type Server struct {
 
 	mu     sync.Mutex
 	ln     net.Listener
-	conns  map[net.Conn]struct{}
+	conns  map[net.Conn]*connState
 	closed bool
 	wg     sync.WaitGroup
 }
@@ -70,7 +92,7 @@ type Server struct {
 // NewServer returns a server for h. errf receives one line per failed
 // operation; nil discards.
 func NewServer(h Handler, errf hooks.Logf) *Server {
-	return &Server{h: h, errf: errf, conns: make(map[net.Conn]struct{}), budget: uapi.NewBudget(HeldBudget)}
+	return &Server{h: h, errf: errf, conns: make(map[net.Conn]*connState), budget: uapi.NewBudget(HeldBudget)}
 }
 
 // Serve accepts connections on ln until Close, or until ln fails (for
@@ -96,7 +118,8 @@ func (s *Server) Serve(ln net.Listener) error {
 			}
 			return fmt.Errorf("failed to accept UAPI connection: %w", err)
 		}
-		if !s.track(c) {
+		st := s.track(c)
+		if st == nil {
 			c.Close()
 			continue
 		}
@@ -104,19 +127,55 @@ func (s *Server) Serve(ln net.Listener) error {
 		go func() {
 			defer s.wg.Done()
 			defer s.untrack(c)
-			s.ServeConn(c)
+			s.serveConn(c, st)
 		}()
 	}
 }
 
-func (s *Server) track(c net.Conn) bool {
+// connState is what the server knows of one connection.
+type connState struct {
+	writing atomic.Int64 // mono time a reply began to be written; 0 when none is
+}
+
+func (st *connState) startWrite() {
+	if st != nil {
+		st.writing.CompareAndSwap(0, mono.Now())
+	}
+}
+
+func (st *connState) endWrite() {
+	if st != nil {
+		st.writing.Store(0)
+	}
+}
+
+// track admits c unless MaxConns are open and none of them has been
+// writing a reply for stuckAfter; otherwise the longest writer is closed
+// to make room. It returns nil when c is refused.
+func (s *Server) track(c net.Conn) *connState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || len(s.conns) >= MaxConns {
-		return false
+	if s.closed {
+		return nil
 	}
-	s.conns[c] = struct{}{}
-	return true
+	if len(s.conns) >= MaxConns {
+		var stuck net.Conn
+		since := mono.Now() - int64(stuckAfter)
+		for oc, st := range s.conns {
+			if w := st.writing.Load(); w != 0 && w < since {
+				stuck, since = oc, w
+			}
+		}
+		if stuck == nil {
+			return nil
+		}
+		delete(s.conns, stuck)
+		stuck.Close() // its handler returns and untracks it
+		s.errf.Printf("UAPI: %d connections open: closed one stuck writing a reply for %v", MaxConns, time.Duration(mono.Now()-since))
+	}
+	st := new(connState)
+	s.conns[c] = st
+	return st
 }
 
 func (s *Server) untrack(c net.Conn) {
@@ -150,16 +209,40 @@ func (s *Server) Close() error {
 // ServeConn runs operations on one connection until the client closes it.
 // Each operation is "get=1\n\n" or "set=1\n" followed by key=value lines
 // and a blank line; each gets "errno=N\n\n" at its end.
-func (s *Server) ServeConn(c net.Conn) {
+func (s *Server) ServeConn(c net.Conn) { s.serveConn(c, nil) }
+
+func (s *Server) serveConn(c net.Conn, st *connState) {
 	r := bufio.NewReader(c)
 	w := bufio.NewWriter(c)
 	idle := s.IdleTimeout
 	if idle == 0 {
 		idle = DefaultIdleTimeout
 	}
+	writeTimeout := s.WriteTimeout
+	if writeTimeout == 0 {
+		writeTimeout = DefaultWriteTimeout
+	}
+	// A reply, a get's included, must be written within writeTimeout of
+	// its start; reading a large set before it may take longer.
+	replying := false
+	startReply := func() {
+		if !replying {
+			replying = true
+			c.SetWriteDeadline(time.Now().Add(writeTimeout))
+			st.startWrite()
+		}
+	}
 	for {
 		c.SetReadDeadline(time.Now().Add(idle))
-		op, err := r.ReadString('\n')
+		op, err := readOp(r)
+		if errors.Is(err, errOpTooLong) {
+			err = uapi.Errorf(uapi.ErrnoProtocol, "failed to read UAPI operation %s: longer than %d bytes", uapi.Redact(op), maxOpLen)
+			s.errf.Printf("UAPI: %v", err)
+			startReply()
+			fmt.Fprintf(w, "errno=%d\n\n", errno(err))
+			w.Flush()
+			return
+		}
 		if err != nil {
 			return
 		}
@@ -167,6 +250,7 @@ func (s *Server) ServeConn(c net.Conn) {
 		case "set=1\n":
 			err = s.set(r)
 		case "get=1\n":
+			startReply()
 			err = s.get(r, w)
 		case "\n":
 			continue // stray blank line between operations
@@ -174,11 +258,12 @@ func (s *Server) ServeConn(c net.Conn) {
 			// Read the rest of whatever this was, so the next operation
 			// starts cleanly, and say why it failed.
 			uapi.ReadTransactionBudget(r, noBudget)
-			err = uapi.Errorf(uapi.ErrnoInvalid, "invalid UAPI operation %q", strings.TrimSuffix(op, "\n"))
+			err = uapi.Errorf(uapi.ErrnoInvalid, "invalid UAPI operation %s", uapi.Redact(strings.TrimSuffix(op, "\n")))
 		}
 		if err != nil && isConnGone(err) {
 			return
 		}
+		startReply()
 		fmt.Fprintf(w, "errno=%d\n\n", errno(err))
 		if err != nil {
 			s.errf.Printf("UAPI: %v", err)
@@ -186,6 +271,8 @@ func (s *Server) ServeConn(c net.Conn) {
 		if w.Flush() != nil {
 			return
 		}
+		st.endWrite()
+		replying = false
 	}
 }
 
@@ -226,6 +313,25 @@ func (s *Server) get(r *bufio.Reader, w io.Writer) error {
 		return uapi.Errorf(uapi.ErrnoInvalid, "trailing character in UAPI get: %q", next)
 	}
 	return s.h.IpcGetOperation(w)
+}
+
+var errOpTooLong = errors.New("operation too long")
+
+// readOp reads the operation line, newline included. Past maxOpLen bytes
+// without a newline it stops and returns what it read with errOpTooLong.
+func readOp(r *bufio.Reader) (string, error) {
+	var b []byte
+	for len(b) < maxOpLen {
+		c, err := r.ReadByte()
+		if err != nil {
+			return "", err
+		}
+		b = append(b, c)
+		if c == '\n' {
+			return string(b), nil
+		}
+	}
+	return string(b), errOpTooLong
 }
 
 var errConnGone = errors.New("connection gone")

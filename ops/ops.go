@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -22,7 +24,9 @@ import (
 type Config struct {
 	// Interface, when set, labels every wghooks metric
 	// (interface="wg0"), so one Prometheus job can scrape several
-	// daemons. Default: no label.
+	// daemons. A label value is UTF-8: Start refuses a name that is
+	// not, and Handler writes its invalid bytes as U+FFFD. Default: no
+	// label.
 	Interface string
 
 	// Errorf receives errors of the HTTP server and of metric
@@ -53,7 +57,7 @@ func Handler(d *device.Device, cfg Config) http.Handler {
 	})
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(d, cfg.Interface))
+	reg.MustRegister(newCollector(d, strings.ToValidUTF8(cfg.Interface, "\uFFFD")))
 	if !cfg.NoProcessMetrics {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
@@ -148,6 +152,9 @@ type Server struct {
 // Start listens on addr (see ListenAddr) and serves Handler(d, cfg) until
 // Close.
 func Start(d *device.Device, addr string, cfg Config) (*Server, error) {
+	if !utf8.ValidString(cfg.Interface) {
+		return nil, fmt.Errorf("failed to label metrics with interface %q: not UTF-8", cfg.Interface)
+	}
 	a, err := ListenAddr(addr)
 	if err != nil {
 		return nil, err

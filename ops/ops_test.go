@@ -173,3 +173,20 @@ func TestServerStartClose(t *testing.T) {
 		t.Fatal("endpoint still answers after Close")
 	}
 }
+
+// TestNonUTF8InterfaceName: a Prometheus label is UTF-8. Start refuses
+// such a name with an error and Handler replaces the invalid bytes; neither
+// panics.
+func TestNonUTF8InterfaceName(t *testing.T) {
+	d := newDevice(t)
+	if s, err := Start(d, "127.0.0.1:0", Config{Interface: "wg\xff"}); err == nil {
+		s.Close()
+		t.Fatal("Start accepted a non-UTF-8 interface name")
+	} else if !strings.Contains(err.Error(), "failed to label metrics") {
+		t.Fatalf("Start: %v", err)
+	}
+	code, body := get(t, Handler(d, Config{Interface: "wg\xff", NoProcessMetrics: true}), "/metrics")
+	if code != 200 || !strings.Contains(body, "interface=\"wg\uFFFD\"") {
+		t.Fatalf("/metrics = %d:\n%.300s", code, body)
+	}
+}

@@ -188,15 +188,15 @@ func readLine(r *bufio.Reader) (string, error) {
 func ParseSet(lines []string, ext *Extensions) (*Set, error) {
 	s := new(Set)
 	var cur *Peer
-	for _, line := range lines {
+	for i, line := range lines {
 		key, value, ok := strings.Cut(line, "=")
 		if !ok {
-			return nil, Errorf(ErrnoProtocol, "failed to parse line %q: no '='", line)
+			return nil, Errorf(ErrnoProtocol, "failed to parse line %d %s: no '='", i+1, Redact(line))
 		}
 		if key == "public_key" {
 			pk, err := ParseKey(value)
 			if err != nil {
-				return nil, Errorf(ErrnoInvalid, "failed to get peer by public key %q: %w", value, err)
+				return nil, Errorf(ErrnoInvalid, "failed to get peer by public key: %w", err)
 			}
 			s.Peers = append(s.Peers, Peer{PublicKey: pk})
 			cur = &s.Peers[len(s.Peers)-1]
@@ -274,14 +274,25 @@ func (e *Extensions) peer() map[string]func(string) error {
 func validateExt(m map[string]func(string) error, l Line, scope string) error {
 	validate, ok := m[l.Key]
 	if !ok {
-		return Errorf(ErrnoInvalid, "invalid UAPI %s key: %q", scope, l.Key)
+		return Errorf(ErrnoInvalid, "invalid UAPI %s key: %s", scope, QuoteKey(l.Key))
 	}
 	if validate != nil {
 		if err := validate(l.Value); err != nil {
-			return Errorf(ErrnoInvalid, "failed to set %s to %q: %w", l.Key, l.Value, err)
+			// Extension keys carry no secrets: the value is quoted (cut
+			// to 64 bytes), and the reason is the feature's text.
+			return Errorf(ErrnoInvalid, "failed to set %s to %s: %w", l.Key, QuoteValue(l.Value), err)
 		}
 	}
 	return nil
+}
+
+// numErr is a strconv error without the input it quotes.
+func numErr(err error) error {
+	var ne *strconv.NumError
+	if errors.As(err, &ne) {
+		return ne.Err
+	}
+	return err
 }
 
 var errUnknownKey = errors.New("unknown key")
@@ -296,11 +307,11 @@ func validateDeviceLine(l Line) error {
 		}
 	case "listen_port":
 		if _, err := strconv.ParseUint(l.Value, 10, 16); err != nil {
-			return Errorf(ErrnoInvalid, "failed to parse listen_port %q: %w", l.Value, err)
+			return Errorf(ErrnoInvalid, "failed to parse listen_port: %w", numErr(err))
 		}
 	case "fwmark":
 		if _, err := strconv.ParseUint(l.Value, 10, 32); err != nil {
-			return Errorf(ErrnoInvalid, "invalid fwmark %q: %w", l.Value, err)
+			return Errorf(ErrnoInvalid, "failed to parse fwmark: %w", numErr(err))
 		}
 	case "replace_peers":
 		return wantTrue(l)
@@ -320,19 +331,19 @@ func validatePeerLine(l Line) error {
 		}
 	case "endpoint":
 		if _, err := netip.ParseAddrPort(l.Value); err != nil {
-			return Errorf(ErrnoInvalid, "failed to set endpoint %q: %w", l.Value, err)
+			return Errorf(ErrnoInvalid, "failed to set endpoint: want IP:port")
 		}
 	case "persistent_keepalive_interval":
 		if _, err := strconv.ParseUint(l.Value, 10, 16); err != nil {
-			return Errorf(ErrnoInvalid, "failed to set persistent keepalive interval %q: %w", l.Value, err)
+			return Errorf(ErrnoInvalid, "failed to set persistent keepalive interval: %w", numErr(err))
 		}
 	case "allowed_ip":
 		if _, err := netip.ParsePrefix(strings.TrimPrefix(l.Value, "-")); err != nil {
-			return Errorf(ErrnoInvalid, "failed to set allowed ip %q: %w", l.Value, err)
+			return Errorf(ErrnoInvalid, "failed to set allowed ip: want an IP prefix")
 		}
 	case "protocol_version":
 		if l.Value != "1" {
-			return Errorf(ErrnoInvalid, "invalid protocol version %q", l.Value)
+			return Errorf(ErrnoInvalid, "failed to set protocol version: want 1")
 		}
 	default:
 		return errUnknownKey
@@ -342,7 +353,7 @@ func validatePeerLine(l Line) error {
 
 func wantTrue(l Line) error {
 	if l.Value != "true" {
-		return Errorf(ErrnoInvalid, "failed to set %s, invalid value %q", l.Key, l.Value)
+		return Errorf(ErrnoInvalid, "failed to set %s: want true", l.Key)
 	}
 	return nil
 }
@@ -350,11 +361,12 @@ func wantTrue(l Line) error {
 // ParseKey decodes a 32-byte key in lowercase or uppercase hex.
 func ParseKey(s string) ([32]byte, error) {
 	var k [32]byte
+	// The errors never quote s: it may be a private key.
 	if len(s) != 64 {
-		return k, errors.New("hex string does not fit the slice")
+		return k, errors.New("want 64 hex digits")
 	}
 	if _, err := hex.Decode(k[:], []byte(s)); err != nil {
-		return k, err
+		return k, errors.New("want 64 hex digits")
 	}
 	return k, nil
 }

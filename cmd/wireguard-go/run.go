@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log"
 	"os"
@@ -45,10 +46,21 @@ func run(a args) int {
 		tdev.Close()
 		return exitSetupFailed
 	}
+	// From here the socket file is this daemon's (made here, or by the
+	// parent that passed WG_UAPI_FD): a failed start removes it, so no
+	// socket is left that no one answers.
+	socket := ipc.SocketPath("", a.iface)
+	failed := func() int {
+		if err := os.Remove(socket); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errorf("Failed to remove UAPI socket: %v", err)
+		}
+		return exitSetupFailed
+	}
 	if !foreground {
 		if err := daemonize(tdev, uapiFile, level); err != nil {
 			errorf("Failed to daemonize: %v", err)
-			return exitSetupFailed
+			tdev.Close()
+			return failed()
 		}
 		return exitSetupSuccess
 	}
@@ -58,7 +70,7 @@ func run(a args) int {
 	dev, err := device.New(tdev, *cfg)
 	if err != nil {
 		errorf("Failed to create device: %v", err)
-		return exitSetupFailed
+		return failed()
 	}
 	defer dev.Close()
 	verbosef("Device started")
@@ -66,14 +78,14 @@ func run(a args) int {
 	stopServices, err := d.startServices(dev, a.iface, errorf)
 	if err != nil {
 		errorf("Failed to start service: %v", err)
-		return exitSetupFailed
+		return failed()
 	}
 	defer stopServices()
 
 	ln, err := ipc.ListenFile(a.iface, uapiFile)
 	if err != nil {
 		errorf("Failed to listen on uapi socket: %v", err)
-		return exitSetupFailed
+		return failed()
 	}
 	srv := ipc.NewServer(dev, errorf)
 	serveErr := make(chan error, 1)
