@@ -15,6 +15,7 @@ package jit
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -238,7 +239,8 @@ func (j *JIT) startRevalidation() {
 }
 
 // revalidate asks the provider again about each key: unknown removes the
-// peer (revocation), a changed answer is applied, an error keeps it.
+// peer (revocation), a changed answer is applied under the rules of a
+// first install (applyAnswer), an error or a refused change keeps it.
 func (j *JIT) revalidate(keys []feature.Key) {
 	work := make(chan feature.Key)
 	done := make(chan struct{})
@@ -292,18 +294,11 @@ func (j *JIT) revalidateOne(key feature.Key) {
 		if same || j.removedSince(key, started) {
 			return
 		}
-		j.installMu.Lock()
-		err := j.configurePeer(key, cfg)
-		j.installMu.Unlock()
-		if err != nil {
-			j.host.Errorf("jit: failed to update %s: %v", feature.ShortKey(key), err)
+		// A refused or failed change keeps the peer as it was, as a
+		// failed lookup does.
+		if !j.applyLooked(key, cfg, fmt.Sprintf("%s kept, its change not applied", feature.ShortKey(key))) {
 			return
 		}
-		j.mu.Lock()
-		if p := j.peers[key]; p != nil {
-			p.cfg = cfg
-		}
-		j.mu.Unlock()
 		j.host.Verbosef("jit: %s updated from the provider", feature.ShortKey(key))
 		j.event(hooks.PeerEvent{Kind: hooks.PeerUpdated, Key: hooks.PublicKey(key)})
 	}

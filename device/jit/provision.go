@@ -88,7 +88,9 @@ type Config struct {
 	// RevalidateInterval re-asks the provider about every installed
 	// just-in-time peer at this interval: a key now unknown is removed
 	// (revocation), a changed configuration is applied, and a failed
-	// lookup keeps the peer (an outage cuts no one off). Default 5 min;
+	// lookup keeps the peer (an outage cuts no one off), and so does a
+	// changed answer refused by the rules of a first install (one taking a
+	// static peer's allowed IPs). Default 5 min;
 	// negative never revalidates.
 	RevalidateInterval time.Duration
 
@@ -471,17 +473,26 @@ func (j *JIT) provision(key feature.Key, src netip.AddrPort) {
 	j.answerHeld(key, h.job, cfg.PersistentKeepalive)
 }
 
-// installLooked installs key with the configuration its lookup returned,
-// and counts it. A failure is counted, logged after lost (what it costs),
-// reported as a failed lookup, and false returned.
+// installLooked installs key with the configuration its lookup returned
+// (applyLooked), and counts the install.
 func (j *JIT) installLooked(key feature.Key, cfg hooks.PeerConfig, lost string) bool {
-	if err := j.install(key, cfg); err != nil {
+	if !j.applyLooked(key, cfg, lost) {
+		return false
+	}
+	j.c.PeersInstalled.Add(1)
+	return true
+}
+
+// applyLooked applies a provider's answer for key (applyAnswer). A
+// refusal or failure is counted as a provider error, logged after lost
+// (what it costs), reported as a failed lookup, and false returned.
+func (j *JIT) applyLooked(key feature.Key, cfg hooks.PeerConfig, lost string) bool {
+	if err := j.applyAnswer(key, cfg); err != nil {
 		j.c.ProviderErrors.Add(1)
 		j.host.Errorf("jit: %s: %v", lost, err)
 		j.event(hooks.PeerEvent{Kind: hooks.PeerLookupFailed, Key: hooks.PublicKey(key), Err: err})
 		return false
 	}
-	j.c.PeersInstalled.Add(1)
 	return true
 }
 
@@ -605,17 +616,27 @@ func (j *JIT) callTimed(call func(ctx context.Context) (hooks.PeerConfig, error)
 	}
 }
 
-// install adds key as a just-in-time peer with cfg, first evicting the
-// least recently active one if the cap is reached. Persistent keepalive
-// is left to the caller (see provision).
-func (j *JIT) install(key feature.Key, cfg hooks.PeerConfig) error {
-	if err := j.static.check(key, cfg.AllowedIPs); err != nil {
-		return fmt.Errorf("failed to install peer %s: provider's answer refused: %w", feature.ShortKey(key), err)
-	}
+// applyAnswer installs or updates key with cfg, a provider's answer. It
+// is the one path every answer takes (a first install, revalidation, the
+// outbound side, a restart restore), so all follow the same rules: an
+// answer for the key of a static peer is refused, and so is one whose
+// allowed IPs overlap a static peer's; installing one more peer first
+// evicts the least recently active if the cap is reached. A new peer's
+// persistent keepalive is left to the caller (see provision); an
+// installed one's is set with the rest.
+func (j *JIT) applyAnswer(key feature.Key, cfg hooks.PeerConfig) error {
 	j.installMu.Lock()
 	defer j.installMu.Unlock()
 	j.mu.Lock()
 	_, exists := j.peers[key]
+	j.mu.Unlock()
+	if !exists && j.host.HasPeer(key) {
+		return fmt.Errorf("failed to install peer %s: provider's answer refused: it is a static peer", feature.ShortKey(key))
+	}
+	if err := j.static.check(key, cfg.AllowedIPs); err != nil {
+		return fmt.Errorf("failed to install peer %s: provider's answer refused: %w", feature.ShortKey(key), err)
+	}
+	j.mu.Lock()
 	var victims []feature.Key
 	if !exists && len(j.peers) >= j.cfg.MaxPeers {
 		victims = j.leastActiveLocked(len(j.peers) - j.cfg.MaxPeers + 1)
@@ -624,12 +645,13 @@ func (j *JIT) install(key feature.Key, cfg hooks.PeerConfig) error {
 	if len(victims) > 0 {
 		j.evict(victims, "cap")
 	}
-	keepalive := cfg.PersistentKeepalive
-	cfg.PersistentKeepalive = 0
-	if err := j.configurePeer(key, cfg); err != nil {
+	applied := cfg
+	if !exists {
+		applied.PersistentKeepalive = 0
+	}
+	if err := j.configurePeer(key, applied); err != nil {
 		return fmt.Errorf("failed to install peer %s: %w", feature.ShortKey(key), err)
 	}
-	cfg.PersistentKeepalive = keepalive
 	j.mu.Lock()
 	if p := j.peers[key]; p != nil {
 		p.cfg = cfg
