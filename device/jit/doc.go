@@ -9,6 +9,7 @@
 // opening with its flow:
 //
 //	provision.go     the receive path, lookups and installs; the UAPI keys
+//	budget.go        the lookup budget over all sources
 //	evict.go         idle eviction, the cap, revalidation
 //	outbound.go      installs for outbound packets (Config.Outbound)
 //	staticroutes.go  the operator's peers' routes, never handed out

@@ -9,7 +9,8 @@ package jit
 //     source) it passes untouched: known peers pay one map look-up, and
 //     the initiation is watched until the device answers it. From a new
 //     source it checks mac1, stands back while the device is under load,
-//     rate-limits per source IP, and holds a copy for the decoders.
+//     rate-limits per source IP and over all sources (budget.go), and
+//     holds a copy for the decoders.
 //  2. A decoder goroutine authenticates the initiator (conn.Identity:
 //     es and ss DH). A key the device holds is re-injected at once (one
 //     extra DH on a known peer's first contact from a new address). A key
@@ -47,6 +48,7 @@ import (
 	"wghooks/conn"
 	"wghooks/device/feature"
 	"wghooks/hooks"
+	"wghooks/internal/mono"
 	"wghooks/uapi"
 )
 
@@ -97,6 +99,15 @@ type Config struct {
 	// MaxLookups bounds concurrent provider lookups; a miss beyond it is
 	// dropped (the client retransmits). Default 64.
 	MaxLookups int
+
+	// MaxLookupRate bounds, over all sources together, the initiations
+	// from new sources decoded (and so looked up) each second, with a
+	// burst of one second's worth (budget.go); per source they are
+	// limited as well. An initiation beyond it passes to upstream
+	// undecoded (an unknown key's is dropped there, and its client
+	// retransmits) and counts in Counters.LookupsRefused. Default 200;
+	// negative: no limit.
+	MaxLookupRate int
 
 	// RestoreDeadline bounds how long a restarted device spends
 	// reinstalling the just-in-time peers its state file lists
@@ -149,6 +160,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxLookups <= 0 {
 		c.MaxLookups = 64
 	}
+	if c.MaxLookupRate == 0 {
+		c.MaxLookupRate = defaultLookupRate
+	}
 	return c
 }
 
@@ -161,6 +175,7 @@ type JIT struct {
 
 	static  staticRoutes // static peers' allowed IPs, never handed out
 	limiter ratelimiter.Ratelimiter
+	budget  lookupBudget // over all sources (budget.go)
 	jobs    chan decodeJob
 	slots   chan struct{} // one per provisioning goroutine
 	kick    chan struct{} // wakes housekeeping when something is watched
@@ -249,6 +264,7 @@ func newJIT(host feature.Host, cfg Config) *JIT {
 	j.ctx, j.cancel = context.WithCancel(context.Background())
 	if j.enabled() {
 		j.limiter.Init()
+		j.budget.init(j.cfg.MaxLookupRate)
 		j.jobs = make(chan decodeJob, decodeQueueLen)
 		j.slots = make(chan struct{}, j.cfg.MaxLookups)
 		j.kick = make(chan struct{}, 1)
@@ -313,8 +329,8 @@ func (j *JIT) OnReceive(pkt []byte, ep wgconn.Endpoint) conn.Verdict {
 
 // admit decides from cheap signals whether an initiation may cost a
 // decode: a valid mac1, a device and decoders that are not under load
-// (then upstream's cookie defence handles everything), and the source IP
-// within its rate.
+// (then upstream's cookie defence handles everything), the source IP
+// within its rate, and all sources together within the lookup budget.
 func (j *JIT) admit(id *feature.Identity, pkt []byte, src netip.AddrPort) bool {
 	if !id.CheckMAC1(pkt) {
 		return false
@@ -322,7 +338,14 @@ func (j *JIT) admit(id *feature.Identity, pkt []byte, src netip.AddrPort) bool {
 	if j.host.Upstream().IsUnderLoad() || len(j.jobs) >= cap(j.jobs)/8 {
 		return false
 	}
-	return j.limiter.Allow(src.Addr())
+	if !j.limiter.Allow(src.Addr()) {
+		return false
+	}
+	if !j.budget.allow(mono.Now()) {
+		j.c.LookupsRefused.Add(1)
+		return false
+	}
+	return true
 }
 
 // OnSend learns which watched initiations the device answered (the
