@@ -10,6 +10,7 @@
 //
 //	provision.go     the receive path, lookups and installs; the UAPI keys
 //	budget.go        the lookup budget over all sources
+//	faillog.go       repeated failure lines, one summary per interval
 //	evict.go         idle eviction, the cap, revalidation
 //	outbound.go      installs for outbound packets (Config.Outbound)
 //	staticroutes.go  the operator's peers' routes, never handed out

@@ -4,7 +4,8 @@ package jit
 // recently active choice, revalidation with the provider, and expiry of
 // the caches in provision.go. One goroutine (housekeep) drives it all;
 // revalidation passes run on a goroutine of their own so a slow provider
-// never delays eviction.
+// never delays eviction; it also logs the summaries of repeated failure
+// lines (faillog.go).
 //
 // Activity is read from upstream's own counters (one Host.View per
 // sweep, only while some peer has been quiet for half the idle time): the last handshake time, and
@@ -64,6 +65,7 @@ func (j *JIT) housekeep() {
 			}
 		case now := <-sweep.C:
 			j.expireCaches(now)
+			j.fails.flush(now)
 			if j.cfg.IdleTimeout > 0 {
 				j.evictIdle(now)
 			}
@@ -285,7 +287,7 @@ func (j *JIT) revalidateOne(key feature.Key) {
 		j.host.Verbosef("jit: %s revoked by the provider, removed", feature.ShortKey(key))
 		j.event(hooks.PeerEvent{Kind: hooks.PeerRevoked, Key: hooks.PublicKey(key), Reason: "revalidation"})
 	case err != nil:
-		j.host.Verbosef("jit: %s kept, revalidation failed: %v", feature.ShortKey(key), err)
+		j.fails.failed(j.host.Verbosef, key, fmt.Sprintf("jit: %s kept, revalidation failed: %v", feature.ShortKey(key), err), time.Now())
 	default:
 		j.mu.Lock()
 		p := j.peers[key]

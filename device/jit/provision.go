@@ -183,6 +183,7 @@ type JIT struct {
 	cancel  context.CancelFunc
 
 	watch watchSet
+	fails failureLog // repeated failure lines, aggregated (faillog.go)
 
 	out *outbound // nil unless Outbound is on (outbound.go)
 
@@ -469,7 +470,7 @@ func (j *JIT) provision(key feature.Key, src netip.AddrPort) {
 		j.event(hooks.PeerEvent{Kind: hooks.PeerRefused, Key: hooks.PublicKey(key)})
 	case err != nil:
 		j.setNegative(key, j.cfg.ErrorRetry)
-		j.host.Errorf("jit: %s not installed: %v", feature.ShortKey(key), err)
+		j.fails.failed(j.host.Errorf, key, fmt.Sprintf("jit: %s not installed: %v", feature.ShortKey(key), err), time.Now())
 		j.event(hooks.PeerEvent{Kind: hooks.PeerLookupFailed, Key: hooks.PublicKey(key), Err: err})
 	case j.removedSince(key, started):
 		j.host.Verbosef("jit: %s removed while it was being looked up; not installed", feature.ShortKey(key))
@@ -512,7 +513,7 @@ func (j *JIT) installLooked(key feature.Key, cfg hooks.PeerConfig, lost string) 
 func (j *JIT) applyLooked(key feature.Key, cfg hooks.PeerConfig, lost string) bool {
 	if err := j.applyAnswer(key, cfg); err != nil {
 		j.c.ProviderErrors.Add(1)
-		j.host.Errorf("jit: %s: %v", lost, err)
+		j.fails.failed(j.host.Errorf, key, fmt.Sprintf("jit: %s: %v", lost, err), time.Now())
 		j.event(hooks.PeerEvent{Kind: hooks.PeerLookupFailed, Key: hooks.PublicKey(key), Err: err})
 		return false
 	}

@@ -327,7 +327,7 @@ func (j *JIT) restorePeer(it restoreItem, started time.Time, r feature.Restore) 
 		j.event(hooks.PeerEvent{Kind: hooks.PeerRefused, Key: hooks.PublicKey(key)})
 		outcome = unknown
 	case err != nil:
-		j.host.Errorf("%s - just-in-time peer not restored: %v", feature.ShortKey(key), err)
+		j.fails.failed(j.host.Errorf, key, fmt.Sprintf("%s - just-in-time peer not restored: %v", feature.ShortKey(key), err), time.Now())
 		j.event(hooks.PeerEvent{Kind: hooks.PeerLookupFailed, Key: hooks.PublicKey(key), Err: err})
 		outcome = failed
 	case j.removedSince(key, started):
