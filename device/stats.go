@@ -10,6 +10,7 @@ type Stats struct {
 	PeerMisses                         uint64
 	ProviderErrors                     uint64
 	ProviderLookups                    uint64
+	LookupsRefused                     uint64  // initiations from new sources over the lookup budget, not decoded
 	ProviderLatencySeconds             float64 // sum over lookups
 	Drains                             uint64
 	EndpointFailovers                  uint64
@@ -40,6 +41,7 @@ func (d *Device) Stats() Stats {
 		PeerMisses:             c.PeerMisses.Load(),
 		ProviderErrors:         c.ProviderErrors.Load(),
 		ProviderLookups:        c.ProviderLookups.Load(),
+		LookupsRefused:         c.LookupsRefused.Load(),
 		ProviderLatencySeconds: float64(c.ProviderLatencyNanos.Load()) / 1e9,
 		Drains:                 c.Drains.Load(),
 		EndpointFailovers:      c.EndpointFailovers.Load(),

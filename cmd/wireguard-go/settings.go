@@ -117,6 +117,9 @@ var settingsTable = &settings.Table[daemon]{
 		{Name: "WGHOOKS_JIT_MAX_PEERS", Kind: settings.Int, Builtin: true, Default: "16384", Floor: "1", Ceiling: "10000000",
 			Doc: "cap on installed just-in-time peers",
 			Set: func(d *daemon, v settings.Value) error { d.cfg.JIT.MaxPeers = v.Int; return nil }},
+		{Name: "WGHOOKS_JIT_LOOKUP_RATE", Kind: settings.Int, Off: true, Builtin: true, Default: "200", Floor: "1", Ceiling: "1000000",
+			Doc: "initiations from new source addresses decoded and looked up per second, all sources together (off: no limit)",
+			Set: func(d *daemon, v settings.Value) error { d.cfg.JIT.MaxLookupRate = intOr(v, -1); return nil }},
 		{Name: "WGHOOKS_JIT_REVALIDATE", Kind: settings.Duration, Off: true, Builtin: true, Default: "5m", Floor: "1s", Ceiling: "8760h",
 			Doc: "re-ask the provider about installed peers at this interval (off: never)",
 			Set: func(d *daemon, v settings.Value) error { d.cfg.JIT.RevalidateInterval = durOr(v, -1); return nil }},
@@ -155,13 +158,7 @@ var settingsTable = &settings.Table[daemon]{
 		// The handshake-flood guard (device/guard.go).
 		{Name: "WGHOOKS_GUARD_RATE", Kind: settings.Int, Off: true, Builtin: true, Default: "256", Floor: "1", Ceiling: "1000000",
 			Doc: "handshake initiations per second from new source addresses taken without a cookie (off: no guard)",
-			Set: func(d *daemon, v settings.Value) error {
-				d.cfg.Guard.Rate = v.Int
-				if v.Off {
-					d.cfg.Guard.Rate = -1
-				}
-				return nil
-			}},
+			Set: func(d *daemon, v settings.Value) error { d.cfg.Guard.Rate = intOr(v, -1); return nil }},
 	},
 }
 
@@ -175,6 +172,14 @@ func durOr(v settings.Value, ifOff time.Duration) time.Duration {
 		return ifOff
 	}
 	return v.Dur
+}
+
+// intOr is v's number, or ifOff when v is off.
+func intOr(v settings.Value, ifOff int) int {
+	if v.Off {
+		return ifOff
+	}
+	return v.Int
 }
 
 // readSettings reads the settings of interface iface from environ (as

@@ -15,6 +15,7 @@ type Counters struct {
 	ProviderErrors                     atomic.Uint64
 	ProviderLatencyNanos               atomic.Uint64 // sum over lookups
 	ProviderLookups                    atomic.Uint64
+	LookupsRefused                     atomic.Uint64 // initiations over the jit lookup budget
 	Drains                             atomic.Uint64
 	EndpointFailovers                  atomic.Uint64
 	SourceResets                       atomic.Uint64

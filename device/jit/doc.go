@@ -9,6 +9,8 @@
 // opening with its flow:
 //
 //	provision.go     the receive path, lookups and installs; the UAPI keys
+//	budget.go        the lookup budget over all sources
+//	faillog.go       repeated failure lines, one summary per interval
 //	evict.go         idle eviction, the cap, revalidation
 //	outbound.go      installs for outbound packets (Config.Outbound)
 //	staticroutes.go  the operator's peers' routes, never handed out

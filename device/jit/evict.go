@@ -4,7 +4,8 @@ package jit
 // recently active choice, revalidation with the provider, and expiry of
 // the caches in provision.go. One goroutine (housekeep) drives it all;
 // revalidation passes run on a goroutine of their own so a slow provider
-// never delays eviction.
+// never delays eviction; it also logs the summaries of repeated failure
+// lines (faillog.go).
 //
 // Activity is read from upstream's own counters (one Host.View per
 // sweep, only while some peer has been quiet for half the idle time): the last handshake time, and
@@ -15,6 +16,7 @@ package jit
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -63,6 +65,7 @@ func (j *JIT) housekeep() {
 			}
 		case now := <-sweep.C:
 			j.expireCaches(now)
+			j.fails.flush(now)
 			if j.cfg.IdleTimeout > 0 {
 				j.evictIdle(now)
 			}
@@ -238,7 +241,8 @@ func (j *JIT) startRevalidation() {
 }
 
 // revalidate asks the provider again about each key: unknown removes the
-// peer (revocation), a changed answer is applied, an error keeps it.
+// peer (revocation), a changed answer is applied under the rules of a
+// first install (applyAnswer), an error or a refused change keeps it.
 func (j *JIT) revalidate(keys []feature.Key) {
 	work := make(chan feature.Key)
 	done := make(chan struct{})
@@ -283,7 +287,7 @@ func (j *JIT) revalidateOne(key feature.Key) {
 		j.host.Verbosef("jit: %s revoked by the provider, removed", feature.ShortKey(key))
 		j.event(hooks.PeerEvent{Kind: hooks.PeerRevoked, Key: hooks.PublicKey(key), Reason: "revalidation"})
 	case err != nil:
-		j.host.Verbosef("jit: %s kept, revalidation failed: %v", feature.ShortKey(key), err)
+		j.fails.failed(j.host.Verbosef, key, fmt.Sprintf("jit: %s kept, revalidation failed: %v", feature.ShortKey(key), err), time.Now())
 	default:
 		j.mu.Lock()
 		p := j.peers[key]
@@ -292,18 +296,11 @@ func (j *JIT) revalidateOne(key feature.Key) {
 		if same || j.removedSince(key, started) {
 			return
 		}
-		j.installMu.Lock()
-		err := j.configurePeer(key, cfg)
-		j.installMu.Unlock()
-		if err != nil {
-			j.host.Errorf("jit: failed to update %s: %v", feature.ShortKey(key), err)
+		// A refused or failed change keeps the peer as it was, as a
+		// failed lookup does.
+		if !j.applyLooked(key, cfg, fmt.Sprintf("%s kept, its change not applied", feature.ShortKey(key))) {
 			return
 		}
-		j.mu.Lock()
-		if p := j.peers[key]; p != nil {
-			p.cfg = cfg
-		}
-		j.mu.Unlock()
 		j.host.Verbosef("jit: %s updated from the provider", feature.ShortKey(key))
 		j.event(hooks.PeerEvent{Kind: hooks.PeerUpdated, Key: hooks.PublicKey(key)})
 	}

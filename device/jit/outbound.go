@@ -28,8 +28,9 @@ package jit
 //     hold the destination, carry an endpoint (without one the peer
 //     cannot be reached first), not name a static peer nor a key the
 //     provider called unknown a moment ago, and not take a static peer's
-//     allowed IPs. It is installed as an inbound answer is (just in time:
-//     evicted and revalidated like any just-in-time peer).
+//     allowed IPs. It is installed as an inbound answer is, through
+//     applyAnswer (just in time: evicted and revalidated like any
+//     just-in-time peer).
 //  5. The held packets go back to upstream's TUN reader
 //     (tun.UpDelay.InjectRead), at most HoldTimeout after they arrived:
 //     upstream finds the peer, initiates the handshake itself and sends
@@ -324,7 +325,8 @@ func checkOutboundAnswer(dst netip.Addr, cfg hooks.PeerConfig) error {
 }
 
 // admit checks an answer against the answer rules and the device's state.
-// install checks the static peers' allowed IPs.
+// applyAnswer then applies the rules every answer follows (static peers'
+// keys and allowed IPs, the cap).
 func (o *outbound) admit(dst netip.Addr, key feature.Key, cfg hooks.PeerConfig, started time.Time) error {
 	j := o.j
 	if err := checkOutboundAnswer(dst, cfg); err != nil {

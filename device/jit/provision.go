@@ -9,7 +9,8 @@ package jit
 //     source) it passes untouched: known peers pay one map look-up, and
 //     the initiation is watched until the device answers it. From a new
 //     source it checks mac1, stands back while the device is under load,
-//     rate-limits per source IP, and holds a copy for the decoders.
+//     rate-limits per source IP and over all sources (budget.go), and
+//     holds a copy for the decoders.
 //  2. A decoder goroutine authenticates the initiator (conn.Identity:
 //     es and ss DH). A key the device holds is re-injected at once (one
 //     extra DH on a known peer's first contact from a new address). A key
@@ -47,6 +48,7 @@ import (
 	"wghooks/conn"
 	"wghooks/device/feature"
 	"wghooks/hooks"
+	"wghooks/internal/mono"
 	"wghooks/uapi"
 )
 
@@ -88,13 +90,24 @@ type Config struct {
 	// RevalidateInterval re-asks the provider about every installed
 	// just-in-time peer at this interval: a key now unknown is removed
 	// (revocation), a changed configuration is applied, and a failed
-	// lookup keeps the peer (an outage cuts no one off). Default 5 min;
+	// lookup keeps the peer (an outage cuts no one off), and so does a
+	// changed answer refused by the rules of a first install (one taking a
+	// static peer's allowed IPs). Default 5 min;
 	// negative never revalidates.
 	RevalidateInterval time.Duration
 
 	// MaxLookups bounds concurrent provider lookups; a miss beyond it is
 	// dropped (the client retransmits). Default 64.
 	MaxLookups int
+
+	// MaxLookupRate bounds, over all sources together, the initiations
+	// from new sources decoded (and so looked up) each second, with a
+	// burst of one second's worth (budget.go); per source they are
+	// limited as well. An initiation beyond it passes to upstream
+	// undecoded (an unknown key's is dropped there, and its client
+	// retransmits) and counts in Counters.LookupsRefused. Default 200;
+	// negative: no limit.
+	MaxLookupRate int
 
 	// RestoreDeadline bounds how long a restarted device spends
 	// reinstalling the just-in-time peers its state file lists
@@ -147,6 +160,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxLookups <= 0 {
 		c.MaxLookups = 64
 	}
+	if c.MaxLookupRate == 0 {
+		c.MaxLookupRate = defaultLookupRate
+	}
 	return c
 }
 
@@ -159,6 +175,7 @@ type JIT struct {
 
 	static  staticRoutes // static peers' allowed IPs, never handed out
 	limiter ratelimiter.Ratelimiter
+	budget  lookupBudget // over all sources (budget.go)
 	jobs    chan decodeJob
 	slots   chan struct{} // one per provisioning goroutine
 	kick    chan struct{} // wakes housekeeping when something is watched
@@ -166,6 +183,7 @@ type JIT struct {
 	cancel  context.CancelFunc
 
 	watch watchSet
+	fails failureLog // repeated failure lines, aggregated (faillog.go)
 
 	out *outbound // nil unless Outbound is on (outbound.go)
 
@@ -247,6 +265,7 @@ func newJIT(host feature.Host, cfg Config) *JIT {
 	j.ctx, j.cancel = context.WithCancel(context.Background())
 	if j.enabled() {
 		j.limiter.Init()
+		j.budget.init(j.cfg.MaxLookupRate)
 		j.jobs = make(chan decodeJob, decodeQueueLen)
 		j.slots = make(chan struct{}, j.cfg.MaxLookups)
 		j.kick = make(chan struct{}, 1)
@@ -311,8 +330,8 @@ func (j *JIT) OnReceive(pkt []byte, ep wgconn.Endpoint) conn.Verdict {
 
 // admit decides from cheap signals whether an initiation may cost a
 // decode: a valid mac1, a device and decoders that are not under load
-// (then upstream's cookie defence handles everything), and the source IP
-// within its rate.
+// (then upstream's cookie defence handles everything), the source IP
+// within its rate, and all sources together within the lookup budget.
 func (j *JIT) admit(id *feature.Identity, pkt []byte, src netip.AddrPort) bool {
 	if !id.CheckMAC1(pkt) {
 		return false
@@ -320,7 +339,14 @@ func (j *JIT) admit(id *feature.Identity, pkt []byte, src netip.AddrPort) bool {
 	if j.host.Upstream().IsUnderLoad() || len(j.jobs) >= cap(j.jobs)/8 {
 		return false
 	}
-	return j.limiter.Allow(src.Addr())
+	if !j.limiter.Allow(src.Addr()) {
+		return false
+	}
+	if !j.budget.allow(mono.Now()) {
+		j.c.LookupsRefused.Add(1)
+		return false
+	}
+	return true
 }
 
 // OnSend learns which watched initiations the device answered (the
@@ -444,7 +470,7 @@ func (j *JIT) provision(key feature.Key, src netip.AddrPort) {
 		j.event(hooks.PeerEvent{Kind: hooks.PeerRefused, Key: hooks.PublicKey(key)})
 	case err != nil:
 		j.setNegative(key, j.cfg.ErrorRetry)
-		j.host.Errorf("jit: %s not installed: %v", feature.ShortKey(key), err)
+		j.fails.failed(j.host.Errorf, key, fmt.Sprintf("jit: %s not installed: %v", feature.ShortKey(key), err), time.Now())
 		j.event(hooks.PeerEvent{Kind: hooks.PeerLookupFailed, Key: hooks.PublicKey(key), Err: err})
 	case j.removedSince(key, started):
 		j.host.Verbosef("jit: %s removed while it was being looked up; not installed", feature.ShortKey(key))
@@ -471,17 +497,26 @@ func (j *JIT) provision(key feature.Key, src netip.AddrPort) {
 	j.answerHeld(key, h.job, cfg.PersistentKeepalive)
 }
 
-// installLooked installs key with the configuration its lookup returned,
-// and counts it. A failure is counted, logged after lost (what it costs),
-// reported as a failed lookup, and false returned.
+// installLooked installs key with the configuration its lookup returned
+// (applyLooked), and counts the install.
 func (j *JIT) installLooked(key feature.Key, cfg hooks.PeerConfig, lost string) bool {
-	if err := j.install(key, cfg); err != nil {
-		j.c.ProviderErrors.Add(1)
-		j.host.Errorf("jit: %s: %v", lost, err)
-		j.event(hooks.PeerEvent{Kind: hooks.PeerLookupFailed, Key: hooks.PublicKey(key), Err: err})
+	if !j.applyLooked(key, cfg, lost) {
 		return false
 	}
 	j.c.PeersInstalled.Add(1)
+	return true
+}
+
+// applyLooked applies a provider's answer for key (applyAnswer). A
+// refusal or failure is counted as a provider error, logged after lost
+// (what it costs), reported as a failed lookup, and false returned.
+func (j *JIT) applyLooked(key feature.Key, cfg hooks.PeerConfig, lost string) bool {
+	if err := j.applyAnswer(key, cfg); err != nil {
+		j.c.ProviderErrors.Add(1)
+		j.fails.failed(j.host.Errorf, key, fmt.Sprintf("jit: %s: %v", lost, err), time.Now())
+		j.event(hooks.PeerEvent{Kind: hooks.PeerLookupFailed, Key: hooks.PublicKey(key), Err: err})
+		return false
+	}
 	return true
 }
 
@@ -605,17 +640,27 @@ func (j *JIT) callTimed(call func(ctx context.Context) (hooks.PeerConfig, error)
 	}
 }
 
-// install adds key as a just-in-time peer with cfg, first evicting the
-// least recently active one if the cap is reached. Persistent keepalive
-// is left to the caller (see provision).
-func (j *JIT) install(key feature.Key, cfg hooks.PeerConfig) error {
-	if err := j.static.check(key, cfg.AllowedIPs); err != nil {
-		return fmt.Errorf("failed to install peer %s: provider's answer refused: %w", feature.ShortKey(key), err)
-	}
+// applyAnswer installs or updates key with cfg, a provider's answer. It
+// is the one path every answer takes (a first install, revalidation, the
+// outbound side, a restart restore), so all follow the same rules: an
+// answer for the key of a static peer is refused, and so is one whose
+// allowed IPs overlap a static peer's; installing one more peer first
+// evicts the least recently active if the cap is reached. A new peer's
+// persistent keepalive is left to the caller (see provision); an
+// installed one's is set with the rest.
+func (j *JIT) applyAnswer(key feature.Key, cfg hooks.PeerConfig) error {
 	j.installMu.Lock()
 	defer j.installMu.Unlock()
 	j.mu.Lock()
 	_, exists := j.peers[key]
+	j.mu.Unlock()
+	if !exists && j.host.HasPeer(key) {
+		return fmt.Errorf("failed to install peer %s: provider's answer refused: it is a static peer", feature.ShortKey(key))
+	}
+	if err := j.static.check(key, cfg.AllowedIPs); err != nil {
+		return fmt.Errorf("failed to install peer %s: provider's answer refused: %w", feature.ShortKey(key), err)
+	}
+	j.mu.Lock()
 	var victims []feature.Key
 	if !exists && len(j.peers) >= j.cfg.MaxPeers {
 		victims = j.leastActiveLocked(len(j.peers) - j.cfg.MaxPeers + 1)
@@ -624,12 +669,13 @@ func (j *JIT) install(key feature.Key, cfg hooks.PeerConfig) error {
 	if len(victims) > 0 {
 		j.evict(victims, "cap")
 	}
-	keepalive := cfg.PersistentKeepalive
-	cfg.PersistentKeepalive = 0
-	if err := j.configurePeer(key, cfg); err != nil {
+	applied := cfg
+	if !exists {
+		applied.PersistentKeepalive = 0
+	}
+	if err := j.configurePeer(key, applied); err != nil {
 		return fmt.Errorf("failed to install peer %s: %w", feature.ShortKey(key), err)
 	}
-	cfg.PersistentKeepalive = keepalive
 	j.mu.Lock()
 	if p := j.peers[key]; p != nil {
 		p.cfg = cfg

@@ -29,9 +29,9 @@ package jit
 //     sends meanwhile is held, not provisioned a second time. The
 //     provider is the authority: a key it no longer knows, or a failed
 //     lookup, is not restored.
-//  3. A known key is installed through the JIT install path (static-route
-//     protection, the cap, eviction and revalidation apply) with the
-//     saved endpoint instead of the provider's.
+//  3. A known key is installed through applyAnswer, as every answer is
+//     (static-route protection, the cap, eviction and revalidation apply),
+//     with the saved endpoint instead of the provider's.
 //  4. The peer then gets exactly one handshake initiation, as the startup
 //     broadcast would send it, so its client's session resumes at once.
 //     A client that has just sent us an initiation gets none (handshakes
@@ -327,7 +327,7 @@ func (j *JIT) restorePeer(it restoreItem, started time.Time, r feature.Restore) 
 		j.event(hooks.PeerEvent{Kind: hooks.PeerRefused, Key: hooks.PublicKey(key)})
 		outcome = unknown
 	case err != nil:
-		j.host.Errorf("%s - just-in-time peer not restored: %v", feature.ShortKey(key), err)
+		j.fails.failed(j.host.Errorf, key, fmt.Sprintf("%s - just-in-time peer not restored: %v", feature.ShortKey(key), err), time.Now())
 		j.event(hooks.PeerEvent{Kind: hooks.PeerLookupFailed, Key: hooks.PublicKey(key), Err: err})
 		outcome = failed
 	case j.removedSince(key, started):
