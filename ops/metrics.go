@@ -39,6 +39,7 @@ var metrics = []metric{
 	gauge("peers", "Peers the device holds now.", func(s *device.Stats) float64 { return float64(s.PeersActive) }),
 	counter("peer_misses_total", "Authenticated initiations from peers the device did not hold.", func(s *device.Stats) uint64 { return s.PeerMisses }),
 	counter("provider_errors_total", "Peer provider lookups that failed.", func(s *device.Stats) uint64 { return s.ProviderErrors }),
+	counter("lookups_refused_total", "Initiations from new sources not decoded because the global provider lookup budget (WGHOOKS_JIT_LOOKUP_RATE) was spent.", func(s *device.Stats) uint64 { return s.LookupsRefused }),
 	counter("drains_total", "Drains (keypairs expired, readiness withdrawn).", func(s *device.Stats) uint64 { return s.Drains }),
 	counter("endpoint_failovers_total", "Peers moved to another candidate address of their endpoint.", func(s *device.Stats) uint64 { return s.EndpointFailovers }),
 	counter("source_resets_total", "Cached source addresses reset.", func(s *device.Stats) uint64 { return s.SourceResets }),
