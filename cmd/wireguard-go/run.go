@@ -20,21 +20,32 @@ import (
 // run sets the daemon up and serves until a signal, the TUN going away or
 // the UAPI socket being removed. It returns the exit code.
 func run(a args) int {
+	// A backgrounding parent waits for this report (readiness.go); it is
+	// taken before the settings are read, which know no such variable.
+	report := takeStartReport()
 	foreground := a.foreground || os.Getenv(envForeground) == "1"
 	level := logLevel()
 	verbosef, errorf := logFuncs(level, a.iface)
+	// setupFailed logs a failed start and reports it to a waiting parent.
+	setupFailed := func(format string, args ...any) int {
+		msg := fmt.Sprintf(format, args...)
+		errorf("%s", msg)
+		report.failed(msg)
+		return exitSetupFailed
+	}
+	// However the start ends before it is ready (a panic included), a
+	// waiting parent hears of it; after ready this does nothing.
+	defer report.failed("exited before it was ready")
 
 	d, _, err := readSettings(a.iface, os.Environ())
 	if err != nil {
-		errorf("Invalid configuration: %v", err)
-		return exitSetupFailed
+		return setupFailed("Invalid configuration: %v", err)
 	}
 	cfg := &d.cfg
 
 	tdev, err := openTUN(a.iface)
 	if err != nil {
-		errorf("Failed to create TUN device: %v", err)
-		return exitSetupFailed
+		return setupFailed("Failed to create TUN device: %v", err)
 	}
 	if name, err := tdev.Name(); err == nil {
 		a.iface = name
@@ -42,25 +53,30 @@ func run(a args) int {
 	}
 	uapiFile, err := openUAPI(a.iface)
 	if err != nil {
-		errorf("UAPI listen error: %v", err)
 		tdev.Close()
-		return exitSetupFailed
+		return setupFailed("UAPI listen error: %v", err)
 	}
 	// From here the socket file is this daemon's (made here, or by the
 	// parent that passed WG_UAPI_FD): a failed start removes it, so no
 	// socket is left that no one answers.
 	socket := ipc.SocketPath("", a.iface)
-	failed := func() int {
+	failed := func(format string, args ...any) int {
+		code := setupFailed(format, args...)
 		if err := os.Remove(socket); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errorf("Failed to remove UAPI socket: %v", err)
 		}
-		return exitSetupFailed
+		return code
 	}
 	if !foreground {
-		if err := daemonize(tdev, uapiFile, level); err != nil {
-			errorf("Failed to daemonize: %v", err)
+		err := daemonize(tdev, uapiFile, level)
+		if errors.Is(err, errNotReady) {
+			// Still starting: leave it be and return as upstream would.
+			errorf("Daemon started but %v; not waiting longer", err)
+			return exitSetupSuccess
+		}
+		if err != nil {
 			tdev.Close()
-			return failed()
+			return failed("Failed to daemonize: %v", err)
 		}
 		return exitSetupSuccess
 	}
@@ -69,28 +85,26 @@ func run(a args) int {
 	cfg.Verbosef, cfg.Errorf = logFuncs(level, "")
 	dev, err := device.New(tdev, *cfg)
 	if err != nil {
-		errorf("Failed to create device: %v", err)
-		return failed()
+		return failed("Failed to create device: %v", err)
 	}
 	defer dev.Close()
 	verbosef("Device started")
 
 	stopServices, err := d.startServices(dev, a.iface, errorf)
 	if err != nil {
-		errorf("Failed to start service: %v", err)
-		return failed()
+		return failed("Failed to start service: %v", err)
 	}
 	defer stopServices()
 
 	ln, err := ipc.ListenFile(a.iface, uapiFile)
 	if err != nil {
-		errorf("Failed to listen on uapi socket: %v", err)
-		return failed()
+		return failed("Failed to listen on uapi socket: %v", err)
 	}
 	srv := ipc.NewServer(dev, errorf)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	verbosef("UAPI listener started")
+	report.ready()
 
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, unix.SIGTERM, os.Interrupt)
