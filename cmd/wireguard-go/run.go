@@ -71,7 +71,7 @@ func run(a args) int {
 		err := daemonize(tdev, uapiFile, level)
 		if errors.Is(err, errNotReady) {
 			// Still starting: leave it be and return as upstream would.
-			errorf("Daemon started but %v; not waiting longer", err)
+			errorf("Not waiting longer: %v; it goes on starting in the background", err)
 			return exitSetupSuccess
 		}
 		if err != nil {
