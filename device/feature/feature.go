@@ -98,7 +98,8 @@ type ExtKey struct {
 type StateSection interface {
 	Feature
 	// SaveState returns the section to write, or nil for none. v is the
-	// device's view at the time of writing.
+	// device's view at the time of writing, with the last handshake the
+	// state file knew for a peer silent since it was restored (Carry).
 	SaveState(v *View, now time.Time) (json.RawMessage, error)
 	// RestoreState applies the section written by the previous process,
 	// once, before the first Up that can use it. It must return quickly:
@@ -117,7 +118,8 @@ type Restore struct {
 	// RecentInitiation reports whether addr (normalized) sent this device
 	// a handshake initiation within d: initiating to it would cross.
 	RecentInitiation func(addr string, d time.Duration) bool
-	// Carry tells the state file to keep pk's entry (endpoint, last
-	// handshake) across a restart during which the peer stays silent.
+	// Carry tells the state file that pk was restored at endpoint: while
+	// it stays silent there, the next file (its peers and every section)
+	// keeps lastHandshake for it.
 	Carry func(pk Key, endpoint string, lastHandshake time.Time)
 }

@@ -199,10 +199,6 @@ type JIT struct {
 	removed      map[feature.Key]time.Time // removal time, for in-flight lookups
 	peers        map[feature.Key]*jitPeer  // installed just-in-time peers
 	revalidating bool
-	// restored are the peers a restore brought back, with their saved
-	// endpoint and last handshake, carried into the next state file
-	// while they stay silent.
-	restored map[feature.Key]restoredPeer
 }
 
 // jitPeer is one installed just-in-time peer.
@@ -260,7 +256,6 @@ func newJIT(host feature.Host, cfg Config) *JIT {
 	j.negative = make(map[feature.Key]time.Time)
 	j.removed = make(map[feature.Key]time.Time)
 	j.peers = make(map[feature.Key]*jitPeer)
-	j.restored = make(map[feature.Key]restoredPeer)
 	j.watch.m = make(map[uint32]decodeJob)
 	j.ctx, j.cancel = context.WithCancel(context.Background())
 	if j.enabled() {
@@ -809,7 +804,6 @@ func (j *JIT) forget(keys []feature.Key) {
 	j.mu.Lock()
 	for _, k := range keys {
 		delete(j.peers, k)
-		delete(j.restored, k)
 		j.removed[k] = now
 	}
 	j.mu.Unlock()

@@ -39,8 +39,9 @@ package jit
 //  5. One summary line: restored, no longer known, lookups failed.
 //
 // A restored peer that stays silent keeps its saved last handshake in the
-// next file (and, through Restore.Carry, in the restart's own entries), so
-// a second restart before it speaks again still restores it.
+// next file (Restore.Carry: the state file carries it, and the view
+// SaveState gets has it), so a second restart before it speaks again
+// still restores it.
 
 import (
 	"encoding/json"
@@ -75,12 +76,6 @@ type sectionPeer struct {
 	LastHandshake time.Time `json:"last_handshake,omitzero"`
 }
 
-// restoredPeer is one peer a restore brought back.
-type restoredPeer struct {
-	endpoint      string // normalized
-	lastHandshake time.Time
-}
-
 // SaveState returns the section listing the installed just-in-time peers
 // that have an endpoint; nil when there are none. It runs on the state
 // writer's goroutine with the restart's state lock held, and takes mu.
@@ -92,9 +87,6 @@ func (j *JIT) SaveState(v *feature.View, _ time.Time) (json.RawMessage, error) {
 			continue
 		}
 		hs := p.Handshake
-		if r, ok := j.restored[p.PublicKey]; ok && hs.IsZero() && r.endpoint == p.Endpoint {
-			hs = r.lastHandshake
-		}
 		e := sectionPeer{PublicKey: feature.EncodeKey(p.PublicKey), Endpoint: p.Endpoint}
 		if !hs.IsZero() {
 			e.LastHandshake = hs.UTC()
@@ -344,11 +336,6 @@ func (j *JIT) restorePeer(it restoreItem, started time.Time, r feature.Restore) 
 		return outcome
 	}
 	endpoint := feature.NormalizeEndpoint(it.endpoint.String())
-	j.mu.Lock()
-	if _, ok := j.peers[key]; ok {
-		j.restored[key] = restoredPeer{endpoint: endpoint, lastHandshake: it.lastHandshake}
-	}
-	j.mu.Unlock()
 	if r.Carry != nil {
 		r.Carry(key, endpoint, it.lastHandshake)
 	}

@@ -44,8 +44,8 @@ func TestPlanRestore(t *testing.T) {
 }
 
 // TestSaveStateSection: the section lists the just-in-time peers with an
-// endpoint, carries a restored silent peer's last handshake, and parses
-// back; a static peer or one without an endpoint is left out, and
+// endpoint, with the last handshake the view gives (the state file's
+// carried one for a restored silent peer), and parses back; a static peer or one without an endpoint is left out, and
 // nothing to list is no section.
 func TestSaveStateSection(t *testing.T) {
 	h, _ := featuretest.New(t)
@@ -54,7 +54,7 @@ func TestSaveStateSection(t *testing.T) {
 	a, b, static := feature.Key{1}, feature.Key{2}, feature.Key{3}
 	hs := time.Date(2026, 5, 22, 12, 0, 0, 0, time.UTC)
 	v := &feature.View{Peers: []feature.PeerView{
-		{PublicKey: a, Endpoint: "198.18.0.1:1"},
+		{PublicKey: a, Endpoint: "198.18.0.1:1", Handshake: hs},
 		{PublicKey: b},
 		{PublicKey: static, Endpoint: "198.18.0.3:1", Handshake: hs},
 	}}
@@ -65,7 +65,6 @@ func TestSaveStateSection(t *testing.T) {
 		h.AddPeer(k)
 		j.mark(k, true)
 	}
-	j.restored[a] = restoredPeer{endpoint: "198.18.0.1:1", lastHandshake: hs}
 	raw, err := j.SaveState(v, hs)
 	if err != nil {
 		t.Fatal(err)

@@ -456,6 +456,22 @@ func (r *Restart) writeState(why string) error {
 	return nil
 }
 
+// withCarriedLocked returns v with, for each peer silent since a restore
+// brought it back at its saved endpoint, the last handshake the previous
+// file knew: what the peers list and every section write, so an entry
+// survives a restart during which its peer stayed silent.
+func (r *Restart) withCarriedLocked(v *feature.View) *feature.View {
+	out := *v
+	out.Peers = append([]feature.PeerView(nil), v.Peers...)
+	for i := range out.Peers {
+		p := &out.Peers[i]
+		if c, ok := r.state.carried[p.PublicKey]; ok && p.Handshake.IsZero() && c.endpoint == p.Endpoint {
+			p.Handshake = c.lastHandshake
+		}
+	}
+	return &out
+}
+
 // buildStateLocked turns the device's view into a state file, or nil when
 // it would hold nothing (the previous file is then left as it is).
 func (r *Restart) buildStateLocked(v *feature.View, now time.Time) *stateFile {
@@ -464,14 +480,12 @@ func (r *Restart) buildStateLocked(v *feature.View, now time.Time) *stateFile {
 		return nil
 	}
 	f := &stateFile{Version: stateVersion, PublicKey: feature.EncodeKey(own), Written: now.UTC()}
+	v = r.withCarriedLocked(v)
 	for _, p := range v.Peers {
 		if p.Endpoint == "" {
 			continue
 		}
 		hs := p.Handshake
-		if c, ok := r.state.carried[p.PublicKey]; ok && hs.IsZero() && c.endpoint == p.Endpoint {
-			hs = c.lastHandshake
-		}
 		e := statePeer{
 			PublicKey:          feature.EncodeKey(p.PublicKey),
 			Endpoint:           p.Endpoint,

@@ -328,3 +328,47 @@ func TestConfiguredEndpointsFromOperatorOnly(t *testing.T) {
 		t.Fatalf("a removed peer keeps its configured endpoint %q", got)
 	}
 }
+
+// A peer restored at its saved endpoint and silent since keeps that
+// file's last handshake in the next file: in its peers entry and in the
+// view every section is built from (one carried record, not one per
+// feature).
+func TestCarriedHandshakeReachesSections(t *testing.T) {
+	h, _ := featuretest.New(t)
+	priv, _ := stateTestKey(1)
+	_, pk := stateTestKey(2)
+	hs := time.Date(2026, 5, 22, 12, 0, 0, 0, time.UTC)
+	sec := &viewSection{}
+	r, err := New(h, Config{StateFile: filepath.Join(t.TempDir(), "wg0.json")}, Wiring{Sections: func() []feature.StateSection { return []feature.StateSection{sec} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	r.state.Lock()
+	r.state.carried[pk] = restoreItem{pk: pk, endpoint: "198.18.0.2:1", lastHandshake: hs}
+	v := &feature.View{PrivateKey: priv, Peers: []feature.PeerView{{PublicKey: pk, Endpoint: "198.18.0.2:1"}}}
+	f := r.buildStateLocked(v, hs.Add(time.Minute))
+	r.state.Unlock()
+	if f == nil || len(f.Peers) != 1 || !f.Peers[0].LastHandshake.Equal(hs) {
+		t.Fatalf("state file %+v, want the peer with its carried handshake", f)
+	}
+	if len(sec.seen) != 1 || !sec.seen[0].Handshake.Equal(hs) {
+		t.Fatalf("the section saw %+v, want the carried handshake", sec.seen)
+	}
+	if !v.Peers[0].Handshake.IsZero() {
+		t.Fatal("building the state file changed the caller's view")
+	}
+}
+
+// viewSection is a state section that records the view it was given.
+type viewSection struct {
+	feature.Base
+	seen []feature.PeerView
+}
+
+func (*viewSection) Name() string { return "view" }
+func (s *viewSection) SaveState(v *feature.View, _ time.Time) (json.RawMessage, error) {
+	s.seen = v.Peers
+	return nil, nil
+}
+func (*viewSection) RestoreState(json.RawMessage, feature.Restore) {}
