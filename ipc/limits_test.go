@@ -2,14 +2,13 @@ package ipc_test
 
 import (
 	"bufio"
-	"fmt"
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"wghooks/internal/testkit"
 	"wghooks/ipc"
 )
 
@@ -22,46 +21,12 @@ func (stubHandler) IpcGetOperation(w io.Writer) error {
 	return err
 }
 
-// logBuf collects what the server logs.
-type logBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuf) Printf(format string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	fmt.Fprintf(&l.b, format+"\n", args...)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // serveLogged serves a stubHandler on a socket in a temp dir and returns
 // its path and its log.
-func serveLogged(t *testing.T, configure func(*ipc.Server)) (string, *logBuf) {
+func serveLogged(t *testing.T, configure func(*ipc.Server)) (string, *testkit.Log) {
 	t.Helper()
-	dir := t.TempDir()
-	ln, err := ipc.Listen(dir, "wglim0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := new(logBuf)
-	srv := ipc.NewServer(stubHandler{}, logs.Printf)
-	if configure != nil {
-		configure(srv)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-done; err != nil {
-			t.Errorf("Serve after Close: %v", err)
-		}
-	})
+	logs := testkit.NewLog(t, "server")
+	dir := testkit.ServeUAPILog(t, stubHandler{}, "wglim0", configure, logs.Logf)
 	return ipc.SocketPath(dir, "wglim0"), logs
 }
 

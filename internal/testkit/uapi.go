@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"wghooks/device"
+	"wghooks/hooks"
 	"wghooks/ipc"
 	"wghooks/tun"
 )
@@ -34,16 +35,23 @@ func Device(t testing.TB, addr string, cfg device.Config) *device.Device {
 
 // ServeUAPI serves h on socket iface in a fresh temporary directory and
 // returns the directory. configure, when non-nil, adjusts the server
-// before it serves. At cleanup the server is closed and must have
-// stopped cleanly.
+// before it serves. The server logs to the test's log. At cleanup the
+// server is closed and must have stopped cleanly.
 func ServeUAPI(t testing.TB, h ipc.Handler, iface string, configure func(*ipc.Server)) (dir string) {
+	t.Helper()
+	return ServeUAPILog(t, h, iface, configure, t.Logf)
+}
+
+// ServeUAPILog is ServeUAPI with the server's log lines going to logf,
+// for tests that check what the server logs.
+func ServeUAPILog(t testing.TB, h ipc.Handler, iface string, configure func(*ipc.Server), logf hooks.Logf) (dir string) {
 	t.Helper()
 	dir = t.TempDir()
 	ln, err := ipc.Listen(dir, iface)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := ipc.NewServer(h, t.Logf)
+	srv := ipc.NewServer(h, logf)
 	if configure != nil {
 		configure(srv)
 	}
