@@ -17,17 +17,8 @@ cd "$(dirname "$0")/../.."
 
 RUNS=${RUNS:-21}
 
-if [[ $EUID -ne 0 ]]; then
-	echo "startup: skipped: needs root (network namespaces and TUN devices)"
-	exit 0
-fi
-if [[ ! -c /dev/net/tun ]]; then
-	echo "startup: skipped: needs /dev/net/tun"
-	exit 0
-fi
-for tool in ip wg go; do
-	command -v "$tool" >/dev/null || { echo "startup: missing $tool" >&2; exit 1; }
-done
+. scripts/bench/lib/daemons.sh
+bench_require startup ip wg go
 
 tmp=$(mktemp -d /tmp/wghooks-bench-XXXXXX)
 tag=$$
@@ -45,11 +36,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-upstream_version=$(go list -m -f '{{.Version}}' golang.zx2c4.com/wireguard)
-go build -o "$tmp/wireguard-go" ./cmd/wireguard-go
-go build -o "$tmp/wireguard-go-upstream" golang.zx2c4.com/wireguard
-echo "ours:     ./cmd/wireguard-go"
-echo "upstream: golang.zx2c4.com/wireguard $upstream_version (same module version)"
+bench_build_daemons "$tmp"
 
 ip netns add "$ns"
 

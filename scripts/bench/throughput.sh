@@ -17,17 +17,8 @@ cd "$(dirname "$0")/../.."
 RUNS=${RUNS:-5}
 SECS=${SECS:-5}
 
-if [[ $EUID -ne 0 ]]; then
-	echo "throughput: skipped: needs root (network namespaces and TUN devices)"
-	exit 0
-fi
-if [[ ! -c /dev/net/tun ]]; then
-	echo "throughput: skipped: needs /dev/net/tun"
-	exit 0
-fi
-for tool in ip wg iperf3 go; do
-	command -v "$tool" >/dev/null || { echo "throughput: missing $tool" >&2; exit 1; }
-done
+. scripts/bench/lib/daemons.sh
+bench_require throughput ip wg iperf3 go
 
 tmp=$(mktemp -d /tmp/wghooks-bench-XXXXXX)
 tag=$$
@@ -47,11 +38,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-upstream_version=$(go list -m -f '{{.Version}}' golang.zx2c4.com/wireguard)
-go build -o "$tmp/wireguard-go" ./cmd/wireguard-go
-go build -o "$tmp/wireguard-go-upstream" golang.zx2c4.com/wireguard
-echo "ours:     ./cmd/wireguard-go"
-echo "upstream: golang.zx2c4.com/wireguard $upstream_version (same module version)"
+bench_build_daemons "$tmp"
 
 ip netns add "$nsA"
 ip netns add "$nsB"
