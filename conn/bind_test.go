@@ -552,3 +552,33 @@ func TestBindHooksSwappedWhileReceiving(t *testing.T) {
 		t.Fatal("receiver did not drain 200 datagrams")
 	}
 }
+
+// TestDstAddrPort: an endpoint's destination, through wrappers, for the
+// bind's own endpoints and for one known only by its string.
+func TestDstAddrPort(t *testing.T) {
+	ap := netip.MustParseAddrPort("198.18.0.1:51820")
+	std := &wgconn.StdNetEndpoint{AddrPort: ap}
+	for name, ep := range map[string]wgconn.Endpoint{
+		"std":     std,
+		"wrapped": wrappedEndpoint{std},
+		"string":  stringEndpoint{s: "198.18.0.1:51820"},
+	} {
+		if got := DstAddrPort(ep); got != ap {
+			t.Errorf("%s: DstAddrPort = %v, want %v", name, got, ap)
+		}
+	}
+	if got := DstAddrPort(nil); got.IsValid() {
+		t.Errorf("nil endpoint: %v, want none", got)
+	}
+}
+
+type wrappedEndpoint struct{ wgconn.Endpoint }
+
+func (w wrappedEndpoint) Unwrap() wgconn.Endpoint { return w.Endpoint }
+
+type stringEndpoint struct {
+	wgconn.Endpoint
+	s string
+}
+
+func (e stringEndpoint) DstToString() string { return e.s }

@@ -1,6 +1,8 @@
 package conn
 
 import (
+	"net/netip"
+
 	wgconn "golang.zx2c4.com/wireguard/conn"
 )
 
@@ -20,5 +22,26 @@ func unwrapEndpoint(ep wgconn.Endpoint) wgconn.Endpoint {
 			return ep
 		}
 		ep = u.Unwrap()
+	}
+}
+
+// DstAddrPort returns ep's destination address and port, unwrapping
+// wrappers; the zero AddrPort for an endpoint without one.
+func DstAddrPort(ep wgconn.Endpoint) netip.AddrPort {
+	switch e := unwrapEndpoint(ep).(type) {
+	case nil:
+		return netip.AddrPort{}
+	case *wgconn.StdNetEndpoint:
+		return e.AddrPort
+	case interface{ DstAddrPort() netip.AddrPort }:
+		return e.DstAddrPort()
+	case interface {
+		Addr() netip.Addr
+		Port() uint16
+	}:
+		return netip.AddrPortFrom(e.Addr(), e.Port())
+	default:
+		ap, _ := netip.ParseAddrPort(e.DstToString())
+		return ap
 	}
 }

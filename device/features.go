@@ -162,7 +162,7 @@ func (d *Device) sawSent(bufs [][]byte, ep wgconn.Endpoint) {
 	default:
 		return
 	}
-	if src, ok := feature.AddrPortOf(ep); ok {
+	if src := conn.DstAddrPort(ep); src.IsValid() {
 		d.sources.Seen(src, time.Now())
 	}
 }

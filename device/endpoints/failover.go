@@ -33,7 +33,6 @@ import (
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
 	"wghooks/conn"
-	"wghooks/device/feature"
 
 	"wghooks/internal/mono"
 )
@@ -118,7 +117,7 @@ func identify(tab *peerTable, dst netip.AddrPort, msg []byte) *hostPeer {
 }
 
 func (hp *hostPeer) noteDst(ep wgconn.Endpoint) netip.AddrPort {
-	addr := feature.EndpointAddrPort(ep)
+	addr := conn.DstAddrPort(ep)
 	if box := hp.dst.Load(); box == nil || box.addr != addr {
 		hp.dst.Store(&epBox{ep: ep, addr: addr})
 	}
@@ -147,7 +146,7 @@ func (e *Endpoints) sentData(b []byte, ep wgconn.Endpoint) {
 
 func (e *Endpoints) sentInitiation(b []byte, ep wgconn.Endpoint) {
 	tab := e.tab.Load()
-	dst := feature.EndpointAddrPort(ep)
+	dst := conn.DstAddrPort(ep)
 	hp := identify(tab, dst, b)
 	if hp == nil {
 		return
@@ -210,7 +209,7 @@ func (hp *hostPeer) failbackInterval(base time.Duration) time.Duration {
 // are known.
 func (e *Endpoints) sentResponse(b []byte, ep wgconn.Endpoint) {
 	tab := e.tab.Load()
-	hp := identify(tab, feature.EndpointAddrPort(ep), b)
+	hp := identify(tab, conn.DstAddrPort(ep), b)
 	if hp == nil {
 		return
 	}
@@ -240,7 +239,7 @@ func (e *Endpoints) gotReply(hp *hostPeer, ep wgconn.Endpoint) {
 		hp.txSinceRx.Store(0)
 	}
 	if hp.suspect.Load() && hp.suspect.CompareAndSwap(true, false) {
-		from := feature.EndpointAddrPort(ep)
+		from := conn.DstAddrPort(ep)
 		hp.mu.Lock()
 		since := time.Since(hp.suspectSince)
 		old := netip.AddrPort{}
@@ -263,7 +262,7 @@ func (e *Endpoints) gotReply(hp *hostPeer, ep wgconn.Endpoint) {
 // gotAnswer handles a response (or a cookie reply: the initiation arrived,
 // the responder is only busy) to one of our initiations.
 func (e *Endpoints) gotAnswer(hp *hostPeer, local, remote uint32, response bool, ep wgconn.Endpoint) {
-	from := feature.EndpointAddrPort(ep)
+	from := conn.DstAddrPort(ep)
 	hp.mu.Lock()
 	var moved bool
 	var old netip.AddrPort

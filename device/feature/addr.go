@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 
-	wgconn "golang.zx2c4.com/wireguard/conn"
 	wgdevice "golang.zx2c4.com/wireguard/device"
-
-	"wghooks/conn"
 )
 
 // Key is a peer's public key.
@@ -45,38 +42,4 @@ func NormalizeEndpoint(s string) string {
 		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
 	}
 	return s
-}
-
-// AddrPortOf returns ep's destination address, unwrapping wrappers; ok is
-// false for an endpoint without one.
-func AddrPortOf(ep wgconn.Endpoint) (netip.AddrPort, bool) {
-	ap := EndpointAddrPort(ep)
-	return ap, ap.IsValid()
-}
-
-// EndpointAddrPort returns an endpoint's destination address and port,
-// unwrapping wrappers; the zero AddrPort when it has none.
-func EndpointAddrPort(ep wgconn.Endpoint) netip.AddrPort {
-	for {
-		u, ok := ep.(conn.Unwrapper)
-		if !ok {
-			break
-		}
-		ep = u.Unwrap()
-	}
-	switch e := ep.(type) {
-	case nil:
-		return netip.AddrPort{}
-	case *wgconn.StdNetEndpoint:
-		return e.AddrPort
-	case interface{ DstAddrPort() netip.AddrPort }:
-		return e.DstAddrPort()
-	case interface {
-		Addr() netip.Addr
-		Port() uint16
-	}:
-		return netip.AddrPortFrom(e.Addr(), e.Port())
-	}
-	ap, _ := netip.ParseAddrPort(ep.DstToString())
-	return ap
 }

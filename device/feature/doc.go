@@ -8,9 +8,10 @@
 // and send hooks, extension keys with their docs and get lines, a
 // configuration event, and optionally its own section of the state file.
 // No feature imports another feature, nor the core; what two features need
-// to share lives here (Sources, Identity, View, Counters and the conversions
-// in addr.go); the monotonic clock of the packet paths is internal/mono,
-// which conn shares.
+// to share lives here (Sources, Identity, View, Counters and the key
+// conversions in addr.go); an endpoint's address is conn.DstAddrPort, and
+// the monotonic clock of the packet paths is internal/mono, both shared
+// with conn.
 //
 // Lock order, for the whole device, written once here (outer first; a
 // package's own comments name its locks, this is how they nest):

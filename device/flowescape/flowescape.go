@@ -276,7 +276,7 @@ func (f *FlowEscape) OnSend(bufs [][]byte, ep wgconn.Endpoint) {
 // lookup finds the state for ep's destination, creating it when asked
 // and room is left.
 func (f *FlowEscape) lookup(ep wgconn.Endpoint, create bool) *flowState {
-	addr := feature.EndpointAddrPort(ep)
+	addr := conn.DstAddrPort(ep)
 	if !addr.IsValid() {
 		return nil
 	}

@@ -161,8 +161,8 @@ func (g *Guard) OnReceive(pkt []byte, ep wgconn.Endpoint) conn.Verdict {
 	if id == nil {
 		return conn.Pass // no private key: upstream answers nothing
 	}
-	src, ok := feature.AddrPortOf(ep)
-	if !ok {
+	src := conn.DstAddrPort(ep)
+	if !src.IsValid() {
 		return conn.Pass
 	}
 	now := time.Now()
@@ -237,7 +237,7 @@ func (g *Guard) OnSend(bufs [][]byte, ep wgconn.Endpoint) {
 	}
 	switch conn.MessageType(bufs[0]) {
 	case conn.MessageInitiation, conn.MessageResponse:
-		if src, ok := feature.AddrPortOf(ep); ok {
+		if src := conn.DstAddrPort(ep); src.IsValid() {
 			g.budgets.refund(src, time.Now())
 		}
 	}

@@ -301,8 +301,8 @@ func (j *JIT) OnReceive(pkt []byte, ep wgconn.Endpoint) conn.Verdict {
 	if id == nil {
 		return conn.Pass
 	}
-	src, ok := feature.AddrPortOf(ep)
-	if !ok {
+	src := conn.DstAddrPort(ep)
+	if !src.IsValid() {
 		return conn.Pass
 	}
 	now := time.Now()
