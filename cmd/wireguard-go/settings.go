@@ -8,6 +8,7 @@ import (
 	"wghooks/device"
 	"wghooks/hooks/dnsresolver"
 	"wghooks/hooks/sqlstore"
+	"wghooks/ops"
 )
 
 // daemon is what the settings fill: the device's configuration and the
@@ -37,7 +38,7 @@ var settingsTable = &settings.Table[daemon]{
 		{Name: envConfigDir, Kind: settings.Path, Default: "/etc/wghooks", EnvOnly: true,
 			Doc: "directory of the settings file IFACE.conf (a missing file is fine)"},
 
-		// Recovery across restarts (device/restart.go).
+		// Recovery across restarts (device/restart).
 		{Name: "WGHOOKS_BROADCAST", Kind: settings.Bool, Default: "on",
 			Doc: "send every peer with a known endpoint a handshake initiation when the interface comes up, or at the first `wg setconf` if it came up before",
 			Set: func(d *daemon, v settings.Value) error {
@@ -68,7 +69,7 @@ var settingsTable = &settings.Table[daemon]{
 			Doc: "client side: a peer sent to and silent this long gets a handshake now",
 			Set: func(d *daemon, v settings.Value) error { d.cfg.Restart.DeadPeerTimeout = durOr(v, 0); return nil }},
 
-		// Endpoints that heal (device/endpoints.go).
+		// Endpoints that heal (device/endpoints).
 		{Name: "WGHOOKS_ENDPOINTS_CONFIG", Kind: settings.Path, Off: true, Default: "/etc/wireguard/IFACE.conf",
 			Doc: "wg-quick file whose hostname Endpoints the device keeps as names (the default may be missing)",
 			Set: applyEndpointsConfig},
@@ -91,7 +92,7 @@ var settingsTable = &settings.Table[daemon]{
 			Doc: "reset cached source addresses when routes, addresses or links change",
 			Set: func(d *daemon, v settings.Value) error { d.cfg.Endpoints.NoRouteWatch = !v.Bool; return nil }},
 
-		// Just-in-time peers (device/provision.go); buildProvider
+		// Just-in-time peers (device/jit); buildProvider
 		// combines the provider's settings.
 		{Name: sqlstore.EnvPath, Kind: settings.Path, Off: true, Default: sqlstore.DefaultDir + "/IFACE.db",
 			Doc: "the SQLite peer store (the default is used once `wghooks peers add` creates it); off: no just-in-time peers",
@@ -136,8 +137,8 @@ var settingsTable = &settings.Table[daemon]{
 			Doc: "a packet to the address of a peer not installed installs it from the provider, so the gateway can reach a client first",
 			Set: func(d *daemon, v settings.Value) error { d.cfg.JIT.Outbound = v.Bool; return nil }},
 
-		// Behind a UDP load balancer (device/flowescape.go, ops/).
-		{Name: "WGHOOKS_HTTP", Kind: settings.ListenAddr, Off: true, Default: "off",
+		// Behind a UDP load balancer (device/flowescape, ops/).
+		{Name: "WGHOOKS_HTTP", Kind: settings.ListenAddr, Listen: ops.ListenAddr, Off: true, Default: "off",
 			Doc: "serve /healthz, /readyz and /metrics here (a bare port listens on 127.0.0.1)",
 			Set: func(d *daemon, v settings.Value) error {
 				if !v.Off {
@@ -155,7 +156,7 @@ var settingsTable = &settings.Table[daemon]{
 			Doc: "an initiation unanswered this long is lost",
 			Set: func(d *daemon, v settings.Value) error { d.cfg.HA.HandshakeTimeout = v.Dur; return nil }},
 
-		// The handshake-flood guard (device/guard.go).
+		// The handshake-flood guard (device/guard).
 		{Name: "WGHOOKS_GUARD_RATE", Kind: settings.Int, Off: true, Builtin: true, Default: "256", Floor: "1", Ceiling: "1000000",
 			Doc: "handshake initiations per second from new source addresses taken without a cookie (off: no guard)",
 			Set: func(d *daemon, v settings.Value) error { d.cfg.Guard.Rate = intOr(v, -1); return nil }},

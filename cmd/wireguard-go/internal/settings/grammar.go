@@ -2,7 +2,6 @@ package settings
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -61,8 +60,8 @@ func (s *Setting[T]) parse(text string) (Value, error) {
 		}
 		return Value{Text: text}, nil
 	case ListenAddr:
-		addr, ok := parseListenAddr(text)
-		if !ok {
+		addr, err := s.Listen(text)
+		if err != nil {
 			return Value{}, fmt.Errorf("want %s", s.want())
 		}
 		return Value{Text: addr}, nil
@@ -144,22 +143,6 @@ func parseBool(s string) (v, ok bool) {
 	return false, false
 }
 
-// parseListenAddr reads host:port or a bare port, which listens on
-// loopback.
-func parseListenAddr(s string) (string, bool) {
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		host, port = "127.0.0.1", s
-	}
-	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		return "", false
-	}
-	if host == "" {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port), true
-}
-
 func (s *Setting[T]) durationBounds() (lo, hi time.Duration) {
 	lo, _ = time.ParseDuration(s.Floor)
 	hi, _ = time.ParseDuration(s.Ceiling)
@@ -195,6 +178,10 @@ func (s *Setting[T]) check(prefix string) error {
 	case Enum:
 		if len(s.Values) == 0 || (s.Off && slices.Contains(s.Values, "off")) {
 			return fmt.Errorf("setting %s: want values (off among them only when not Off)", s.Name)
+		}
+	case ListenAddr:
+		if s.Listen == nil {
+			return fmt.Errorf("setting %s: a listen address needs Listen, its reader", s.Name)
 		}
 	}
 	if s.Default != "" {

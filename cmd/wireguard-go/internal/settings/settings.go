@@ -87,6 +87,9 @@ type Setting[T any] struct {
 	Values []string
 	// Port is the port of an AddrPorts address written without one.
 	Port uint16
+	// Listen reads a ListenAddr into its canonical form (the server that
+	// listens owns that grammar: ops.ListenAddr for the daemon's).
+	Listen func(string) (string, error)
 	// EnvOnly settings cannot be set from the file (the file's own
 	// directory, for one).
 	EnvOnly bool

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"wghooks/ops"
 )
 
 type dst struct {
@@ -35,7 +37,7 @@ func testTable() *Table[dst] {
 			{Name: "T_MODE", Kind: Enum, Values: []string{"auto", "on", "off"}, Default: "auto", Doc: "a mode", Set: func(d *dst, v Value) error { d.mode = v.Text; return nil }},
 			{Name: "T_PATH", Kind: Path, Default: "/var/lib/t/IFACE.json", Off: true, Doc: "a file", Set: func(d *dst, v Value) error { d.path = v.Text; return nil }},
 			{Name: "T_SECRET", Kind: Secret, Doc: "a token"},
-			{Name: "T_HTTP", Kind: ListenAddr, Off: true, Default: "off", Doc: "a listener"},
+			{Name: "T_HTTP", Kind: ListenAddr, Listen: ops.ListenAddr, Off: true, Default: "off", Doc: "a listener"},
 			{Name: "T_DNS", Kind: AddrPorts, Port: 53, Doc: "servers"},
 			{Name: "T_URL", Kind: URL, Doc: "a URL"},
 		},
