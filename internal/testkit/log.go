@@ -25,12 +25,12 @@ type Log struct {
 }
 
 // NewLog returns an empty log. With tb non-nil, the log is printed, headed
-// "log of NAME", at Cleanup if the test failed or WGHOOKS_TEST_LOG is set.
+// "log of NAME", at Cleanup if the test failed or WGTEST_LOG is set.
 func NewLog(tb testing.TB, name string) *Log {
 	l := &Log{changed: make(chan struct{})}
 	if tb != nil {
 		tb.Cleanup(func() {
-			if tb.Failed() || os.Getenv("WGHOOKS_TEST_LOG") != "" {
+			if tb.Failed() || os.Getenv("WGTEST_LOG") != "" {
 				tb.Logf("log of %s:\n%s", name, l)
 			}
 		})
