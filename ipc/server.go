@@ -137,17 +137,9 @@ type connState struct {
 	writing atomic.Int64 // mono time a reply began to be written; 0 when none is
 }
 
-func (st *connState) startWrite() {
-	if st != nil {
-		st.writing.CompareAndSwap(0, mono.Now())
-	}
-}
+func (st *connState) startWrite() { st.writing.CompareAndSwap(0, mono.Now()) }
 
-func (st *connState) endWrite() {
-	if st != nil {
-		st.writing.Store(0)
-	}
-}
+func (st *connState) endWrite() { st.writing.Store(0) }
 
 // track admits c unless MaxConns are open and none of them has been
 // writing a reply for stuckAfter; otherwise the longest writer is closed
@@ -206,11 +198,10 @@ func (s *Server) Close() error {
 	return err
 }
 
-// ServeConn runs operations on one connection until the client closes it.
+// serveConn runs operations on one connection until the client closes it.
 // Each operation is "get=1\n\n" or "set=1\n" followed by key=value lines
-// and a blank line; each gets "errno=N\n\n" at its end.
-func (s *Server) ServeConn(c net.Conn) { s.serveConn(c, nil) }
-
+// and a blank line; each gets "errno=N\n\n" at its end. st tells track
+// when a reply is being written.
 func (s *Server) serveConn(c net.Conn, st *connState) {
 	r := bufio.NewReader(c)
 	w := bufio.NewWriter(c)

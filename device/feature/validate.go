@@ -1,10 +1,6 @@
 package feature
 
-import (
-	"fmt"
-
-	"wghooks/uapi"
-)
+import "fmt"
 
 // Validators for extension key values: one grammar per kind of value, so
 // every key of a kind accepts the same spellings.
@@ -21,14 +17,6 @@ func ValidateBool(v string) error {
 func ValidateTrue(v string) error {
 	if v != "true" {
 		return fmt.Errorf("want true")
-	}
-	return nil
-}
-
-// ValidateHexKey accepts a key in hex, as UAPI writes keys.
-func ValidateHexKey(v string) error {
-	if _, err := uapi.ParseKey(v); err != nil {
-		return fmt.Errorf("%q is not a hex key", v)
 	}
 	return nil
 }
