@@ -1,6 +1,10 @@
 package feature
 
-import "fmt"
+import (
+	"fmt"
+
+	"wghooks/uapi"
+)
 
 // Validators for extension key values: one grammar per kind of value, so
 // every key of a kind accepts the same spellings.
@@ -17,6 +21,14 @@ func ValidateBool(v string) error {
 func ValidateTrue(v string) error {
 	if v != "true" {
 		return fmt.Errorf("want true")
+	}
+	return nil
+}
+
+// ValidateHexKey accepts a key in hex, as UAPI writes keys.
+func ValidateHexKey(v string) error {
+	if _, err := uapi.ParseKey(v); err != nil {
+		return fmt.Errorf("want a key in hex (64 characters)")
 	}
 	return nil
 }

@@ -903,27 +903,17 @@ func (j *JIT) Keys() []feature.ExtKey {
 	return []feature.ExtKey{
 		{
 			Name: "wghooks_jit", Peer: true,
-			Doc: "true marks a just-in-time peer (evictable, revalidated); false makes it static",
-			Validate: func(v string) error {
-				if v != "true" && v != "false" {
-					return uapi.Errorf(uapi.ErrnoInvalid, "failed to set wghooks_jit: %q is not true or false", v)
-				}
-				return nil
-			},
+			Doc:      "true marks a just-in-time peer (evictable, revalidated); false makes it static",
+			Validate: feature.ValidateBool,
 			ApplyPeer: func(pk feature.Key, v string) error {
 				j.mark(pk, v == "true")
 				return nil
 			},
 		},
 		{
-			Name: "wghooks_jit_forget",
-			Doc:  "hex public key: forget a cached \"unknown\" answer so the key's next initiation asks the provider again",
-			Validate: func(v string) error {
-				if _, err := uapi.ParseKey(v); err != nil {
-					return uapi.Errorf(uapi.ErrnoInvalid, "failed to set wghooks_jit_forget: %q is not a hex key", v)
-				}
-				return nil
-			},
+			Name:     "wghooks_jit_forget",
+			Doc:      "hex public key: forget a cached \"unknown\" answer so the key's next initiation asks the provider again",
+			Validate: feature.ValidateHexKey,
 			ApplyDevice: func(v string) error {
 				k, _ := uapi.ParseKey(v)
 				j.mu.Lock()
