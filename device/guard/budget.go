@@ -24,18 +24,13 @@ const (
 // budgets holds each known source's allowance. Its lock is a leaf.
 type budgets struct {
 	mu sync.Mutex
-	m  map[netip.AddrPort]budget
+	m  map[netip.AddrPort]feature.Bucket
 }
 
-type budget struct {
-	tokens   float32
-	refilled time.Time // zero for a fresh source: the budget is full
-}
-
-func (b *budgets) init() { b.m = make(map[netip.AddrPort]budget) }
+func (b *budgets) init() { b.m = make(map[netip.AddrPort]feature.Bucket) }
 
 // take reports whether src, a known source, is within its budget, of
-// which it takes one.
+// which it takes one. A source seen for the first time starts full.
 func (b *budgets) take(src netip.AddrPort, now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -44,29 +39,21 @@ func (b *budgets) take(src netip.AddrPort, now time.Time) bool {
 		if len(b.m) >= feature.MaxSources {
 			return false
 		}
-		e.tokens = knownBurst
-	} else {
-		e.tokens = min(knownBurst, e.tokens+float32(now.Sub(e.refilled).Seconds())*knownRate)
+		e.Fill(knownBurst, now)
 	}
-	e.refilled = now
-	ok = e.tokens >= 1
-	if ok {
-		e.tokens--
-	}
+	ok = e.Take(now, knownRate, knownBurst)
 	b.m[src] = e
 	return ok
 }
 
 // refund gives src one initiation back: the device answered it.
-func (b *budgets) refund(src netip.AddrPort, now time.Time) {
+func (b *budgets) refund(src netip.AddrPort) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	e, ok := b.m[src]
-	if !ok {
-		return // a fresh source's budget is full anyway
+	if e, ok := b.m[src]; ok { // a fresh source's budget is full anyway
+		e.Give(knownBurst)
+		b.m[src] = e
 	}
-	e.tokens = min(knownBurst, e.tokens+1)
-	b.m[src] = e
 }
 
 // expire forgets budgets untouched for as long as a source stays known.
@@ -74,7 +61,7 @@ func (b *budgets) expire(now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for src, e := range b.m {
-		if now.Sub(e.refilled) >= feature.SourceTTL {
+		if now.Sub(e.Counted()) >= feature.SourceTTL {
 			delete(b.m, src)
 		}
 	}

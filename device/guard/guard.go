@@ -80,8 +80,7 @@ type Guard struct {
 	// source, refilled at rate per second.
 	bucket struct {
 		sync.Mutex
-		tokens float64
-		last   time.Time
+		feature.Bucket
 	}
 	floodUntil atomic.Int64 // UnixNano; cookies required before it
 	episode    struct {
@@ -123,7 +122,6 @@ func newGuard(host feature.Host, cfg Config) *Guard {
 	}
 	g.budgets.init()
 	if g.rate > 0 {
-		g.bucket.tokens = g.rate
 		g.cookieLimiter.Init()
 		g.passLimiter.Init()
 		g.replies = make(chan cookieJob, cookieQueueLen)
@@ -213,12 +211,7 @@ func (g *Guard) pass(mac1 [16]byte, now time.Time) conn.Verdict {
 func (g *Guard) take(now time.Time) bool {
 	b := &g.bucket
 	b.Lock()
-	b.tokens = min(g.rate, b.tokens+now.Sub(b.last).Seconds()*g.rate)
-	b.last = now
-	ok := b.tokens >= 1
-	if ok {
-		b.tokens--
-	}
+	ok := b.Take(now, g.rate, g.rate)
 	b.Unlock()
 	if !ok {
 		g.floodUntil.Store(now.Add(guardHold).UnixNano())
@@ -238,7 +231,7 @@ func (g *Guard) OnSend(bufs [][]byte, ep wgconn.Endpoint) {
 	switch conn.MessageType(bufs[0]) {
 	case conn.MessageInitiation, conn.MessageResponse:
 		if src := conn.DstAddrPort(ep); src.IsValid() {
-			g.budgets.refund(src, time.Now())
+			g.budgets.refund(src)
 		}
 	}
 }

@@ -193,7 +193,7 @@ func TestSourceBudget(t *testing.T) {
 	// Each answer gives one back at once: many handshakes through one
 	// address (a relay) pass as long as the device answers them.
 	for i := range 10 * knownBurst {
-		b.refund(a, later)
+		b.refund(a)
 		if !b.take(a, later) {
 			t.Fatalf("answered initiation %d refused", i)
 		}
@@ -208,7 +208,7 @@ func TestSourceBudget(t *testing.T) {
 		if !b.take(a, at) {
 			t.Fatalf("retransmit %d at RekeyTimeout intervals refused", i)
 		}
-		b.refund(a, at)
+		b.refund(a)
 	}
 	b.expire(later.Add(200*wgdevice.RekeyTimeout + feature.SourceTTL))
 	if len(b.m) != 0 {

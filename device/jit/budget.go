@@ -11,26 +11,25 @@ package jit
 
 import (
 	"sync"
+	"time"
 
-	"wghooks/internal/mono"
+	"wghooks/device/feature"
 )
 
 // defaultLookupRate is Config.MaxLookupRate's default.
 const defaultLookupRate = 200
 
-// lookupBudget is a token bucket: rate tokens a second, at most burst
-// saved. Its lock is a leaf, held for a few instructions on the receive
-// path. The zero value allows everything.
+// lookupBudget is a token bucket: rate tokens a second, at most a
+// second's worth saved. Its lock is a leaf, held for a few instructions on
+// the receive path. The zero value allows everything.
 type lookupBudget struct {
 	mu     sync.Mutex
 	rate   float64 // tokens a second; 0: no limit
-	burst  float64
-	tokens float64
-	last   int64 // mono.Now of the last refill
+	bucket feature.Bucket
 }
 
-// init sets the rate (lookups a second, 0 or less: no limit); the burst
-// is one second's worth, and the bucket starts full.
+// init sets the rate (lookups a second, 0 or less: no limit); the bucket
+// starts full.
 func (b *lookupBudget) init(rate int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -38,25 +37,13 @@ func (b *lookupBudget) init(rate int) {
 		b.rate = 0
 		return
 	}
-	b.rate, b.burst, b.tokens = float64(rate), float64(rate), float64(rate)
-	b.last = mono.Now()
+	b.rate = float64(rate)
+	b.bucket.Fill(b.rate, time.Now())
 }
 
-// allow takes one token at now (a mono.Now reading), and reports whether
-// there was one.
-func (b *lookupBudget) allow(now int64) bool {
+// allow takes one token at now, and reports whether there was one.
+func (b *lookupBudget) allow(now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.rate == 0 {
-		return true
-	}
-	if now > b.last {
-		b.tokens = min(b.burst, b.tokens+float64(now-b.last)*b.rate/1e9)
-		b.last = now
-	}
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+	return b.rate == 0 || b.bucket.Take(now, b.rate, b.rate)
 }

@@ -12,7 +12,7 @@ import (
 func TestLookupBudget(t *testing.T) {
 	var b lookupBudget
 	b.init(10)
-	now := b.last
+	now := b.bucket.Counted()
 	take := func() int {
 		n := 0
 		for i := 0; i < 100; i++ {
@@ -25,11 +25,11 @@ func TestLookupBudget(t *testing.T) {
 	if allowed := take(); allowed != 10 {
 		t.Fatalf("%d of 100 allowed at once, want the burst of 10", allowed)
 	}
-	now += int64(time.Second / 2)
+	now = now.Add(time.Second / 2)
 	if allowed := take(); allowed != 5 {
 		t.Fatalf("%d allowed after half a second, want 5", allowed)
 	}
-	now += int64(time.Hour)
+	now = now.Add(time.Hour)
 	if allowed := take(); allowed != 10 {
 		t.Fatalf("%d allowed after an hour, want no more than the burst of 10", allowed)
 	}

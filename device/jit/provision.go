@@ -48,7 +48,6 @@ import (
 	"wghooks/conn"
 	"wghooks/device/feature"
 	"wghooks/hooks"
-	"wghooks/internal/mono"
 	"wghooks/uapi"
 )
 
@@ -337,7 +336,7 @@ func (j *JIT) admit(id *feature.Identity, pkt []byte, src netip.AddrPort) bool {
 	if !j.limiter.Allow(src.Addr()) {
 		return false
 	}
-	if !j.budget.allow(mono.Now()) {
+	if !j.budget.allow(time.Now()) {
 		j.c.LookupsRefused.Add(1)
 		return false
 	}
