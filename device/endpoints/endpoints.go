@@ -663,12 +663,27 @@ func (e *Endpoints) applyCandidatesLocked(hp *hostPeer, addrs []netip.Addr, now 
 		// First address of a peer without a session: handshake now, so
 		// that traffic queued before the name resolved (whose initiation
 		// failed for want of an endpoint, arming a 5 s retry) goes at
-		// once, and the candidates are raced before it is needed.
+		// once, and the candidates are raced before it is needed. An
+		// initiation that did leave (to an endpoint configured beside the
+		// name) is being raced already: a new one would orphan it, and
+		// the server's answer to it would be refused.
 		e.host.Go(func() {
+			if e.initiationPending(hp) {
+				return
+			}
 			peer.ExpireCurrentKeypairs()
 			peer.SendHandshakeInitiation(false)
 		})
 	}
+}
+
+// initiationPending reports whether an initiation to hp left within the
+// last RekeyTimeout and has no answer yet.
+func (e *Endpoints) initiationPending(hp *hostPeer) bool {
+	hp.mu.Lock()
+	defer hp.mu.Unlock()
+	in := hp.init
+	return in.gen > 0 && !in.answered && time.Since(in.sentAt) < wgdevice.RekeyTimeout
 }
 
 // forceResolveLocked asks for a resolution now, at most every
