@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build demo test deps vet fmt-check fuzz fuzz-smoke bench clean
+.PHONY: all build demo test deps vet fmt-check fuzz fuzz-smoke bench outdated clean
 
 all: build
 
@@ -42,6 +42,10 @@ fuzz-smoke:
 
 bench: build
 	./scripts/bench.sh
+
+# Direct modules with a newer version on the proxy (changes nothing).
+outdated:
+	@GO=$(GO) ./scripts/outdated.sh
 
 clean:
 	rm -rf $(BIN)

@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"wghooks/internal/mono"
+	"github.com/wghooks/wghooks/internal/mono"
 )
 
 // SourceResetter is implemented by binds that cache, per endpoint, the

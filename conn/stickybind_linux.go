@@ -18,7 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 	wgconn "golang.zx2c4.com/wireguard/conn"
 
-	"wghooks/internal/mono"
+	"github.com/wghooks/wghooks/internal/mono"
 )
 
 // StickyBind is wghooks' default bind on Linux: kernel UDP sockets, like

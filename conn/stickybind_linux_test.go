@@ -13,7 +13,7 @@ import (
 
 	wgconn "golang.zx2c4.com/wireguard/conn"
 
-	"wghooks/internal/mono"
+	"github.com/wghooks/wghooks/internal/mono"
 )
 
 // stickyPeer is an open StickyBind and what it received.

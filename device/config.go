@@ -3,12 +3,12 @@ package device
 import (
 	wgconn "golang.zx2c4.com/wireguard/conn"
 
-	"wghooks/device/endpoints"
-	"wghooks/device/flowescape"
-	"wghooks/device/guard"
-	"wghooks/device/jit"
-	"wghooks/device/restart"
-	"wghooks/hooks"
+	"github.com/wghooks/wghooks/device/endpoints"
+	"github.com/wghooks/wghooks/device/flowescape"
+	"github.com/wghooks/wghooks/device/guard"
+	"github.com/wghooks/wghooks/device/jit"
+	"github.com/wghooks/wghooks/device/restart"
+	"github.com/wghooks/wghooks/hooks"
 )
 
 // Config configures a Device. The zero value works: real UDP sockets on a

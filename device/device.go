@@ -8,9 +8,9 @@ import (
 	wgdevice "golang.zx2c4.com/wireguard/device"
 	wgtun "golang.zx2c4.com/wireguard/tun"
 
-	"wghooks/conn"
-	"wghooks/device/feature"
-	"wghooks/tun"
+	"github.com/wghooks/wghooks/conn"
+	"github.com/wghooks/wghooks/device/feature"
+	"github.com/wghooks/wghooks/tun"
 )
 
 // Device is a WireGuard interface: an unmodified upstream device plus

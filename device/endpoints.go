@@ -3,7 +3,7 @@ package device
 import (
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
-	"wghooks/device/endpoints"
+	"github.com/wghooks/wghooks/device/endpoints"
 )
 
 // Endpoints that heal live in package endpoints; these are the Device's

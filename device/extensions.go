@@ -3,8 +3,8 @@ package device
 import (
 	"sort"
 
-	"wghooks/device/feature"
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/device/feature"
+	"github.com/wghooks/wghooks/uapi"
 )
 
 // wghooks' UAPI extension keys. Each feature declares its own (Keys);

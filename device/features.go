@@ -5,13 +5,13 @@ import (
 
 	wgconn "golang.zx2c4.com/wireguard/conn"
 
-	"wghooks/conn"
-	"wghooks/device/endpoints"
-	"wghooks/device/feature"
-	"wghooks/device/flowescape"
-	"wghooks/device/guard"
-	"wghooks/device/jit"
-	"wghooks/device/restart"
+	"github.com/wghooks/wghooks/conn"
+	"github.com/wghooks/wghooks/device/endpoints"
+	"github.com/wghooks/wghooks/device/feature"
+	"github.com/wghooks/wghooks/device/flowescape"
+	"github.com/wghooks/wghooks/device/guard"
+	"github.com/wghooks/wghooks/device/jit"
+	"github.com/wghooks/wghooks/device/restart"
 )
 
 // The features, in the order the device calls them. Each sees the core

@@ -18,12 +18,12 @@ import (
 	"golang.org/x/crypto/curve25519"
 	wgtun "golang.zx2c4.com/wireguard/tun"
 
-	"wghooks/conn"
-	"wghooks/device/feature"
-	"wghooks/device/jit"
-	"wghooks/hooks"
-	"wghooks/hooks/httpprovider"
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/conn"
+	"github.com/wghooks/wghooks/device/feature"
+	"github.com/wghooks/wghooks/device/jit"
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks/httpprovider"
+	"github.com/wghooks/wghooks/uapi"
 )
 
 // fuzzTUN is a TUN that never comes up and never carries a packet.

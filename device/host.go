@@ -6,10 +6,10 @@ import (
 
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
-	"wghooks/conn"
-	"wghooks/device/feature"
-	"wghooks/tun"
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/conn"
+	"github.com/wghooks/wghooks/device/feature"
+	"github.com/wghooks/wghooks/tun"
+	"github.com/wghooks/wghooks/uapi"
 )
 
 // host is the Device as its features see it (feature.Host): the narrow

@@ -3,8 +3,8 @@ package device
 import (
 	"encoding/hex"
 
-	"wghooks/device/feature"
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/device/feature"
+	"github.com/wghooks/wghooks/uapi"
 )
 
 // noteIdentity follows a set transaction's private_key line: the

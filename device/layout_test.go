@@ -27,8 +27,8 @@ func TestFeaturesSeeOnlyTheLeaf(t *testing.T) {
 		}
 		features++
 		checkPackage(t, e.Name(), func(imp string) bool {
-			return imp == "wghooks/device" || strings.HasPrefix(imp, "wghooks/device/") &&
-				imp != "wghooks/device/feature" && imp != "wghooks/device/feature/featuretest"
+			return imp == "github.com/wghooks/wghooks/device" || strings.HasPrefix(imp, "github.com/wghooks/wghooks/device/") &&
+				imp != "github.com/wghooks/wghooks/device/feature" && imp != "github.com/wghooks/wghooks/device/feature/featuretest"
 		})
 	}
 	if features == 0 {
@@ -36,7 +36,7 @@ func TestFeaturesSeeOnlyTheLeaf(t *testing.T) {
 	}
 	// The leaf imports nothing of the device.
 	checkPackage(t, "feature", func(imp string) bool {
-		return imp == "wghooks/device" || strings.HasPrefix(imp, "wghooks/device/") && imp != "wghooks/device/feature"
+		return imp == "github.com/wghooks/wghooks/device" || strings.HasPrefix(imp, "github.com/wghooks/wghooks/device/") && imp != "github.com/wghooks/wghooks/device/feature"
 	})
 	checkPackage(t, ".", func(string) bool { return false })
 }

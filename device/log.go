@@ -3,7 +3,7 @@ package device
 import (
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
-	"wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks"
 )
 
 // logger is the device's one adapter between wghooks' Logf functions and

@@ -15,10 +15,10 @@ import (
 	"golang.zx2c4.com/wireguard/tai64n"
 	"golang.zx2c4.com/wireguard/tun/tuntest"
 
-	"wghooks/conn"
-	"wghooks/device/feature"
-	"wghooks/device/jit"
-	"wghooks/hooks"
+	"github.com/wghooks/wghooks/conn"
+	"github.com/wghooks/wghooks/device/feature"
+	"github.com/wghooks/wghooks/device/jit"
+	"github.com/wghooks/wghooks/hooks"
 )
 
 // TestJITFollowsOrigins drives the jit feature through the core: a peer

@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"sync/atomic"
 
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/uapi"
 )
 
 // readiness is what health checks read: whether the device can answer a

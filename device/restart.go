@@ -1,6 +1,6 @@
 package device
 
-import "wghooks/device/restart"
+import "github.com/wghooks/wghooks/device/restart"
 
 // The restart feature (device/restart) is reached through these methods,
 // so the library's API is the same as when it lived here.

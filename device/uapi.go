@@ -6,8 +6,8 @@ import (
 	"io"
 	"strings"
 
-	"wghooks/device/feature"
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/device/feature"
+	"github.com/wghooks/wghooks/uapi"
 )
 
 // IpcSet applies one set transaction given as text (with or without the

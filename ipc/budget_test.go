@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/uapi"
 )
 
 // countingHandler applies nothing; it counts transactions.

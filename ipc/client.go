@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/uapi"
 )
 
 // Client speaks the UAPI text protocol to a daemon's socket. It is what

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/internal/testkit"
-	"wghooks/ipc"
+	"github.com/wghooks/wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/ipc"
 )
 
 // stubHandler answers a get with a fixed reply and accepts every set.

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/device"
-	"wghooks/internal/testkit"
-	"wghooks/ipc"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/ipc"
 )
 
 // TestStalledClientDoesNotBlockOthers: a client that starts a transaction

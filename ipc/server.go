@@ -11,9 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"wghooks/hooks"
-	"wghooks/internal/mono"
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/internal/mono"
+	"github.com/wghooks/wghooks/uapi"
 )
 
 // Handler applies UAPI operations; *device.Device implements it.

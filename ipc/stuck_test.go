@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/internal/testkit"
-	"wghooks/ipc"
+	"github.com/wghooks/wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/ipc"
 )
 
 var gets = []byte(strings.Repeat("get=1\n\n", 1000))

@@ -3,7 +3,7 @@ package ops
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"wghooks/device"
+	"github.com/wghooks/wghooks/device"
 )
 
 // metric is one value read from a Stats snapshot.

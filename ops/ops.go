@@ -16,8 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"wghooks/device"
-	"wghooks/hooks"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/hooks"
 )
 
 // Config configures the operations endpoint. The zero value works.

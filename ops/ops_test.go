@@ -11,8 +11,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"wghooks/device"
-	"wghooks/tun"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/tun"
 )
 
 func newDevice(t *testing.T) *device.Device {

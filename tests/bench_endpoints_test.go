@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/device"
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 // TestBenchEndpoints measures seconds from a path failure to the first

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/device"
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 // BenchmarkHardeningFlood measures a known peer's TCP throughput through

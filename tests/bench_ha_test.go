@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/device"
-	"wghooks/internal/lbsim"
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/internal/lbsim"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 // TestBenchHAFailover measures, in one run, the seconds from the death of

@@ -19,9 +19,9 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/device"
-	"wghooks/hooks/sqlstore"
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/hooks/sqlstore"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 // BenchmarkJITOutboundFirstPacket times the gateway's first round trip to

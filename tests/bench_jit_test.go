@@ -41,11 +41,11 @@ import (
 	"golang.org/x/crypto/curve25519"
 	"golang.zx2c4.com/wireguard/tai64n"
 
-	"wghooks/conn"
-	"wghooks/device"
-	"wghooks/hooks"
-	"wghooks/hooks/sqlstore"
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/conn"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks/sqlstore"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 // BenchmarkJITFirstContact times a brand-new client's first round trip

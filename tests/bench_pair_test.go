@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/device"
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 // benchPairLink is one TCP connection through an in-process tunnel: the

@@ -5,10 +5,10 @@ import (
 	"sync"
 	"testing"
 
-	"wghooks/device"
-	"wghooks/internal/testkit"
-	"wghooks/ipc"
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/ipc"
+	"github.com/wghooks/wghooks/uapi"
 )
 
 // BenchmarkHardeningUAPIStorm measures the live heap (after a collection,

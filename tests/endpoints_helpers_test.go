@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/device"
-	"wghooks/hooks"
-	"wghooks/internal/testkit"
-	"wghooks/internal/udprelay"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/internal/udprelay"
 )
 
 // Helpers of the endpoint tests: a resolver the test controls, UDP relays

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/hooks/dnsresolver/dnstest"
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/hooks/dnsresolver/dnstest"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 // Network-namespace scenarios of endpoints that heal: real daemons, real
@@ -133,7 +133,7 @@ func TestNetnsEndpointsFailoverWithDNS(t *testing.T) {
 	dns := epnsDNS(t, s, netip.MustParseAddr("198.18.51.1"))
 	dns.Set("vpn.test", 30*time.Second, netip.MustParseAddr("fd00:50::1"), netip.MustParseAddr("198.18.51.1"))
 	epnsResolvConf(t, c, netip.MustParseAddr("198.18.51.1"))
-	cli := netnsBuild(t, "wghooks/cmd/wghooks", "wghooks")
+	cli := netnsBuild(t, "github.com/wghooks/wghooks/cmd/wghooks", "wghooks")
 
 	serverKey, clientKey := newNetnsKey(t), newNetnsKey(t)
 	srv := s.startDaemon(t, wghooksBinary(t), netnsName("wge"))

@@ -10,8 +10,8 @@ import (
 
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
-	"wghooks/device"
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 // An IPv6 address that does not answer and an IPv4 one that does: the

@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 // TestNetnsHADaemonOps runs the daemon as an operator would behind a load

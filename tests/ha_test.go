@@ -13,10 +13,10 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"wghooks/device"
-	"wghooks/internal/lbsim"
-	"wghooks/internal/testkit"
-	"wghooks/ops"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/internal/lbsim"
+	"github.com/wghooks/wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/ops"
 )
 
 // haServer is one backend of an HA fleet: a wghooks device with its

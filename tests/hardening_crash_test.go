@@ -28,10 +28,10 @@ import (
 
 	"golang.org/x/crypto/curve25519"
 
-	"wghooks/device"
-	"wghooks/hooks"
-	"wghooks/hooks/sqlstore"
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks/sqlstore"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 // Environment of the crash child (TestHardeningCrashChild).
@@ -311,7 +311,7 @@ func TestHardeningCrashStore(t *testing.T) {
 		t.Skip("kills child processes; skipped with -short")
 	}
 	testkit.CheckLeaks(t)
-	bin := netnsBuild(t, "wghooks/cmd/wghooks", "wghooks")
+	bin := netnsBuild(t, "github.com/wghooks/wghooks/cmd/wghooks", "wghooks")
 	dir := t.TempDir()
 	db := filepath.Join(dir, "store", "peers.db")
 	run := func(args ...string) *exec.Cmd {

@@ -20,8 +20,8 @@ import (
 	wgconn "golang.zx2c4.com/wireguard/conn"
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
-	"wghooks/internal/floodgen"
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/internal/floodgen"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 // hardFlood is one flood, hardFloodResult what it saw.

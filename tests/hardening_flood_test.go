@@ -12,9 +12,9 @@ import (
 
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
-	"wghooks/device"
-	"wghooks/internal/floodgen"
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/internal/floodgen"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 // TestHardeningFlood: a just-in-time gateway carries a known peer's TCP

@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/device"
-	"wghooks/hooks"
-	"wghooks/hooks/httpprovider"
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks/httpprovider"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 // hardSender is a jitSender from its own loopback source address, so

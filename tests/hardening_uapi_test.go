@@ -25,11 +25,11 @@ import (
 
 	wgipc "golang.zx2c4.com/wireguard/ipc"
 
-	"wghooks/device"
-	"wghooks/hooks/sqlstore"
-	"wghooks/internal/testkit"
-	"wghooks/ipc"
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/hooks/sqlstore"
+	"github.com/wghooks/wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/ipc"
+	"github.com/wghooks/wghooks/uapi"
 )
 
 // hardLines is an endless "a=1\n" stream of n bytes, then a blank line.
@@ -253,7 +253,7 @@ func TestHardeningFilePermissions(t *testing.T) {
 
 	// Peer store, created by the CLI while a daemon holds it open (so the
 	// WAL files exist).
-	bin := netnsBuild(t, "wghooks/cmd/wghooks", "wghooks")
+	bin := netnsBuild(t, "github.com/wghooks/wghooks/cmd/wghooks", "wghooks")
 	dir := t.TempDir()
 	db := filepath.Join(dir, "lib", "wg0.db")
 	add := func(k testkit.Keypair, ip string) {

@@ -15,10 +15,10 @@ import (
 	wgdevice "golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tai64n"
 
-	"wghooks/conn"
-	"wghooks/device"
-	"wghooks/hooks"
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/conn"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 // jitProvider is a hooks.Provider backed by a map, counting lookups per

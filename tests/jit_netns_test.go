@@ -81,7 +81,7 @@ func newJITNetnsGateway(t *testing.T, prefix string, env ...string) *jitNetnsGat
 	g.daemon.wg(t, "set", g.daemon.iface, "listen-port", "51820", "private-key", g.key.file)
 	a.run(t, "ip", "addr", "add", g.tunnel.String()+"/24", "dev", g.daemon.iface)
 	a.run(t, "ip", "link", "set", g.daemon.iface, "up")
-	g.cli = netnsBuild(t, "wghooks/cmd/wghooks", "wghooks")
+	g.cli = netnsBuild(t, "github.com/wghooks/wghooks/cmd/wghooks", "wghooks")
 	return g
 }
 

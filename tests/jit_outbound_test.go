@@ -19,11 +19,11 @@ import (
 
 	wgconn "golang.zx2c4.com/wireguard/conn"
 
-	"wghooks/device"
-	"wghooks/hooks"
-	"wghooks/hooks/httpprovider"
-	"wghooks/hooks/sqlstore"
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks/httpprovider"
+	"github.com/wghooks/wghooks/hooks/sqlstore"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 // jitOutboundProvider answers by key and by address from one table,

@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/device"
-	"wghooks/hooks"
-	"wghooks/hooks/httpprovider"
-	"wghooks/hooks/sqlstore"
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks/httpprovider"
+	"github.com/wghooks/wghooks/hooks/sqlstore"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 // TestJITFirstHandshakeOneInitiation: brand-new clients whose keys exist

@@ -33,7 +33,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 // TestMain removes namespaces left by killed runs before the tests and the
@@ -525,7 +525,7 @@ func netnsRemoveBuilds() {
 
 // wghooksBinary returns our drop-in daemon, cmd/wireguard-go.
 func wghooksBinary(t testing.TB) string {
-	return netnsBuild(t, "wghooks/cmd/wireguard-go", "wireguard-go")
+	return netnsBuild(t, "github.com/wghooks/wghooks/cmd/wireguard-go", "wireguard-go")
 }
 
 // upstreamBinary returns upstream's wireguard-go built from the module

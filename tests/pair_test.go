@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/device"
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 func TestPairPingAndHTTP(t *testing.T) {

@@ -21,9 +21,9 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/device"
-	"wghooks/hooks"
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 const restartJITGatewayAddr = "198.18.9.1"

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 // The operator's flow, for real: our daemon serves a roaming client that

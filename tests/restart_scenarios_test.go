@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/device"
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 // The four server-restart scenarios of issue 3. The client is always

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/device"
-	"wghooks/internal/testkit"
-	"wghooks/tun"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/tun"
 )
 
 // restartStateJSON is a state file as wghooks writes it.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 // wgtoolsConf is a parsed `wg showconf`: the [Interface] keys and one map

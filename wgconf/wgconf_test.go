@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/uapi"
 )
 
 const sample = `

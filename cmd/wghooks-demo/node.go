@@ -5,8 +5,8 @@ import (
 
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
-	"wghooks/device"
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 // node is one demo host: a wghooks device on netstack, listening on

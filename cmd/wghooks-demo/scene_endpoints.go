@@ -6,10 +6,10 @@ import (
 	"net/netip"
 	"time"
 
-	"wghooks/device"
-	"wghooks/hooks"
-	"wghooks/internal/testkit"
-	"wghooks/internal/udprelay"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/internal/udprelay"
 )
 
 // sceneEndpoints: the client knows the server as vpn.example.test, which

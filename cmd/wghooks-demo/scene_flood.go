@@ -16,10 +16,10 @@ import (
 	wgconn "golang.zx2c4.com/wireguard/conn"
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
-	"wghooks/device"
-	"wghooks/hooks"
-	"wghooks/internal/floodgen"
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/internal/floodgen"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 // The flood: what it sends and for how long. Upstream retransmits an

@@ -5,10 +5,10 @@ import (
 	"net/netip"
 	"time"
 
-	"wghooks/device"
-	"wghooks/internal/lbsim"
-	"wghooks/internal/testkit"
-	"wghooks/ops"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/internal/lbsim"
+	"github.com/wghooks/wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/ops"
 )
 
 func sceneHA(tl *timeline) error {

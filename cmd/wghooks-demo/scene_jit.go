@@ -10,10 +10,10 @@ import (
 	"sync"
 	"time"
 
-	"wghooks/device"
-	"wghooks/hooks"
-	"wghooks/hooks/sqlstore"
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks/sqlstore"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 func sceneJIT(tl *timeline) error {

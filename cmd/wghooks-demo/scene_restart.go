@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"wghooks/device"
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 // restartUpWindow is how long the upstream server is watched after its

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"time"
 
-	"wghooks/device"
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 func sceneTunnel(tl *timeline) error {

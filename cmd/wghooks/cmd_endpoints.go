@@ -8,8 +8,8 @@ import (
 	"os"
 	"strings"
 
-	"wghooks/uapi"
-	"wghooks/wgconf"
+	"github.com/wghooks/wghooks/uapi"
+	"github.com/wghooks/wghooks/wgconf"
 )
 
 // peerHex accepts a public key in wg's base64 or in hex.

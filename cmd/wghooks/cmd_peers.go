@@ -13,10 +13,10 @@ import (
 	"strings"
 	"time"
 
-	"wghooks/hooks"
-	"wghooks/hooks/sqlstore"
-	"wghooks/ipc"
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks/sqlstore"
+	"github.com/wghooks/wghooks/ipc"
+	"github.com/wghooks/wghooks/uapi"
 )
 
 // The peer store of just-in-time peers: the SQLite file the daemon asks

@@ -13,8 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"wghooks/ipc"
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/ipc"
+	"github.com/wghooks/wghooks/uapi"
 )
 
 // TestPeersStoreCommands drives add, list, import and remove against a

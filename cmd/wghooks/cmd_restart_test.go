@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"wghooks/device"
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 func TestRestartCommands(t *testing.T) {

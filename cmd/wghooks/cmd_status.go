@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/uapi"
 )
 
 func runGet(dir string, args []string, out io.Writer) error {

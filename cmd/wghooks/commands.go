@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"io"
 
-	"wghooks/ipc"
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/ipc"
+	"github.com/wghooks/wghooks/uapi"
 )
 
 // A command is one word of the CLI: `wghooks [-socket-dir DIR] NAME ARGS`.

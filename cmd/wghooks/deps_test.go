@@ -12,9 +12,9 @@ import (
 // notLinked are packages the CLI must not link: it talks to the engine over
 // the UAPI socket only. "/..." also rules out the packages under a path.
 var notLinked = []string{
-	"wghooks/device/...",                // the engine and its features
-	"golang.zx2c4.com/wireguard/device", // upstream's engine
-	"gvisor.dev/gvisor/...",             // netstack, which only the engine's tests and demo need
+	"github.com/wghooks/wghooks/device/...", // the engine and its features
+	"golang.zx2c4.com/wireguard/device",     // upstream's engine
+	"gvisor.dev/gvisor/...",                 // netstack, which only the engine's tests and demo need
 }
 
 // TestCLIDoesNotLinkTheEngine: `go list -deps` of the CLI holds none of

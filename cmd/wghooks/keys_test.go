@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"wghooks/device"
+	"github.com/wghooks/wghooks/device"
 )
 
 func TestKeysListsEveryFeaturesExtensionKeys(t *testing.T) {

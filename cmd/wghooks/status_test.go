@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"wghooks/device"
-	"wghooks/internal/testkit"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 // TestStatusShowsDeviceState: `wghooks status` prints the device's own

@@ -8,8 +8,8 @@ import (
 
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
-	"wghooks/cmd/wireguard-go/internal/settings"
-	"wghooks/wgconf"
+	"github.com/wghooks/wghooks/cmd/wireguard-go/internal/settings"
+	"github.com/wghooks/wghooks/wgconf"
 )
 
 // applyEndpointsConfig reads the hostname Endpoints of a wg-quick file,

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/cmd/wireguard-go/internal/settings"
+	"github.com/wghooks/wghooks/cmd/wireguard-go/internal/settings"
 )
 
 func TestEndpointOptions(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/device"
+	"github.com/wghooks/wghooks/device"
 )
 
 func TestParseHAOptions(t *testing.T) {

@@ -1,9 +1,9 @@
 package main
 
 import (
-	"wghooks/device"
-	"wghooks/hooks"
-	"wghooks/ops"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/ops"
 )
 
 // startOpsEndpoint serves /healthz, /readyz and /metrics when WGHOOKS_HTTP

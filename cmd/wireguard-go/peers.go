@@ -11,11 +11,11 @@ import (
 	"strings"
 	"sync"
 
-	"wghooks/cmd/wireguard-go/internal/settings"
-	"wghooks/device"
-	"wghooks/hooks"
-	"wghooks/hooks/httpprovider"
-	"wghooks/hooks/sqlstore"
+	"github.com/wghooks/wghooks/cmd/wireguard-go/internal/settings"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks/httpprovider"
+	"github.com/wghooks/wghooks/hooks/sqlstore"
 )
 
 // buildProvider chooses the just-in-time peer provider from the settings:

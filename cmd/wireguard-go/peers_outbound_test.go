@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"wghooks/hooks"
-	"wghooks/hooks/httpprovider"
-	"wghooks/hooks/sqlstore"
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks/httpprovider"
+	"github.com/wghooks/wghooks/hooks/sqlstore"
 )
 
 func TestParseJITOutboundOptions(t *testing.T) {

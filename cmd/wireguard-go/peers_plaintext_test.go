@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"wghooks/hooks/httpprovider"
+	"github.com/wghooks/wghooks/hooks/httpprovider"
 )
 
 // TestPeerURLPlaintext: an http:// control plane that is not loopback is

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/hooks"
-	"wghooks/hooks/httpprovider"
-	"wghooks/hooks/sqlstore"
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks/httpprovider"
+	"github.com/wghooks/wghooks/hooks/sqlstore"
 )
 
 const (

@@ -12,9 +12,9 @@ import (
 	wgdevice "golang.zx2c4.com/wireguard/device"
 	wgtun "golang.zx2c4.com/wireguard/tun"
 
-	"wghooks/device"
-	"wghooks/hooks"
-	"wghooks/ipc"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/ipc"
 )
 
 // run sets the daemon up and serves until a signal, the TUN going away or

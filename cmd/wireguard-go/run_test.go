@@ -6,7 +6,7 @@ import (
 	"os"
 	"testing"
 
-	"wghooks/ipc"
+	"github.com/wghooks/wghooks/ipc"
 )
 
 // startFails runs the daemon in the foreground for iface with the

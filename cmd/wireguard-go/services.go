@@ -3,8 +3,8 @@ package main
 import (
 	"fmt"
 
-	"wghooks/device"
-	"wghooks/hooks"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/hooks"
 )
 
 // service is a daemon-side companion of the device. start returns a stop

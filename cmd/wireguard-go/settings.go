@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"time"
 
-	"wghooks/cmd/wireguard-go/internal/settings"
-	"wghooks/device"
-	"wghooks/hooks/dnsresolver"
-	"wghooks/hooks/sqlstore"
-	"wghooks/ops"
+	"github.com/wghooks/wghooks/cmd/wireguard-go/internal/settings"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/hooks/dnsresolver"
+	"github.com/wghooks/wghooks/hooks/sqlstore"
+	"github.com/wghooks/wghooks/ops"
 )
 
 // daemon is what the settings fill: the device's configuration and the

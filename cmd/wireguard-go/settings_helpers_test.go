@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"wghooks/cmd/wireguard-go/internal/settings"
+	"github.com/wghooks/wghooks/cmd/wireguard-go/internal/settings"
 )
 
 // testSettings reads the settings of iface from kv alone: no process

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"wghooks/cmd/wireguard-go/internal/settings"
-	"wghooks/device"
+	"github.com/wghooks/wghooks/cmd/wireguard-go/internal/settings"
+	"github.com/wghooks/wghooks/device"
 )
 
 func TestSettingsTable(t *testing.T) {

@@ -49,12 +49,12 @@ import (
 	wgconn "golang.zx2c4.com/wireguard/conn"
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
-	"wghooks/device/feature"
-	"wghooks/hooks"
-	"wghooks/hooks/dnsresolver"
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/device/feature"
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks/dnsresolver"
+	"github.com/wghooks/wghooks/uapi"
 
-	"wghooks/internal/mono"
+	"github.com/wghooks/wghooks/internal/mono"
 )
 
 // Config configures endpoints that heal. The zero value works.

@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"wghooks/device/feature"
-	"wghooks/device/feature/featuretest"
+	"github.com/wghooks/wghooks/device/feature"
+	"github.com/wghooks/wghooks/device/feature/featuretest"
 )
 
 // TestKeysOnZeroValue: the core lists the keys' docs from a zero value,

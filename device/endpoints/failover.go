@@ -32,9 +32,9 @@ import (
 	wgconn "golang.zx2c4.com/wireguard/conn"
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
-	"wghooks/conn"
+	"github.com/wghooks/wghooks/conn"
 
-	"wghooks/internal/mono"
+	"github.com/wghooks/wghooks/internal/mono"
 )
 
 func le32(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }

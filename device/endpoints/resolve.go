@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks"
 )
 
 // Defaults of Config, documented there.

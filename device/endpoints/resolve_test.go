@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks"
 )
 
 func TestParseHostPort(t *testing.T) {

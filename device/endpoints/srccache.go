@@ -19,9 +19,9 @@ import (
 	"fmt"
 	"net/netip"
 
-	"wghooks/conn"
-	"wghooks/device/feature"
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/conn"
+	"github.com/wghooks/wghooks/device/feature"
+	"github.com/wghooks/wghooks/uapi"
 )
 
 type sourceReset struct {

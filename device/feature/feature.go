@@ -6,8 +6,8 @@ import (
 
 	wgconn "golang.zx2c4.com/wireguard/conn"
 
-	"wghooks/conn"
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/conn"
+	"github.com/wghooks/wghooks/uapi"
 )
 
 // Feature is one lifecycle extension of the device. The core calls every

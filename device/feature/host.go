@@ -3,8 +3,8 @@ package feature
 import (
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
-	"wghooks/conn"
-	"wghooks/tun"
+	"github.com/wghooks/wghooks/conn"
+	"github.com/wghooks/wghooks/tun"
 )
 
 // Logger is where a feature's log lines go. Name peers with ShortKey.

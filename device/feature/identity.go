@@ -3,7 +3,7 @@ package feature
 import (
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
-	"wghooks/conn"
+	"github.com/wghooks/wghooks/conn"
 )
 
 // Identity is the device's static identity as features need it on the

@@ -3,7 +3,7 @@ package feature
 import (
 	"fmt"
 
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/uapi"
 )
 
 // Validators for extension key values: one grammar per kind of value, so

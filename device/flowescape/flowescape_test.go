@@ -8,9 +8,9 @@ import (
 
 	wgconn "golang.zx2c4.com/wireguard/conn"
 
-	"wghooks/device/feature"
-	"wghooks/device/feature/featuretest"
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/device/feature"
+	"github.com/wghooks/wghooks/device/feature/featuretest"
+	"github.com/wghooks/wghooks/uapi"
 )
 
 // flowSim drives a flowWatch with a 250 ms sampling tick, as the watcher

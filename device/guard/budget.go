@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"wghooks/device/feature"
+	"github.com/wghooks/wghooks/device/feature"
 )
 
 // A known source's initiations pass the guard for one look-up while it

@@ -40,9 +40,9 @@ import (
 	wgdevice "golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/ratelimiter"
 
-	"wghooks/conn"
-	"wghooks/device/feature"
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/conn"
+	"github.com/wghooks/wghooks/device/feature"
+	"github.com/wghooks/wghooks/uapi"
 )
 
 // Config configures the handshake guard. The zero value turns it on

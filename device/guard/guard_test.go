@@ -12,9 +12,9 @@ import (
 	wgdevice "golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tai64n"
 
-	"wghooks/conn"
-	"wghooks/device/feature"
-	"wghooks/device/feature/featuretest"
+	"github.com/wghooks/wghooks/conn"
+	"github.com/wghooks/wghooks/device/feature"
+	"github.com/wghooks/wghooks/device/feature/featuretest"
 )
 
 // guardRig is a guard on a host that has only what the guard reads: an

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"wghooks/device/feature"
+	"github.com/wghooks/wghooks/device/feature"
 )
 
 // defaultLookupRate is Config.MaxLookupRate's default.

@@ -20,8 +20,8 @@ import (
 	"slices"
 	"time"
 
-	"wghooks/device/feature"
-	"wghooks/hooks"
+	"github.com/wghooks/wghooks/device/feature"
+	"github.com/wghooks/wghooks/hooks"
 )
 
 // revalidateWorkers bounds concurrent revalidation lookups.

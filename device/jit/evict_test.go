@@ -8,10 +8,10 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"wghooks/device/feature"
-	"wghooks/device/feature/featuretest"
-	"wghooks/hooks"
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/device/feature"
+	"github.com/wghooks/wghooks/device/feature/featuretest"
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/uapi"
 )
 
 // configuringHost is a featuretest.Host whose Configure does what the

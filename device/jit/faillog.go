@@ -18,7 +18,7 @@ import (
 	"sync"
 	"time"
 
-	"wghooks/device/feature"
+	"github.com/wghooks/wghooks/device/feature"
 )
 
 const (

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/device/feature"
-	"wghooks/device/feature/featuretest"
-	"wghooks/hooks"
+	"github.com/wghooks/wghooks/device/feature"
+	"github.com/wghooks/wghooks/device/feature/featuretest"
+	"github.com/wghooks/wghooks/hooks"
 )
 
 // TestFailureLogAggregates: a thousand failures of one kind (lines that

@@ -49,9 +49,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"wghooks/device/feature"
-	"wghooks/hooks"
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/device/feature"
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/uapi"
 )
 
 const (

@@ -11,9 +11,9 @@ import (
 
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
-	"wghooks/device/feature"
-	"wghooks/hooks"
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/device/feature"
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/uapi"
 )
 
 // TestRouteSetAgainstUpstream drives routeSet and upstream's own

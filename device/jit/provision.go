@@ -45,10 +45,10 @@ import (
 	"golang.zx2c4.com/wireguard/ratelimiter"
 	"golang.zx2c4.com/wireguard/tai64n"
 
-	"wghooks/conn"
-	"wghooks/device/feature"
-	"wghooks/hooks"
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/conn"
+	"github.com/wghooks/wghooks/device/feature"
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/uapi"
 )
 
 // Config configures just-in-time peers (peer-miss provisioning,

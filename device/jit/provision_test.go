@@ -9,10 +9,10 @@ import (
 
 	"golang.zx2c4.com/wireguard/tai64n"
 
-	"wghooks/device/feature"
-	"wghooks/device/feature/featuretest"
-	"wghooks/hooks"
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/device/feature"
+	"github.com/wghooks/wghooks/device/feature/featuretest"
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/uapi"
 )
 
 func TestConfigDefaults(t *testing.T) {

@@ -54,8 +54,8 @@ import (
 
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
-	"wghooks/device/feature"
-	"wghooks/hooks"
+	"github.com/wghooks/wghooks/device/feature"
+	"github.com/wghooks/wghooks/hooks"
 )
 
 var _ feature.StateSection = (*JIT)(nil)

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/device/feature"
-	"wghooks/device/feature/featuretest"
+	"github.com/wghooks/wghooks/device/feature"
+	"github.com/wghooks/wghooks/device/feature/featuretest"
 )
 
 func TestPlanRestore(t *testing.T) {

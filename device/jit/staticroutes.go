@@ -6,8 +6,8 @@ import (
 	"strings"
 	"sync"
 
-	"wghooks/device/feature"
-	"wghooks/uapi"
+	"github.com/wghooks/wghooks/device/feature"
+	"github.com/wghooks/wghooks/uapi"
 )
 
 // staticRoutes tracks the allowed IPs of peers configured by hand, from

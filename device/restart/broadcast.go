@@ -2,10 +2,10 @@ package restart
 
 import (
 	"fmt"
+	"github.com/wghooks/wghooks/device/feature"
 	"sort"
 	"sync"
 	"time"
-	"wghooks/device/feature"
 
 	wgconn "golang.zx2c4.com/wireguard/conn"
 	wgdevice "golang.zx2c4.com/wireguard/device"

@@ -1,8 +1,8 @@
 package restart
 
 import (
+	"github.com/wghooks/wghooks/device/feature"
 	"time"
-	"wghooks/device/feature"
 
 	wgdevice "golang.zx2c4.com/wireguard/device"
 )

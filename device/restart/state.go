@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"wghooks/device/feature"
+	"github.com/wghooks/wghooks/device/feature"
 )
 
 // The state file carries what a process learned to the next one:

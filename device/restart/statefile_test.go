@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/device/feature"
+	"github.com/wghooks/wghooks/device/feature"
 )
 
 // TestReadStateFileRefusesFIFO: a FIFO at the state file's path is refused

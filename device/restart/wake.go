@@ -9,8 +9,8 @@ import (
 	wgconn "golang.zx2c4.com/wireguard/conn"
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
-	"wghooks/conn"
-	"wghooks/device/feature"
+	"github.com/wghooks/wghooks/conn"
+	"github.com/wghooks/wghooks/device/feature"
 )
 
 // Stale-session wake.

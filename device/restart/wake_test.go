@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"testing"
 
-	"wghooks/device/feature"
+	"github.com/wghooks/wghooks/device/feature"
 )
 
 func staleWakeData(idx uint32) []byte {

@@ -28,7 +28,7 @@ import (
 
 	"golang.org/x/net/dns/dnsmessage"
 
-	"wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks"
 )
 
 // Resolver asks DNS servers for A and AAAA records. The zero value uses

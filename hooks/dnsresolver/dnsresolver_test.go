@@ -12,7 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"wghooks/hooks/dnsresolver/dnstest"
+	"github.com/wghooks/wghooks/hooks/dnsresolver/dnstest"
 )
 
 // checkLeaks verifies, after every other cleanup, that no goroutine

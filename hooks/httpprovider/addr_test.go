@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks"
 )
 
 func TestLookupAddrThroughHandler(t *testing.T) {

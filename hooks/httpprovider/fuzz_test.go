@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks"
 )
 
 // cannedTransport answers every request with one status and body,

@@ -47,7 +47,7 @@ import (
 	"strings"
 	"time"
 
-	"wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks"
 )
 
 // Peer is the JSON body of a 200 answer. Keys are standard base64, as

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks"
 )
 
 func testKey(b byte) hooks.PublicKey {

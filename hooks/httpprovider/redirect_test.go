@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks"
 )
 
 // TestRedirectToOtherOriginRefused: an https:// control plane redirecting

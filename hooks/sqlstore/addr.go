@@ -27,7 +27,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks"
 )
 
 const prefixSchema = `

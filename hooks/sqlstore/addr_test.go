@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks"
 )
 
 func addrPeer(k byte, ep string, prefixes ...string) Peer {

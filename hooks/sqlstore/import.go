@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks"
 )
 
 // maxConfigLine bounds one line of an imported file, as wgconf bounds a

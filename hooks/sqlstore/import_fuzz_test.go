@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks"
 )
 
 // FuzzParseConfig feeds `wghooks peers import` input (a configuration

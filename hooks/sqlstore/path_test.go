@@ -8,7 +8,7 @@ import (
 	"syscall"
 	"testing"
 
-	"wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks"
 )
 
 // TestOpenPathWithURIChars: a path holding '#', '?' or '%' (Linux allows

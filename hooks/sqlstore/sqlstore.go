@@ -25,7 +25,7 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
-	"wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks"
 )
 
 const schema = `

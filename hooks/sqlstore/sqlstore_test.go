@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks"
 )
 
 func openTemp(t *testing.T) *Store {

@@ -36,7 +36,7 @@ import (
 	wgdevice "golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tai64n"
 
-	"wghooks/conn"
+	"github.com/wghooks/wghooks/conn"
 )
 
 // Kind is one kind of junk.

@@ -17,7 +17,7 @@ import (
 	wgconn "golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/tai64n"
 
-	"wghooks/conn"
+	"github.com/wghooks/wghooks/conn"
 )
 
 func newKey(t *testing.T) (priv, pub [32]byte) {

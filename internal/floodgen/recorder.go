@@ -6,7 +6,7 @@ import (
 
 	wgconn "golang.zx2c4.com/wireguard/conn"
 
-	"wghooks/conn"
+	"github.com/wghooks/wghooks/conn"
 )
 
 // Recorder is a client's bind that supplies a flood's Replay: it keeps a

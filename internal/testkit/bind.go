@@ -9,7 +9,7 @@ import (
 
 	wgconn "golang.zx2c4.com/wireguard/conn"
 
-	"wghooks/conn"
+	"github.com/wghooks/wghooks/conn"
 )
 
 // CountingBind wraps a bind and counts the handshake initiations it sends

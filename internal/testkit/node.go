@@ -21,8 +21,8 @@ import (
 	wgtun "golang.zx2c4.com/wireguard/tun"
 	"golang.zx2c4.com/wireguard/tun/netstack"
 
-	"wghooks/device"
-	"wghooks/tun"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/tun"
 )
 
 // Node is one end of an in-process tunnel: its key, tunnel address,

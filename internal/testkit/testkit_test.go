@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/device"
+	"github.com/wghooks/wghooks/device"
 )
 
 func TestKeypair(t *testing.T) {

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/device"
-	"wghooks/hooks"
-	"wghooks/ipc"
-	"wghooks/tun"
+	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/ipc"
+	"github.com/wghooks/wghooks/tun"
 )
 
 // Device starts a wghooks device on a netstack TUN with tunnel address

@@ -15,7 +15,7 @@ import (
 	"os"
 	"strconv"
 
-	"wghooks/device"
+	"github.com/wghooks/wghooks/device"
 )
 
 func main() {

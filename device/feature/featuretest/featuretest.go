@@ -13,9 +13,9 @@ import (
 	"golang.org/x/crypto/curve25519"
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
-	"wghooks/conn"
-	"wghooks/device/feature"
-	"wghooks/tun"
+	"github.com/wghooks/wghooks/conn"
+	"github.com/wghooks/wghooks/device/feature"
+	"github.com/wghooks/wghooks/tun"
 )
 
 // Host is a feature.Host without a device. Methods that need one

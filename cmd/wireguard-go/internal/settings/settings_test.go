@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"wghooks/ops"
+	"github.com/wghooks/wghooks/ops"
 )
 
 type dst struct {
