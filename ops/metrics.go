@@ -63,14 +63,15 @@ type collector struct {
 	bytes   *prometheus.Desc
 	latency *prometheus.Desc
 	ready   *prometheus.Desc
+	peers   *peerSeries
 }
 
-func newCollector(d *device.Device, iface string) *collector {
+func newCollector(d *device.Device, iface string, cfg Config) *collector {
 	var labels prometheus.Labels
 	if iface != "" {
 		labels = prometheus.Labels{"interface": iface}
 	}
-	c := &collector{d: d, labels: labels}
+	c := &collector{d: d, labels: labels, peers: newPeerSeries(d, iface, cfg.MaxPeers, cfg.Errorf, labels)}
 	for _, m := range metrics {
 		c.descs = append(c.descs, prometheus.NewDesc("wghooks_"+m.name, m.help, nil, labels))
 	}
@@ -87,6 +88,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.bytes
 	ch <- c.latency
 	ch <- c.ready
+	c.peers.describe(ch)
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -98,4 +100,5 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(s.TxBytes), "tx")
 	ch <- prometheus.MustNewConstSummary(c.latency, s.ProviderLookups, s.ProviderLatencySeconds, nil)
 	ch <- prometheus.MustNewConstMetric(c.ready, prometheus.GaugeValue, b2f(Ready(c.d) == ""))
+	c.peers.collect(ch, s.PeersActive)
 }

@@ -36,6 +36,18 @@ type Config struct {
 	// NoProcessMetrics leaves out the Go runtime and process collectors.
 	// Default: included, as Prometheus exporters usually do.
 	NoProcessMetrics bool
+
+	// MaxPeers caps the per-peer series (wireguard_*): past it, peers
+	// with a handshake are kept first, then by public key, and
+	// wghooks_peer_series_omitted counts the others. Negative: no
+	// per-peer series. Default (0): DefaultMaxPeers.
+	MaxPeers int
+
+	// Token, when set, is the bearer token /metrics requires
+	// ("Authorization: Bearer TOKEN"); /healthz and /readyz stay open
+	// for balancers. It is compared in constant time and never logged.
+	// ReadTokenFile reads one. Default: /metrics is open.
+	Token string
 }
 
 // Handler returns the operations endpoint's handler for d.
@@ -57,14 +69,14 @@ func Handler(d *device.Device, cfg Config) http.Handler {
 	})
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(d, strings.ToValidUTF8(cfg.Interface, "\uFFFD")))
+	reg.MustRegister(newCollector(d, strings.ToValidUTF8(cfg.Interface, "\uFFFD"), cfg))
 	if !cfg.NoProcessMetrics {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+	mux.Handle("GET /metrics", requireToken(cfg.Token, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog: promLogger(cfg.Errorf),
 		Registry: reg,
-	}))
+	})))
 	return mux
 }
 
