@@ -63,15 +63,14 @@ type collector struct {
 	bytes   *prometheus.Desc
 	latency *prometheus.Desc
 	ready   *prometheus.Desc
-	peers   *peerSeries
 }
 
-func newCollector(d *device.Device, iface string, cfg Config) *collector {
+func newCollector(d *device.Device, iface string) *collector {
 	var labels prometheus.Labels
 	if iface != "" {
 		labels = prometheus.Labels{"interface": iface}
 	}
-	c := &collector{d: d, labels: labels, peers: newPeerSeries(d, iface, cfg.MaxPeers, cfg.Errorf, labels)}
+	c := &collector{d: d, labels: labels}
 	for _, m := range metrics {
 		c.descs = append(c.descs, prometheus.NewDesc("wghooks_"+m.name, m.help, nil, labels))
 	}
@@ -88,7 +87,6 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.bytes
 	ch <- c.latency
 	ch <- c.ready
-	c.peers.describe(ch)
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -100,5 +98,4 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(s.TxBytes), "tx")
 	ch <- prometheus.MustNewConstSummary(c.latency, s.ProviderLookups, s.ProviderLatencySeconds, nil)
 	ch <- prometheus.MustNewConstMetric(c.ready, prometheus.GaugeValue, b2f(Ready(c.d) == ""))
-	c.peers.collect(ch, s.PeersActive)
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wghooks/wghooks/device"
 	"github.com/wghooks/wghooks/hooks"
@@ -69,14 +68,17 @@ func Handler(d *device.Device, cfg Config) http.Handler {
 	})
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(d, strings.ToValidUTF8(cfg.Interface, "\uFFFD"), cfg))
+	iface := strings.ToValidUTF8(cfg.Interface, "\uFFFD")
+	reg.MustRegister(newCollector(d, iface))
 	if !cfg.NoProcessMetrics {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	mux.Handle("GET /metrics", requireToken(cfg.Token, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog: promLogger(cfg.Errorf),
-		Registry: reg,
-	})))
+	mux.Handle("GET /metrics", requireToken(cfg.Token, &metricsHandler{
+		d:      d,
+		reg:    reg,
+		peers:  newPeerSeries(d, iface, cfg.MaxPeers),
+		errorf: cfg.Errorf,
+	}))
 	return mux
 }
 
@@ -117,17 +119,6 @@ func Ready(d *device.Device) string {
 		return "device down"
 	}
 	return ""
-}
-
-type promLog struct{ errorf hooks.Logf }
-
-func (l promLog) Println(v ...any) { l.errorf.Printf("metrics: %s", fmt.Sprint(v...)) }
-
-func promLogger(errorf hooks.Logf) promhttp.Logger {
-	if errorf == nil {
-		return nil
-	}
-	return promLog{errorf}
 }
 
 // ListenAddr normalizes an operations endpoint address: a bare port

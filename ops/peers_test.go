@@ -70,7 +70,7 @@ func value(m *dto.Metric) float64 {
 // newServedPair is a wghooks server with an upstream client as its peer
 // and two more peers (one with two allowed IPs, one with none) that never
 // handshake; traffic has flowed when it returns.
-func newServedPair(t *testing.T) (server *device.Device, client *testkit.Node, serverNode *testkit.Node, idle [2]testkit.Keypair) {
+func newServedPair(t testing.TB) (server *device.Device, client *testkit.Node, serverNode *testkit.Node, idle [2]testkit.Keypair) {
 	t.Helper()
 	sn, sd := testkit.NewWghooks(t, "198.18.9.1", device.Config{HA: device.HAConfig{FlowEscapeOff: true}})
 	cn, cd := testkit.NewUpstream(t, "198.18.9.2", nil)
