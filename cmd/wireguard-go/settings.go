@@ -18,6 +18,10 @@ type daemon struct {
 
 	// httpAddr is the operations endpoint's address; "" is off.
 	httpAddr string
+	// metricsPeers caps its per-peer series (0: ops' default, < 0: none);
+	// metricsTokenFile holds the token /metrics requires ("": none).
+	metricsPeers     int
+	metricsTokenFile string
 
 	// The peer provider's settings; buildProvider combines them.
 	peerURL, peerAddrURL, peerToken, peerTokenFile string
@@ -146,6 +150,12 @@ var settingsTable = &settings.Table[daemon]{
 				}
 				return nil
 			}},
+		{Name: "WGHOOKS_METRICS_PEERS", Kind: settings.Int, Off: true, Builtin: true, Default: "10000", Floor: "1", Ceiling: "1000000",
+			Doc: "cap on the peers with per-peer series (wireguard_*) on /metrics; past it wghooks_peer_series_omitted counts the rest (off: none)",
+			Set: func(d *daemon, v settings.Value) error { d.metricsPeers = intOr(v, -1); return nil }},
+		{Name: "WGHOOKS_METRICS_TOKEN_FILE", Kind: settings.Path,
+			Doc: "file holding the bearer token /metrics then requires (/healthz and /readyz stay open)",
+			Set: func(d *daemon, v settings.Value) error { d.metricsTokenFile = v.Text; return nil }},
 		{Name: "WGHOOKS_FLOW_ESCAPE", Kind: settings.Enum, Values: []string{"auto", "on", "off"}, Builtin: true, Default: "auto",
 			Doc: "move to a new source port when a peer stops answering (auto and on: only while the listen port is random)",
 			Set: func(d *daemon, v settings.Value) error { d.cfg.HA.FlowEscapeOff = v.Off; return nil }},
