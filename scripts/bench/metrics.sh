@@ -8,8 +8,6 @@
 #   METRICS_BENCH_PEERS=10000 scripts/bench/metrics.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-out=$(go test -count=1 -timeout 10m -run '^$' -benchtime 10x -v \
-	-bench '^BenchmarkMetricsScrape$' ./ops 2>&1)
-status=$?
-printf '%s\n' "$out" | grep -E '^Benchmark.*[0-9] |^ok|FAIL|bench_test' | tr '\t' ' ' | tr -s ' '
-exit "$status"
+# pipefail: the script fails when the benchmark does.
+go test -count=1 -timeout 10m -run '^$' -benchtime 10x -v -bench '^BenchmarkMetricsScrape$' ./ops 2>&1 |
+	grep -E '^Benchmark.*[0-9] |^ok|FAIL|bench_test' | tr '\t' ' ' | tr -s ' '
