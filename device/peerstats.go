@@ -35,14 +35,7 @@ func (d *Device) PeerStats() ([]PeerStats, error) {
 	if err := d.wg.IpcGetOperation(&p); err != nil {
 		return nil, fmt.Errorf("failed to read peer counters: %w", err)
 	}
-	p.line(p.partial)
-	p.flush()
-	// Each peer's prefixes are a window of one array, set once it is
-	// complete (appends may have moved it).
-	for i := range p.out {
-		p.out[i].AllowedIPs = p.prefixes[p.spans[i][0]:p.spans[i][1]:p.spans[i][1]]
-	}
-	return p.out, nil
+	return p.finish(), nil
 }
 
 // peerStatsParser reads a get reply as upstream writes it (one Write of
@@ -81,6 +74,19 @@ func (p *peerStatsParser) Write(b []byte) (int, error) {
 	}
 	p.partial = append(p.partial, b...)
 	return n, nil
+}
+
+// finish reads what is left and returns the peers.
+func (p *peerStatsParser) finish() []PeerStats {
+	p.line(p.partial)
+	p.partial = p.partial[:0]
+	p.flush()
+	// Each peer's prefixes are a window of one array, set once it is
+	// complete (appends may have moved it).
+	for i := range p.out {
+		p.out[i].AllowedIPs = p.prefixes[p.spans[i][0]:p.spans[i][1]:p.spans[i][1]]
+	}
+	return p.out
 }
 
 // flush ends the current peer.
