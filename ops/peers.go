@@ -44,9 +44,10 @@ type peerLabels struct {
 	gen        uint64 // the last read that saw the peer
 }
 
-// peerSeries writes the per-peer series. They are written as text
-// straight into the response (30,000 lines at 10,000 peers), not built as
-// client_golang metrics, which cost several times the read itself.
+// peerSeries writes the per-peer series. They are rendered as text once
+// per read (30,000 lines at 10,000 peers) and served as they are until
+// the next, not built as client_golang metrics, which cost several times
+// the read itself.
 type peerSeries struct {
 	d     *device.Device
 	iface string // as a label value, escaped
@@ -54,6 +55,7 @@ type peerSeries struct {
 
 	mu     sync.Mutex // one read at a time; scrapes meanwhile wait and reuse it
 	readAt time.Time
+	text   []byte             // the families of the last read, served until the next
 	shown  []device.PeerStats // at most max, in the order kept
 	shownL []*peerLabels      // shown[i]'s labels
 	count  int                // every peer read
@@ -81,7 +83,13 @@ func (s *peerSeries) appendText(b []byte, peers int) ([]byte, error) {
 		if err := s.readLocked(); err != nil {
 			return b, err
 		}
+		s.text = s.renderLocked(s.text[:0])
 	}
+	return append(b, s.text...), nil
+}
+
+// renderLocked appends the families of the last read to b.
+func (s *peerSeries) renderLocked(b []byte) []byte {
 	b = s.appendCounts(b, s.count, s.count-len(s.shown))
 	for _, f := range []struct {
 		name, help, typ string
@@ -111,7 +119,7 @@ func (s *peerSeries) appendText(b []byte, peers int) ([]byte, error) {
 			b = append(b, '\n')
 		}
 	}
-	return b, nil
+	return b
 }
 
 // appendCounts appends wireguard_peers_total and

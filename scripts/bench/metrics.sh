@@ -10,4 +10,4 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 # pipefail: the script fails when the benchmark does.
 go test -count=1 -timeout 10m -run '^$' -benchtime 10x -v -bench '^BenchmarkMetricsScrape$' ./ops 2>&1 |
-	grep -E '^Benchmark.*[0-9] |^ok|FAIL|bench_test' | tr '\t' ' ' | tr -s ' '
+	grep -E '^Benchmark.*[0-9] |^ok|FAIL|_test.go|panic' | tr '\t' ' ' | tr -s ' '
