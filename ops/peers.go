@@ -63,11 +63,11 @@ type peerSeries struct {
 	labels map[wgdevice.NoisePublicKey]*peerLabels
 }
 
-func newPeerSeries(d *device.Device, iface string, max int) *peerSeries {
-	if max == 0 {
-		max = DefaultMaxPeers
+func newPeerSeries(d *device.Device, iface string, limit int) *peerSeries {
+	if limit == 0 {
+		limit = DefaultMaxPeers
 	}
-	return &peerSeries{d: d, iface: escapeLabel(iface), max: max, labels: make(map[wgdevice.NoisePublicKey]*peerLabels)}
+	return &peerSeries{d: d, iface: escapeLabel(iface), max: limit, labels: make(map[wgdevice.NoisePublicKey]*peerLabels)}
 }
 
 // appendText appends the per-peer families to b in the text format;
