@@ -76,6 +76,9 @@ const (
 	takeoverLimit = 1 << 16
 )
 
+// takeoverSource names the store in the restore's log lines.
+const takeoverSource = "the fleet's state store"
+
 // stored remembers what the store holds from this process, so a save
 // sends only what changed. Its lock serializes saves; it is taken before
 // the state lock.
@@ -124,12 +127,10 @@ func (r *Restart) saveStore(ctx context.Context, why string) error {
 	s := &r.stored
 	s.Lock()
 	defer s.Unlock()
-	select {
-	case <-r.host.Upstream().Wait():
-		return nil // upstream closed: it no longer knows anything
-	default:
+	v, live, err := r.liveView()
+	if !live {
+		return nil
 	}
-	v, err := r.host.View()
 	if err != nil {
 		return fmt.Errorf("failed to save state to the fleet's store: %w", err)
 	}

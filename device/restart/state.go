@@ -340,7 +340,7 @@ func (r *Restart) restoreLocked() {
 			}
 			return
 		}
-		src, maxAge, err = "the fleet's state store", r.cfg.TakeoverWindow, nil
+		src, maxAge, err = takeoverSource, r.cfg.TakeoverWindow, nil
 	}
 	if errors.Is(err, errUnsafeStateDir) {
 		r.host.Errorf("%v; starting without saved endpoints", err)
@@ -373,7 +373,10 @@ func (r *Restart) restoreLocked() {
 		r.host.Verbosef("%s - endpoint %s restored from %s (last handshake %s)", feature.ShortKey(it.pk), it.endpoint, src, it.lastHandshake.Format(time.RFC3339))
 	}
 	r.state.Unlock()
-	r.host.Verbosef("%s (written %s ago): restored %d learned endpoints", src, time.Since(f.Written).Round(time.Millisecond), len(items))
+	if src != takeoverSource {
+		src = fmt.Sprintf("%s (written %s ago)", src, time.Since(f.Written).Round(time.Millisecond))
+	}
+	r.host.Verbosef("%s: restored %d learned endpoints", src, len(items))
 	r.restoreSectionsLocked(f, &v, maxAge)
 }
 
@@ -445,16 +448,26 @@ func (r *Restart) saveState(why string) error {
 	return r.writeState(why)
 }
 
+// liveView reads the device's view; live is false once upstream closed
+// (it no longer knows anything worth saving).
+func (r *Restart) liveView() (v feature.View, live bool, err error) {
+	select {
+	case <-r.host.Upstream().Wait():
+		return v, false, nil
+	default:
+	}
+	v, err = r.host.View()
+	return v, true, err
+}
+
 func (r *Restart) writeState(why string) error {
 	path := r.cfg.StateFile
 	r.state.Lock()
 	defer r.state.Unlock()
-	select {
-	case <-r.host.Upstream().Wait():
-		return nil // upstream closed: it no longer knows anything
-	default:
+	v, live, err := r.liveView()
+	if !live {
+		return nil
 	}
-	v, err := r.host.View()
 	if err != nil {
 		return fmt.Errorf("failed to write state file %q: %w", path, err)
 	}
