@@ -51,33 +51,57 @@ func openFleetStore(tb testing.TB, path string) *fleetStore {
 
 // fleetRig is a fleet of one gateway key: the shared SQLite store, the
 // gateway's key and port, and roaming clients (no endpoint configured on
-// the gateway side; they are just-in-time peers of the store).
+// the gateway side): just-in-time peers of the store, and optionally
+// static ones every gateway configures.
 type fleetRig struct {
 	path    string
 	key     testkit.Keypair
 	port    uint16
 	admin   *fleetStore
 	clients []*restartClient
+	static  string // the gateways' static peers, UAPI text
 }
 
 func newFleetRig(tb testing.TB, clients int) *fleetRig {
 	tb.Helper()
 	r := &fleetRig{path: filepath.Join(tb.TempDir(), "fleet.db"), key: testkit.NewKeypair(), port: testkit.FreeUDPPort(tb)}
 	r.admin = openFleetStore(tb, r.path)
-	gw := &testkit.Node{Key: r.key, Addr: netip.MustParseAddr(fleetGatewayAddr)}
 	for i := 0; i < clients; i++ {
-		c := newRestartClient(tb, fmt.Sprintf("198.18.10.%d", i+2))
-		if err := c.dev.IpcSet(restartClientPeerConf(gw, r.port, 0)); err != nil {
-			tb.Fatal(err)
-		}
-		if err := r.admin.Put(context.Background(), sqlstore.Peer{PeerConfig: hooks.PeerConfig{
-			PublicKey: c.Key.Pub, AllowedIPs: []netip.Prefix{netip.PrefixFrom(c.Addr, 32)},
-		}}); err != nil {
-			tb.Fatal(err)
-		}
-		r.clients = append(r.clients, c)
+		r.addClient(tb, i)
 	}
 	return r
+}
+
+// addClient adds client i, a just-in-time peer of the store.
+func (r *fleetRig) addClient(tb testing.TB, i int) *restartClient {
+	tb.Helper()
+	c := r.newClient(tb, i)
+	if err := r.admin.Put(context.Background(), sqlstore.Peer{PeerConfig: hooks.PeerConfig{
+		PublicKey: c.Key.Pub, AllowedIPs: []netip.Prefix{netip.PrefixFrom(c.Addr, 32)},
+	}}); err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// addStaticClient adds client i, a static peer of every gateway, without
+// an endpoint: it roams.
+func (r *fleetRig) addStaticClient(tb testing.TB, i int) *restartClient {
+	tb.Helper()
+	c := r.newClient(tb, i)
+	r.static += testkit.PeerConf(&c.Node, false)
+	return c
+}
+
+func (r *fleetRig) newClient(tb testing.TB, i int) *restartClient {
+	tb.Helper()
+	c := newRestartClient(tb, fmt.Sprintf("198.18.10.%d", i+2))
+	gw := &testkit.Node{Key: r.key, Addr: netip.MustParseAddr(fleetGatewayAddr)}
+	if err := c.dev.IpcSet(restartClientPeerConf(gw, r.port, 0)); err != nil {
+		tb.Fatal(err)
+	}
+	r.clients = append(r.clients, c)
+	return c
 }
 
 // gateway starts one gateway machine: its own store connection and state
@@ -94,7 +118,7 @@ func (r *fleetRig) gateway(tb testing.TB, takeover bool) (*restartServer, *fleet
 		},
 	}
 	cfg.HA.FlowEscapeOff = true
-	return startRestartServer(tb, r.key, fleetGatewayAddr, r.port, "", cfg, restartDaemonFlow), st
+	return startRestartServer(tb, r.key, fleetGatewayAddr, r.port, r.static, cfg, restartDaemonFlow), st
 }
 
 // firstGateway runs the first gateway until every client made first
@@ -119,11 +143,13 @@ func (r *fleetRig) firstGateway(tb testing.TB) (initSent, initRecv []int64) {
 }
 
 // A replacement gateway with Takeover brings every idle roaming client
-// back with exactly one initiation each; the clients send none and keep
-// their configuration, and traffic flows again.
+// back with exactly one initiation each, just-in-time peers and a static
+// peer without an endpoint alike; the clients send none and keep their
+// configuration, and traffic flows again.
 func TestFleetStateTakeover(t *testing.T) {
 	testkit.CheckLeaks(t)
 	r := newFleetRig(t, 3)
+	static := r.addStaticClient(t, 3)
 	sent0, recv0 := r.firstGateway(t)
 
 	switched := time.Now()
@@ -132,7 +158,9 @@ func TestFleetStateTakeover(t *testing.T) {
 		testkit.Eventually(t, 10*time.Second, fmt.Sprintf("client %d to complete a handshake with the replacement", i), func() bool {
 			return fleetLastHandshake(c, r.key).After(switched)
 		})
-		if err := c.Ping(b.Addr, 5*time.Second); err != nil {
+		// Echoes until one is answered: a netstack ping socket now and
+		// then misses a reply the tunnel delivered.
+		if _, err := c.PingUntil(b.Addr, time.Second, 10*time.Second); err != nil {
 			t.Fatalf("client %d: no traffic through the replacement: %v\n%s", i, err, b.log)
 		}
 	}
@@ -147,8 +175,13 @@ func TestFleetStateTakeover(t *testing.T) {
 	if st.loads.Load() != 1 {
 		t.Errorf("the replacement read the store %d times, want once", st.loads.Load())
 	}
-	if !strings.Contains(b.log.String(), "takeover: 3 peers of the fleet's store") {
-		t.Errorf("no takeover line in the log:\n%s", b.log)
+	for _, want := range []string{"takeover: 4 peers of the fleet's store", "the fleet's state store: restored 1 learned endpoints", "restored 3 just-in-time peers"} {
+		if !strings.Contains(b.log.String(), want) {
+			t.Errorf("no %q in the log:\n%s", want, b.log)
+		}
+	}
+	if !b.ours.HasPeer(static.Key.Pub) {
+		t.Error("the static client is not a peer of the replacement")
 	}
 }
 
@@ -178,7 +211,7 @@ func TestFleetStateTakeoverOff(t *testing.T) {
 	if peer := c.dev.LookupPeer(r.key.Pub); peer != nil {
 		peer.ExpireCurrentKeypairs()
 	}
-	if err := c.Ping(b.Addr, 10*time.Second); err != nil {
+	if _, err := c.PingUntil(b.Addr, time.Second, 10*time.Second); err != nil {
 		t.Fatalf("a client that knocks was not served: %v", err)
 	}
 }
