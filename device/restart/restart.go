@@ -144,7 +144,8 @@ type Config struct {
 	// gateway that takes over the address its clients use (a floating
 	// IP, a DNS name moved to it); never behind a UDP load balancer,
 	// where an initiation from the gateway's own address would pull the
-	// client off the balancer. Default false.
+	// client off the balancer. The store is read once, before Up
+	// completes, for at most 3 s. Default false.
 	Takeover bool
 
 	// TakeoverWindow is how recent a peer's last handshake must be for a
