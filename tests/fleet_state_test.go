@@ -10,6 +10,7 @@ package tests
 // namespaces. The clients are plain upstream and never touched.
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
@@ -60,6 +61,8 @@ type fleetRig struct {
 	admin   *fleetStore
 	clients []*restartClient
 	static  string // the gateways' static peers, UAPI text
+	// storeInterval is the gateways' StoreInterval; 0: 100 ms.
+	storeInterval time.Duration
 }
 
 func newFleetRig(tb testing.TB, clients int) *fleetRig {
@@ -113,7 +116,7 @@ func (r *fleetRig) gateway(tb testing.TB, takeover bool) (*restartServer, *fleet
 		JIT: device.JITConfig{Provider: st},
 		Restart: device.RestartConfig{
 			StateFile:     filepath.Join(tb.TempDir(), "wg0.json"),
-			StoreInterval: 100 * time.Millisecond,
+			StoreInterval: cmp.Or(r.storeInterval, 100*time.Millisecond),
 			Takeover:      takeover,
 		},
 	}
@@ -231,4 +234,32 @@ func fleetLastHandshake(c *restartClient, gw testkit.Keypair) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(sec, nsec)
+}
+
+// With no periodic saves, a drain writes what the gateway learned to the
+// store: a planned replacement starts from it.
+func TestFleetStateSavedOnDrain(t *testing.T) {
+	testkit.CheckLeaks(t)
+	r := newFleetRig(t, 2)
+	r.storeInterval = -1
+	a, _ := r.gateway(t, false)
+	for _, c := range r.clients {
+		restartJITFirstContact(t, c, a)
+	}
+	ctx := context.Background()
+	if states, err := r.admin.Store.LoadPeerState(ctx, time.Time{}, 100); err != nil || len(states) != 0 {
+		t.Fatalf("before the drain the store holds %v (%v), want nothing", states, err)
+	}
+	if err := a.ours.DrainPeers(); err != nil {
+		t.Fatal(err)
+	}
+	states, err := r.admin.Store.LoadPeerState(ctx, time.Time{}, 100)
+	if err != nil || len(states) != len(r.clients) {
+		t.Fatalf("after the drain the store holds %v (%v), want both clients", states, err)
+	}
+	for _, st := range states {
+		if !st.Endpoint.Addr().IsLoopback() || st.LastHandshake.IsZero() {
+			t.Errorf("saved state %+v, want a loopback endpoint and a handshake", st)
+		}
+	}
 }

@@ -184,10 +184,19 @@ func (r *Restart) storeLoop() {
 		case <-ctx.Done():
 		}
 	}()
+	// A store that stays down is logged once, and again when it is back,
+	// not at every interval.
+	failing := false
 	r.everyWhileUp(r.cfg.StoreInterval, func() {
-		if err := r.saveStore(ctx, "periodic"); err != nil && ctx.Err() == nil {
-			r.host.Errorf("%v", err)
+		err := r.saveStore(ctx, "periodic")
+		switch {
+		case ctx.Err() != nil:
+		case err != nil && !failing:
+			r.host.Errorf("%v; retrying every %v", err, r.cfg.StoreInterval)
+		case err == nil && failing:
+			r.host.Verbosef("learned state saved to the fleet's store again")
 		}
+		failing = err != nil
 	})
 }
 
