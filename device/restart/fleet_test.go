@@ -20,6 +20,8 @@ type fakeStateStore struct {
 	mu      sync.Mutex
 	batches [][]hooks.PeerState
 	loads   int
+	since   time.Time
+	limit   int
 	fail    error
 	states  []hooks.PeerState
 }
@@ -34,10 +36,11 @@ func (s *fakeStateStore) SavePeerState(_ context.Context, states []hooks.PeerSta
 	return nil
 }
 
-func (s *fakeStateStore) LoadPeerState(context.Context, time.Time, int) ([]hooks.PeerState, error) {
+func (s *fakeStateStore) LoadPeerState(_ context.Context, since time.Time, limit int) ([]hooks.PeerState, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.loads++
+	s.since, s.limit = since, limit
 	return s.states, nil
 }
 
@@ -179,4 +182,26 @@ func mustJSON(t *testing.T, f *stateFile) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// With Takeover on, a start without a state file reads the store once,
+// for the handshakes within TakeoverWindow.
+func TestTakeoverReadsTheWindow(t *testing.T) {
+	h, _ := featuretest.New(t)
+	_, peer := stateTestKey(2)
+	st := &fakeStateStore{states: []hooks.PeerState{{Key: hooks.PublicKey(peer), Endpoint: netip.MustParseAddrPort("198.18.0.2:1"), LastHandshake: time.Now()}}}
+	r, err := New(h, Config{Takeover: true, TakeoverWindow: 90 * time.Second, StoreInterval: -1}, Wiring{ProviderPeers: true, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	r.startup.Lock()
+	f := r.takeoverStateLocked(feature.Key{1}, now)
+	r.startup.Unlock()
+	if f == nil || len(f.Peers) != 1 || st.loads != 1 {
+		t.Fatalf("takeover %+v after %d reads, want the one peer after one read", f, st.loads)
+	}
+	if !st.since.Equal(now.Add(-90*time.Second)) || st.limit != takeoverLimit {
+		t.Errorf("read since %v, limit %d; want %v, %d", st.since, st.limit, now.Add(-90*time.Second), takeoverLimit)
+	}
 }
