@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/netip"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -19,17 +18,7 @@ func state(k byte, ep string, at time.Time) hooks.PeerState {
 // The hooks.StateStore contract, with two stores (two gateways) on one
 // file.
 func TestPeerStateContract(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "fleet.db")
-	a, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := openTwo(t)
 	testkit.CheckStateStore(t, a, b)
 }
 
