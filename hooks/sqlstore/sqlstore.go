@@ -4,7 +4,9 @@
 // themselves in a handshake, so the store's size costs neither start-up
 // time nor memory. It also answers which peer holds a tunnel address
 // (LookupAddr, an index on allowed IPs: addr.go), for the device's
-// outbound side.
+// outbound side. Gateways sharing the file also keep the fleet's learned
+// state in it (hooks.StateStore: endpoints and last handshakes, state.go),
+// for a replacement gateway that takes over their address.
 //
 // It uses a pure-Go SQLite (modernc.org/sqlite, no cgo) in WAL mode, so
 // the control CLI can add and remove peers while the daemon reads.
@@ -80,7 +82,7 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to open peer store %q: %w", path, err)
 	}
-	if _, err := db.Exec(schema + prefixSchema); err != nil {
+	if _, err := db.Exec(schema + prefixSchema + stateSchema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("failed to open peer store %q: %w", path, err)
 	}
@@ -290,6 +292,9 @@ func (s *Store) Delete(ctx context.Context, key hooks.PublicKey) (bool, error) {
 	}
 	res, err := tx.ExecContext(ctx, `DELETE FROM peers WHERE public_key = ?`, key[:])
 	if err != nil {
+		return false, fmt.Errorf("failed to delete peer %s: %w", key, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM peer_state WHERE public_key = ?`, key[:]); err != nil {
 		return false, fmt.Errorf("failed to delete peer %s: %w", key, err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -25,6 +25,8 @@
 //   - leak.go: the goroutine-leak check at Cleanup (CheckLeaks).
 //   - uapi.go: a device with its UAPI served on a socket, and raw protocol
 //     text spoken to it (Device, ServeUAPI, Raw, RoundTrip, Reply).
+//   - statestore.go: the hooks.StateStore contract, the same checks for
+//     every store (CheckStateStore).
 //
 // Constructors named New* take a testing.TB, fail the test on error and
 // close what they start at Cleanup; those named Start* return an error and
