@@ -15,6 +15,7 @@ import (
 	"github.com/wghooks/wghooks/device"
 	"github.com/wghooks/wghooks/hooks"
 	"github.com/wghooks/wghooks/ipc"
+	"github.com/wghooks/wghooks/ops"
 )
 
 // run sets the daemon up and serves until a signal, the TUN going away or
@@ -105,6 +106,9 @@ func run(a args) int {
 	go func() { serveErr <- srv.Serve(ln) }()
 	verbosef("UAPI listener started")
 	report.ready()
+	notify := newSystemdNotifier(errorf)
+	notify.ready(func() string { return ops.Ready(dev) })
+	defer notify.stopping()
 
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, unix.SIGTERM, os.Interrupt)
@@ -116,6 +120,7 @@ func run(a args) int {
 		}
 	case <-dev.Wait():
 	}
+	notify.stopping()
 	srv.Close()
 	dev.Close()
 	verbosef("Shutting down")
