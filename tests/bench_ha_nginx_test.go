@@ -16,10 +16,12 @@ import (
 // Debian's nginx (stream, UDP, flows hashed on client address and port)
 // instead of the test balancer: seconds from the silent death of the
 // backend carrying a client's flow to the first packet through the
-// surviving backend, for wghooks clients (RUNS rounds, default 3) and one
-// plain upstream client capped at 60 s, in the same run. nginx has no
-// health checks here (open-source nginx has none): a new flow hashes to
-// the dead backend half the time, and the client escapes again. It runs
+// surviving backend, for wghooks clients (RUNS rounds, default 3, default
+// settings) and one plain upstream client, each capped at 60 s, in the
+// same run. Open-source nginx has no active health checks, and with
+// proxy_responses unlimited (as WireGuard needs) its passive ones never
+// fire on a silent backend: a new flow hashes to the dead backend half
+// the time, and the client escapes again. It runs
 // only with WGTEST_BENCH_HA=1 (scripts/bench/ha.sh sets it).
 func TestBenchHANginx(t *testing.T) {
 	if os.Getenv("WGTEST_BENCH_HA") != "1" {
@@ -44,10 +46,9 @@ func TestBenchHANginx(t *testing.T) {
 	var ds []time.Duration
 	for r := 0; r < runs; r++ {
 		t.Run(fmt.Sprintf("wghooks-%d", r), func(t *testing.T) {
-			e := nginxBenchRound(t, fmt.Sprintf("198.18.%d.1", 41+r), fmt.Sprintf("198.18.%d.2", 41+r), true, 30*time.Second)
-			if !e.recovered {
-				t.Errorf("wghooks client did not recover through nginx within %v", e.after)
-			}
+			// A round can be stuck by chance: each escape lands on the dead
+			// backend half the time, and the wait between escapes doubles.
+			e := nginxBenchRound(t, fmt.Sprintf("198.18.%d.1", 41+r), fmt.Sprintf("198.18.%d.2", 41+r), true, upstreamCap)
 			ds = append(ds, e.after)
 			fmt.Printf("ha:   round %d nginx     wghooks: %s\n", r+1, e)
 		})
