@@ -191,6 +191,50 @@ func ExampleDevice_DrainPeers() {
 	// after: 200 OK: hello
 }
 
+// A gateway that holds no peers until one knocks: its Config.JIT.Provider
+// is a Go function (here a map; a database or a control plane in real
+// life). The first handshake initiation from an unknown key is
+// authenticated, the provider asked, the peer installed and the
+// initiation answered, so the client's first request goes through.
+func ExampleJITConfig() {
+	gatewayPriv, gatewayPub := newKey()
+	clientPriv, clientPub := newKey()
+	known := map[string]hooks.PeerConfig{
+		clientPub: {AllowedIPs: []netip.Prefix{netip.MustParsePrefix("198.18.0.2/32")}},
+	}
+	provider := hooks.ProviderFunc(func(ctx context.Context, key hooks.PublicKey) (hooks.PeerConfig, error) {
+		pc, ok := known[key.Hex()]
+		if !ok {
+			return hooks.PeerConfig{}, hooks.ErrUnknownPeer
+		}
+		return pc, nil
+	})
+
+	gateway, gnet := newNetstackDevice("198.18.0.1", device.Config{JIT: device.JITConfig{Provider: provider}})
+	defer gateway.Close()
+	if err := gateway.IpcSet("private_key=" + gatewayPriv + "\nlisten_port=0\n"); err != nil {
+		log.Fatal(err)
+	}
+	defer serveHello(gnet)()
+
+	client, cnet := newNetstackDevice("198.18.0.2", device.Config{})
+	defer client.Close()
+	if err := client.IpcSet(fmt.Sprintf("private_key=%s\npublic_key=%s\nallowed_ip=198.18.0.1/32\nendpoint=127.0.0.1:%d\n",
+		clientPriv, gatewayPub, waitPort(gateway))); err != nil {
+		log.Fatal(err)
+	}
+
+	fmt.Println(get(cnet, "http://198.18.0.1/"))
+	conf, err := gateway.IpcGet()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("installed:", strings.Contains(conf, "public_key="+clientPub+"\n"))
+	// Output:
+	// 200 OK: hello
+	// installed: true
+}
+
 // newKey returns a new WireGuard key pair in UAPI's hex.
 func newKey() (priv, pub string) {
 	var k [32]byte
