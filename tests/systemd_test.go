@@ -1,8 +1,6 @@
 package tests
 
 import (
-	"bufio"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -135,15 +133,7 @@ func TestNetnsSystemdNotify(t *testing.T) {
 	next("STATUS=ready")
 	d.wg(t, "show", iface) // `wg` still talks to it
 	// Drain with raw UAPI text, as `wghooks drain` sends it.
-	c, err := net.Dial("unix", netnsSocket(iface))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := io.WriteString(c, "set=1\ndrain=true\n\n"); err != nil {
-		t.Fatal(err)
-	}
-	if reply, _ := bufio.NewReader(c).ReadString('\n'); reply != "errno=0\n" {
+	if reply := testkit.Raw(t, netnsSocket(iface), "set=1\ndrain=true\n\n"); reply != "errno=0\n" {
 		t.Fatalf("drain reply = %q", reply)
 	}
 	next("STATUS=not ready: draining")
