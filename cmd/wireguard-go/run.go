@@ -105,13 +105,14 @@ func run(a args) int {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	verbosef("UAPI listener started")
+	// Signals are caught before anyone hears the daemon is ready, so a
+	// stop right after READY=1 still ends cleanly.
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, unix.SIGTERM, os.Interrupt)
 	report.ready()
 	notify := newSystemdNotifier(errorf)
 	notify.ready(func() string { return ops.Ready(dev) })
-	defer notify.stopping()
 
-	term := make(chan os.Signal, 1)
-	signal.Notify(term, unix.SIGTERM, os.Interrupt)
 	select {
 	case <-term:
 	case err := <-serveErr:
