@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -32,12 +33,13 @@ const (
 
 // nginxStreamConf is docs/balancers.md's recipe, as tested. Only the
 // addresses and the process settings at the top differ from what an
-// operator writes: one process (no master and workers) in the
-// foreground, so the test owns and ends it; stream proxying is the same.
+// operator writes: a master and one worker in the foreground, so the test
+// owns and ends them (a reload moves flows only this way: a lone process
+// keeps its UDP sessions across a reconfiguration).
 var nginxStreamConf = template.Must(template.New("nginx.conf").Parse(`
 load_module {{.Module}};
 daemon off;
-master_process off;
+worker_processes 1;
 pid {{.Dir}}/nginx.pid;
 error_log {{.Dir}}/error.log info;
 events { worker_connections 1024; }
@@ -69,11 +71,13 @@ stream {
 
 // nginxBalancer is one nginx process proxying UDP at Front.
 type nginxBalancer struct {
-	Front netip.AddrPort
-	dir   string
-	cmd   *exec.Cmd
-	out   *testkit.Log
-	done  chan struct{}
+	Front    netip.AddrPort
+	backends []netip.AddrPort
+	dir      string
+	conf     string // the nginx.conf path
+	cmd      *exec.Cmd
+	out      *testkit.Log
+	done     chan struct{}
 }
 
 // nginxRequire skips t when Debian's nginx or its stream module is
@@ -93,22 +97,13 @@ func startNginx(t testing.TB, backends []netip.AddrPort) *nginxBalancer {
 	t.Helper()
 	nginxRequire(t)
 	dir := t.TempDir()
-	front := testkit.LoopbackAddrPort(testkit.FreeUDPPort(t))
-	var conf bytes.Buffer
-	if err := nginxStreamConf.Execute(&conf, map[string]any{
-		"Module": nginxStreamModule, "Dir": dir, "Backends": backends, "Listen": front,
-	}); err != nil {
-		t.Fatal(err)
+	lb := &nginxBalancer{
+		Front: testkit.LoopbackAddrPort(testkit.FreeUDPPort(t)), backends: backends,
+		dir: dir, conf: filepath.Join(dir, "nginx.conf"),
+		out: testkit.NewLog(nil, "nginx"), done: make(chan struct{}),
 	}
-	confPath := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(confPath, conf.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	lb := &nginxBalancer{Front: front, dir: dir, out: testkit.NewLog(nil, "nginx"), done: make(chan struct{})}
-	if out, err := exec.Command(nginxBinary, "-t", "-q", "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", confPath).CombinedOutput(); err != nil {
-		t.Fatalf("nginx -t rejected the recipe: %v\n%s\n%s", err, out, lb.errorLog())
-	}
-	lb.cmd = exec.Command(nginxBinary, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", confPath)
+	lb.writeConf(t, -1)
+	lb.cmd = exec.Command(nginxBinary, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", lb.conf)
 	lb.cmd.Stdout, lb.cmd.Stderr = lb.out, lb.out
 	lb.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := lb.cmd.Start(); err != nil {
@@ -122,6 +117,7 @@ func startNginx(t testing.TB, backends []netip.AddrPort) *nginxBalancer {
 		}
 	})
 	// Bound means listening: the port is nginx's once ours cannot take it.
+	front := lb.Front
 	testkit.Eventually(t, 10*time.Second, "nginx to listen on "+front.String(), func() bool {
 		select {
 		case <-lb.done:
@@ -138,14 +134,56 @@ func startNginx(t testing.TB, backends []netip.AddrPort) *nginxBalancer {
 	return lb
 }
 
-// stop ends nginx (SIGQUIT, its graceful stop, then SIGKILL).
+// writeConf writes the recipe for lb's backends, backend down (-1:
+// none) marked down, and checks it with nginx -t.
+func (lb *nginxBalancer) writeConf(t testing.TB, down int) {
+	t.Helper()
+	servers := make([]string, len(lb.backends))
+	for i, b := range lb.backends {
+		servers[i] = b.String()
+		if i == down {
+			servers[i] += " down"
+		}
+	}
+	var conf bytes.Buffer
+	if err := nginxStreamConf.Execute(&conf, map[string]any{
+		"Module": nginxStreamModule, "Dir": lb.dir, "Backends": servers, "Listen": lb.Front,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(lb.conf, conf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(nginxBinary, "-t", "-q", "-p", lb.dir, "-e", filepath.Join(lb.dir, "error.log"), "-c", lb.conf).CombinedOutput(); err != nil {
+		t.Fatalf("nginx -t rejected the recipe: %v\n%s\n%s", err, out, lb.errorLog())
+	}
+}
+
+// markDown takes backend i out as an operator does before a planned
+// restart: "down" in the upstream block, then a reload (SIGHUP to the
+// master, as `nginx -s reload` sends). It returns once the master has
+// started a worker with the new configuration.
+func (lb *nginxBalancer) markDown(t testing.TB, i int) {
+	t.Helper()
+	before := strings.Count(lb.errorLog(), "reconfiguring")
+	lb.writeConf(t, i)
+	if err := lb.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 10*time.Second, "nginx to reload", func() bool {
+		return strings.Count(lb.errorLog(), "reconfiguring") > before
+	})
+}
+
+// stop ends nginx: SIGTERM, its fast stop (a graceful one waits out
+// every UDP session's proxy_timeout), then SIGKILL to its process group.
 func (lb *nginxBalancer) stop() {
 	select {
 	case <-lb.done:
 		return
 	default:
 	}
-	lb.cmd.Process.Signal(syscall.SIGQUIT)
+	lb.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-lb.done:
 	case <-time.After(5 * time.Second):
@@ -373,4 +411,63 @@ func (e nginxEscape) String() string {
 		return fmt.Sprintf("stuck: no packet within %v", e.after)
 	}
 	return fmt.Sprintf("%.2f s", e.after.Seconds())
+}
+
+// TestHANginxPlannedRestart follows the recipe for a planned restart
+// behind nginx: drain the server, mark it down, reload nginx, then stop
+// the server. The reload moves every flow, a plain client's too: nginx
+// keeps its UDP sessions per configuration, so the next datagram of each
+// client starts a new session on a server that is up. The new server
+// holds no session with the client: a wghooks client hears nothing back
+// and handshakes within about 2 s; a plain client does at its own timer
+// (15 s after unanswered data).
+func TestHANginxPlannedRestart(t *testing.T) {
+	nginxRequire(t)
+	testkit.CheckLeaks(t)
+	for _, tc := range []struct {
+		name         string
+		server, peer string
+		ours         bool
+		within       time.Duration
+	}{
+		{"wghooks", "198.18.11.1", "198.18.11.2", true, 10 * time.Second},
+		{"upstream", "198.18.12.1", "198.18.12.2", false, 40 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newNginxFleet(t, tc.server)
+			var c *testkit.Node
+			var dev testkit.IpcSetter
+			if tc.ours {
+				c, dev = testkit.NewWghooks(t, tc.peer, device.Config{})
+			} else {
+				c, dev = testkit.NewUpstream(t, tc.peer, nil)
+			}
+			old := f.join(t, c, dev)
+			p := testkit.NewPinger(t, c, f.front.Addr)
+			p.Every(100 * time.Millisecond)
+
+			if err := f.servers[old].d.IpcSet("drain=true\n"); err != nil {
+				t.Fatal(err)
+			}
+			f.lb.markDown(t, old)
+			reloaded := time.Now()
+			// Replies already in flight from the old server do not count.
+			var at time.Time
+			testkit.Eventually(t, tc.within, "traffic through the other server after the reload", func() bool {
+				var ok bool
+				at, ok = p.FirstReplyAfter(reloaded.Add(500 * time.Millisecond))
+				return ok && f.handshook(t, 1-old, c)
+			})
+			t.Logf("%s client: traffic through the other server %v after the reload", tc.name, at.Sub(reloaded).Round(time.Millisecond))
+
+			// The restart itself: the old server goes away, and the client
+			// does not notice.
+			f.servers[old].d.Close()
+			base := p.Replies()
+			testkit.Eventually(t, 20*time.Second, "20 more pings with the old server gone", func() bool {
+				return p.Replies() >= base+20
+			})
+		})
+	}
 }
