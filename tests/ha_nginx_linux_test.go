@@ -2,8 +2,9 @@ package tests
 
 // The HA failover scenario through a balancer operators run: Debian's
 // nginx with its stream module, in front of two wghooks servers sharing
-// one key. nginx runs as its own process with its own prefix, config and
-// pid file (never the system's service), listening on loopback.
+// one key. nginx runs as the test's own processes, with their own prefix,
+// config and pid file (never the system's service), listening on
+// loopback; no root needed.
 
 import (
 	"bytes"
@@ -69,7 +70,8 @@ stream {
 }
 `))
 
-// nginxBalancer is one nginx process proxying UDP at Front.
+// nginxBalancer is one nginx (a master and its worker) proxying UDP at
+// Front.
 type nginxBalancer struct {
 	Front    netip.AddrPort
 	backends []netip.AddrPort
