@@ -15,6 +15,7 @@ import (
 	"github.com/wghooks/wghooks/device"
 	"github.com/wghooks/wghooks/hooks"
 	"github.com/wghooks/wghooks/ipc"
+	"github.com/wghooks/wghooks/ops"
 )
 
 // run sets the daemon up and serves until a signal, the TUN going away or
@@ -104,10 +105,14 @@ func run(a args) int {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	verbosef("UAPI listener started")
-	report.ready()
-
+	// Signals are caught before anyone hears the daemon is ready, so a
+	// stop right after READY=1 still ends cleanly.
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, unix.SIGTERM, os.Interrupt)
+	report.ready()
+	notify := newSystemdNotifier(errorf)
+	notify.ready(func() string { return ops.Ready(dev) })
+
 	select {
 	case <-term:
 	case err := <-serveErr:
@@ -116,6 +121,7 @@ func run(a args) int {
 		}
 	case <-dev.Wait():
 	}
+	notify.stopping()
 	srv.Close()
 	dev.Close()
 	verbosef("Shutting down")

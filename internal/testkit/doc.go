@@ -22,6 +22,10 @@
 //     process's output, that can wait for a line (Log).
 //   - bind.go: a conn.Bind wrapper counting handshake messages
 //     (CountingBind).
+//   - deafbind.go: a conn.Bind wrapper that, once cut, drops everything
+//     both ways with its socket open, as a crashed host would (DeafBind).
+//   - require.go: a real part that is missing skips the test, or fails it
+//     when CI=true (Missing).
 //   - leak.go: the goroutine-leak check at Cleanup (CheckLeaks).
 //   - uapi.go: a device with its UAPI served on a socket, and raw protocol
 //     text spoken to it (Device, ServeUAPI, Raw, RoundTrip, Reply).
