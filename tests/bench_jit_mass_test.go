@@ -1,9 +1,9 @@
 package tests
 
-// BenchmarkJITMassArrival: N clients the device has never seen knock at
-// once (a gateway restart, a backend failover), each from its own
-// loopback address, against plain upstream answering the same N clients
-// with their peers preloaded, in the same run. The peer store is a
+// BenchmarkJITMassArrival (scripts/bench/jit.sh): N clients the device
+// has never seen knock at once (a gateway restart, a backend failover),
+// each from its own loopback address, against plain upstream answering
+// the same N clients with their peers preloaded, in the same run. The peer store is a
 // constructor (benchPeerStore), so every store the daemon can use is
 // measured the same way.
 

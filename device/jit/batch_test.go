@@ -243,9 +243,11 @@ func TestBatchGathersOnlyWhatWaits(t *testing.T) {
 // and installs nothing.
 func TestBatchProviderFailure(t *testing.T) {
 	for name, answer := range map[string]func([]hooks.PublicKey) ([]hooks.PeerResult, error){
-		"error":      func([]hooks.PublicKey) ([]hooks.PeerResult, error) { return nil, errors.New("connection refused") },
-		"short list": func(keys []hooks.PublicKey) ([]hooks.PeerResult, error) { return make([]hooks.PeerResult, len(keys)-1), nil },
-		"panic":      func([]hooks.PublicKey) ([]hooks.PeerResult, error) { panic("bug") },
+		"error": func([]hooks.PublicKey) ([]hooks.PeerResult, error) { return nil, errors.New("connection refused") },
+		"short list": func(keys []hooks.PublicKey) ([]hooks.PeerResult, error) {
+			return make([]hooks.PeerResult, len(keys)-1), nil
+		},
+		"panic": func([]hooks.PublicKey) ([]hooks.PeerResult, error) { panic("bug") },
 	} {
 		t.Run(name, func(t *testing.T) {
 			p := &batchProvider{known: map[hooks.PublicKey]hooks.PeerConfig{}, answer: answer}

@@ -130,7 +130,7 @@ type Config struct {
 }
 
 const (
-	decodeQueueLen = 256
+	decodeQueueLen = 1024
 	maxHeld        = 4096
 	maxWatched     = 1024
 	maxNegative    = 1 << 16

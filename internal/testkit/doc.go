@@ -22,6 +22,8 @@
 //     process's output, that can wait for a line (Log).
 //   - bind.go: a conn.Bind wrapper counting handshake messages
 //     (CountingBind).
+//   - srcbind.go: a conn.Bind on one loopback address, so each of many
+//     clients comes from its own (SourceBind).
 //   - leak.go: the goroutine-leak check at Cleanup (CheckLeaks).
 //   - uapi.go: a device with its UAPI served on a socket, and raw protocol
 //     text spoken to it (Device, ServeUAPI, Raw, RoundTrip, Reply).
