@@ -69,9 +69,12 @@ func (s *Store) lookupChunk(ctx context.Context, keys []hooks.PublicKey, out []h
 		if err := rows.Scan(&k, &ips, &psk, &ka, &ep); err != nil {
 			return err
 		}
+		if len(k) != len(hooks.PublicKey{}) {
+			continue // the table's CHECK keeps keys 32 bytes
+		}
 		i, ok := at[hooks.PublicKey(k)]
-		if len(k) != len(hooks.PublicKey{}) || !ok {
-			continue // the CHECK keeps keys 32 bytes; IN matched only ours
+		if !ok {
+			continue
 		}
 		out[i].Config, out[i].Err = decodeRow(keys[i], ips, psk, ka, ep)
 	}
