@@ -63,11 +63,13 @@ func BenchmarkJITMassArrival(b *testing.B) {
 // after the other in the same run. Each client sends one initiation from
 // its own loopback address and, like a real one, sends a new one after 5
 // s without a response (a retransmit, counted). JIT_MASS_WINDOW clients
-// (default 64; upstream turns to cookies past 128 queued) knock at a time, as
-// fast as the responder answers. Run with -benchtime 1x.
+// (default 64; upstream turns to cookies past 128 queued) knock at a time,
+// as fast as the responder answers, in JIT_MASS_ROUNDS rounds (default 4)
+// that alternate the sides. Run with -benchtime 1x.
 func benchJITMassArrival(b *testing.B, newStore func(testing.TB) benchPeerStore) {
 	n := benchJITEnvInt("JIT_MASS_CLIENTS", 1000)
 	window := benchJITEnvInt("JIT_MASS_WINDOW", 64)
+	rounds := min(benchJITEnvInt("JIT_MASS_ROUNDS", 4), n)
 	store := newStore(b)
 
 	// The guard and the lookup budget are off: they bound floods of new
@@ -109,7 +111,7 @@ func benchJITMassArrival(b *testing.B, newStore func(testing.TB) benchPeerStore)
 		b.Fatal(err)
 	}
 
-	// Upstream first, its peers preloaded (not timed), then closed.
+	// Upstream with the peers preloaded (not timed).
 	up, ud := testkit.NewUpstream(b, "198.18.0.2", nil)
 	if err := ud.IpcSet(testkit.UAPI("private_key", serverKey.PrivHex())); err != nil {
 		b.Fatal(err)
@@ -117,10 +119,21 @@ func benchJITMassArrival(b *testing.B, newStore func(testing.TB) benchPeerStore)
 	if err := ud.IpcSet(benchJITMassConf(peers)); err != nil {
 		b.Fatal(err)
 	}
-	upRes := benchJITKnock(b, up.Port, sealers, window, 2)
-	ud.Close()
 
-	oursRes := benchJITKnock(b, ours.Port, sealers, window, 3)
+	// In rounds, each a slice of the clients knocking on one side then
+	// the other (who goes first alternates): the machine's drift over the
+	// run hits both alike.
+	var oursRes, upRes benchKnockResult
+	for r := 0; r < rounds; r++ {
+		part := sealers[r*n/rounds : (r+1)*n/rounds]
+		for side := 0; side < 2; side++ {
+			if (r+side)%2 == 0 {
+				upRes.add(benchJITKnock(b, up.Port, part, window, 2, r*n/rounds))
+			} else {
+				oursRes.add(benchJITKnock(b, ours.Port, part, window, 3, r*n/rounds))
+			}
+		}
+	}
 	st := od.Stats()
 	b.Logf("ours: %d clients in %v (%d retransmits, %d lost), %d peers installed; upstream: %v (%d retransmits, %d lost)",
 		n, oursRes.elapsed.Round(time.Millisecond), oursRes.retransmits, oursRes.lost, st.PeersInstalled,
@@ -152,11 +165,17 @@ type benchKnockResult struct {
 	lost        int64
 }
 
-// benchJITKnock has every sealer's client send an initiation to port from
-// its own loopback address 127.X.Y.Z (X = net), window clients at a
-// time, and waits for each one's response, sending a new initiation after
-// 5 s without one (twice at most).
-func benchJITKnock(tb testing.TB, port uint16, sealers []*conn.Sealer, window, netByte int) benchKnockResult {
+func (r *benchKnockResult) add(o benchKnockResult) {
+	r.elapsed += o.elapsed
+	r.retransmits += o.retransmits
+	r.lost += o.lost
+}
+
+// benchJITKnock has every sealer's client (the first numbered first)
+// send an initiation to port from its own loopback address 127.X.Y.Z (X =
+// netByte), window clients at a time, and waits for each one's response,
+// sending a new initiation after 5 s without one (twice at most).
+func benchJITKnock(tb testing.TB, port uint16, sealers []*conn.Sealer, window, netByte, first int) benchKnockResult {
 	server := net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port))
 	var next, retransmits, lost atomic.Int64
 	var wg sync.WaitGroup
@@ -171,7 +190,7 @@ func benchJITKnock(tb testing.TB, port uint16, sealers []*conn.Sealer, window, n
 				if i >= len(sealers) {
 					return
 				}
-				src := netip.AddrFrom4([4]byte{127, byte(netByte), byte(i >> 8), byte(i)})
+				src := netip.AddrFrom4([4]byte{127, byte(netByte), byte((first + i) >> 8), byte(first + i)})
 				c, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)), server)
 				if err != nil {
 					tb.Error(err)
@@ -182,7 +201,7 @@ func benchJITKnock(tb testing.TB, port uint16, sealers []*conn.Sealer, window, n
 					if try > 0 {
 						retransmits.Add(1)
 					}
-					c.Write(sealers[i].Seal(uint32(i), tai64n.Now()))
+					c.Write(sealers[i].Seal(uint32(first+i), tai64n.Now()))
 					deadline := time.Now().Add(5 * time.Second)
 					for !answered {
 						c.SetReadDeadline(deadline)
