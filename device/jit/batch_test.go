@@ -346,3 +346,55 @@ func TestBatchCap(t *testing.T) {
 		t.Fatalf("%d just-in-time peers, want the cap (3)", n)
 	}
 }
+
+// TestBatchMergesWithLookupUnderWay: a key of a batch that another ask
+// (revalidation, a restore) is already looking up is not asked again: the
+// batch waits for that answer and asks only for the rest.
+func TestBatchMergesWithLookupUnderWay(t *testing.T) {
+	p := &batchProvider{known: map[hooks.PublicKey]hooks.PeerConfig{}, gate: make(chan struct{})}
+	j, _ := newBatchJIT(t, p, Config{})
+	k1, k2, k3 := feature.Key{1}, feature.Key{2}, feature.Key{3}
+	for i, k := range []feature.Key{k1, k2, k3} {
+		p.known[hooks.PublicKey(k)] = hooks.PeerConfig{AllowedIPs: hostPrefix(i + 1)}
+	}
+	other := make(chan error, 1)
+	go func() {
+		_, err := j.lookup(k1)
+		other <- err
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if single, _ := p.calls(); len(single) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first lookup never reached the provider")
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		j.provisionBatch(misses(k1, k2, k3))
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if _, batches := p.calls(); len(batches) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the batch never reached the provider")
+		}
+	}
+	close(p.gate)
+	<-done
+	if err := <-other; err != nil {
+		t.Fatal(err)
+	}
+	single, batches := p.calls()
+	if len(single) != 1 || len(batches) != 1 || !slices.Equal(batches[0], []hooks.PublicKey{hooks.PublicKey(k2), hooks.PublicKey(k3)}) {
+		t.Fatalf("asked %v one by one and %v in batches; want k1 once (the ask under way) and a batch of k2, k3", single, batches)
+	}
+	for _, k := range []feature.Key{k1, k2, k3} {
+		if !j.isJIT(k) {
+			t.Errorf("%v not installed", k)
+		}
+	}
+}
