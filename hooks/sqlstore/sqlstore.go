@@ -4,8 +4,7 @@
 // themselves in a handshake, so the store's size costs neither start-up
 // time nor memory. It also answers which peer holds a tunnel address
 // (LookupAddr, an index on allowed IPs: addr.go), for the device's
-// outbound side. It answers many keys in one query (LookupPeers,
-// batch.go), for a mass arrival.
+// outbound side.
 //
 // It uses a pure-Go SQLite (modernc.org/sqlite, no cgo) in WAL mode, so
 // the control CLI can add and remove peers while the daemon reads.
