@@ -58,6 +58,7 @@ type Store struct {
 	lookup *sql.Stmt
 	// lookupAddr4 and lookupAddr6 find a peer by address (addr.go).
 	lookupAddr4, lookupAddr6 *sql.Stmt
+	batch                    batchStmts // LookupPeers' statements (batch.go)
 }
 
 var (
@@ -143,6 +144,7 @@ func (s *Store) Path() string { return s.path }
 
 // Close closes the store.
 func (s *Store) Close() error {
+	s.batch.close()
 	for _, st := range []*sql.Stmt{s.lookup, s.lookupAddr4, s.lookupAddr6} {
 		if st != nil {
 			st.Close()

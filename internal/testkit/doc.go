@@ -26,6 +26,8 @@
 //     both ways with its socket open, as a crashed host would (DeafBind).
 //   - require.go: a real part that is missing skips the test, or fails it
 //     when CI=true (Missing).
+//   - srcbind.go: a conn.Bind on one loopback address, so each of many
+//     clients comes from its own (SourceBind).
 //   - leak.go: the goroutine-leak check at Cleanup (CheckLeaks).
 //   - uapi.go: a device with its UAPI served on a socket, and raw protocol
 //     text spoken to it (Device, ServeUAPI, Raw, RoundTrip, Reply).
