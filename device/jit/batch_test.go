@@ -281,12 +281,13 @@ func TestBatchWithoutBatchProvider(t *testing.T) {
 	var mu sync.Mutex
 	inflight, most := 0, 0
 	full := make(chan struct{})
+	var fullOnce sync.Once // later calls reach the bound again
 	prov := hooks.ProviderFunc(func(ctx context.Context, k hooks.PublicKey) (hooks.PeerConfig, error) {
 		mu.Lock()
 		inflight++
 		most = max(most, inflight)
 		if inflight == bound {
-			close(full)
+			fullOnce.Do(func() { close(full) })
 		}
 		mu.Unlock()
 		select { // the first ones wait until the bound is reached
