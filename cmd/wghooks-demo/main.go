@@ -31,6 +31,9 @@ var scenes = []scene{
 	{name: "jit", title: "Just-in-time peers: a gateway that knows no one until they knock", run: sceneJIT},
 	{name: "flood", title: "A gateway under a handshake flood: its peer keeps streaming, a newcomer still gets in", run: sceneFlood},
 	{name: "ha", title: "Two servers with one key behind a UDP load balancer; the backend carrying the flow dies", run: sceneHA},
+	{name: "mass", title: "Mass arrival: a gateway's whole store of clients knocks at once", run: sceneMass},
+	{name: "fleet", title: "Fleet takeover: a gateway machine dies, a replacement with its key reads the shared store", run: sceneFleet},
+	{name: "metrics", title: "Per-peer metrics: one scrape of a gateway's /metrics", run: sceneMetrics},
 }
 
 func main() {
@@ -64,10 +67,17 @@ func sceneNames() string {
 	return strings.Join(names, ", ")
 }
 
-// timeline prints lines stamped with the time since the scene began.
-type timeline struct{ start time.Time }
+// timeline prints lines stamped with the time since the scene began, and
+// keeps the counts a scene records for scenes_test.go to check.
+type timeline struct {
+	start    time.Time
+	outcomes map[string]int
+}
 
-func newTimeline() *timeline { return &timeline{start: time.Now()} }
+func newTimeline() *timeline { return &timeline{start: time.Now(), outcomes: map[string]int{}} }
+
+// record keeps a protocol outcome (a count, never a time) under name.
+func (t *timeline) record(name string, n int) { t.outcomes[name] = n }
 
 func (t *timeline) say(format string, args ...any) {
 	fmt.Printf("  %7.3fs  %s\n", time.Since(t.start).Seconds(), fmt.Sprintf(format, args...))

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 
+	wgconn "golang.zx2c4.com/wireguard/conn"
 	wgdevice "golang.zx2c4.com/wireguard/device"
 
 	"github.com/wghooks/wghooks/device"
+	"github.com/wghooks/wghooks/hooks/sqlstore"
 	"github.com/wghooks/wghooks/internal/testkit"
 )
 
@@ -43,7 +47,12 @@ type upstreamClient struct {
 // startUpstream brings a silent upstream device up with key on
 // 127.0.0.1:port (0: any).
 func startUpstream(addr string, key testkit.Keypair, port uint16) (*upstreamClient, error) {
-	n, d, err := testkit.StartUpstream(addr, key, port, nil, wgdevice.NewLogger(wgdevice.LogLevelSilent, ""))
+	return startUpstreamOn(addr, key, port, nil)
+}
+
+// startUpstreamOn is startUpstream over bind (nil: upstream's default).
+func startUpstreamOn(addr string, key testkit.Keypair, port uint16, bind wgconn.Bind) (*upstreamClient, error) {
+	n, d, err := testkit.StartUpstream(addr, key, port, bind, wgdevice.NewLogger(wgdevice.LogLevelSilent, ""))
 	if err != nil {
 		return nil, err
 	}
@@ -61,4 +70,19 @@ func endpointInUse(client *node, peer *testkit.Node) string {
 		return ep
 	}
 	return "(none)"
+}
+
+// openTempStore makes a directory for a scene's files with a SQLite peer
+// store in it (peers.db); done closes the store and removes the directory.
+func openTempStore(scene string) (dir string, store *sqlstore.Store, done func(), err error) {
+	dir, err = os.MkdirTemp("", "wghooks-demo-"+scene+"-")
+	if err != nil {
+		return "", nil, nil, err
+	}
+	store, err = sqlstore.Open(filepath.Join(dir, "peers.db"))
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, nil, err
+	}
+	return dir, store, func() { store.Close(); os.RemoveAll(dir) }, nil
 }

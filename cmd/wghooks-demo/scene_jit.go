@@ -17,16 +17,11 @@ import (
 )
 
 func sceneJIT(tl *timeline) error {
-	dir, err := os.MkdirTemp("", "wghooks-demo-jit-")
+	dir, store, done, err := openTempStore("jit")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	store, err := sqlstore.Open(filepath.Join(dir, "peers.db"))
-	if err != nil {
-		return err
-	}
-	defer store.Close()
+	defer done()
 
 	var mu sync.Mutex
 	events := map[hooks.PeerEventKind][]hooks.PeerEvent{}
