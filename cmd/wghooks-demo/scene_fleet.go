@@ -79,7 +79,7 @@ func sceneFleet(tl *timeline) error {
 	}) {
 		return fmt.Errorf("the shared store never listed the %d clients' endpoints", len(clients))
 	}
-	tl.say("every client pinged through gateway-A; gateway-A wrote their endpoints and handshakes to the shared store")
+	tl.say("every client pinged through gateway-A; gateway-A wrote their endpoints and handshakes to the shared store (every 100 ms here; WGHOOKS_STATE_STORE_INTERVAL, default 10 s)")
 
 	gwA.close()
 	sent0, recv0 := make([]int64, len(clients)), make([]int64, len(clients))
@@ -102,7 +102,7 @@ func sceneFleet(tl *timeline) error {
 		return err
 	}
 	defer gwB.close()
-	tl.say("gateway-B up in its place: same key and address, no state file, takeover on, the same store")
+	tl.say("gateway-B up in its place: same key and address, no state file, the same store, takeover on (WGHOOKS_TAKEOVER=on)")
 	back := 0
 	for _, c := range clients {
 		if testkit.Poll(10*time.Second, func() bool { return fleetHandshakeAfter(c, key, t0) }) {
@@ -127,7 +127,7 @@ func sceneFleet(tl *timeline) error {
 		}
 	}
 	sentB := gwB.bind.InitSent.Load()
-	tl.say("%d of %d clients back %s after gateway-B started: it sent %s, each client got exactly one (%d did) and sent %d of its own; pings answered",
+	tl.say("%d of %d clients back %s after gateway-B started (about one round trip): gateway-B sent %s, %d clients got exactly one, the clients sent %d of their own; pings answered",
 		back, len(clients), allBack, jitPlural(uint64(sentB), "initiation"), reached, own)
 	tl.record("clients", len(clients))
 	tl.record("clients back", back)

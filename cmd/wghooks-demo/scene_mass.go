@@ -102,8 +102,11 @@ func sceneMass(tl *timeline) error {
 		most = max(most, n)
 	}
 	single, batched, batches := store.counts()
-	tl.say("%d of %d clients in, every echo answered, in %s; %d sent a second initiation, none more than %d",
-		in, len(cs), took, retransmitted, most)
+	resent := "no client needed a second initiation"
+	if retransmitted > 0 {
+		resent = fmt.Sprintf("%d retransmitted their initiation (upstream does after 5 s), the most any sent is %d", retransmitted, most)
+	}
+	tl.say("%d of %d clients in, each echo answered, all within %s; %s", in, len(cs), took, resent)
 	tl.say("the SQLite store was asked in %s (%d keys), and for %s one by one; the gateway now holds %d peers",
 		massBatches(batches), batched, jitPlural(uint64(single), "key"), gw.dev.Stats().PeersActive)
 	tl.say("upstream has no store to ask: it would need all %d clients configured before they knock", len(cs))
