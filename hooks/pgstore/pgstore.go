@@ -129,7 +129,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
 	}
 	pc.HealthCheckPeriod = 10 * time.Second
+	if _, ok := pc.ConnConfig.RuntimeParams["application_name"]; !ok {
+		pc.ConnConfig.RuntimeParams["application_name"] = "wghooks"
+	}
 	s := &Store{cfg: cfg, connCfg: pc.ConnConfig.Copy(), redacted: Redact(cfg.URL)}
+	// The watcher's connection is told apart in pg_stat_activity.
+	s.connCfg.RuntimeParams["application_name"] = pc.ConnConfig.RuntimeParams["application_name"] + " watch"
 	s.health.logf = cfg.Logf
 	s.health.name = s.redacted
 	s.health.interval = cfg.ProbeInterval
@@ -213,6 +218,10 @@ func (s *Store) explain(err error) string {
 func isDown(err error) bool {
 	if err == nil || errors.Is(err, pgx.ErrNoRows) {
 		return false
+	}
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &connErr) {
+		return true // no connection, whatever the server said
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
