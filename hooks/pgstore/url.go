@@ -27,12 +27,18 @@ func Redact(s string) string {
 	if err != nil {
 		return userinfoPassword.ReplaceAllString(s, "${1}:xxxxx@")
 	}
+	changed := false
 	if _, has := u.User.Password(); has {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		changed = true
 	}
 	if q := u.Query(); q.Has("password") {
 		q.Set("password", "xxxxx")
 		u.RawQuery = q.Encode()
+		changed = true
+	}
+	if !changed {
+		return s // nothing secret: as written (a file path stays a path)
 	}
 	return u.String()
 }
