@@ -153,7 +153,10 @@ func (s *Server) Start() error {
 	if s.running {
 		return nil
 	}
-	opts := fmt.Sprintf("-k %s -p %d -c listen_addresses= -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+	// fsync off: a test's data need not survive the machine, only the
+	// server (Crash kills processes; written WAL is in the kernel). Never
+	// synchronous_commit off: a crash would lose acknowledged commits.
+	opts := fmt.Sprintf("-k %s -p %d -c listen_addresses= -c fsync=off -c max_connections=200",
 		s.SocketDir(), Port)
 	if err := s.run("pg_ctl", "start", "-w", "-t", "60", "-D", s.data(), "-l", s.LogFile(), "-o", opts); err != nil {
 		return err
