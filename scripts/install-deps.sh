@@ -9,6 +9,8 @@ command -v wg >/dev/null || need+=(wireguard-tools)
 command -v iperf3 >/dev/null || need+=(iperf3)
 command -v ip >/dev/null || need+=(iproute2)
 command -v ping >/dev/null || need+=(iputils-ping)
+# The fleet store's tests and `make demo-fleet` run a real PostgreSQL.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null || need+=(postgresql)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
   echo "install-deps: missing ${need[*]} (need root and apt-get to install them)" >&2
