@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,7 +33,58 @@ type fleetGateway struct {
 	dev   *device.Device
 	store *pgstore.Store
 	log   *testkit.Log
-	ev    *jitEvents
+	ev    *fleetEvents
+}
+
+// fleetEvents records a gateway's peer events with the time each came.
+type fleetEvents struct {
+	mu  sync.Mutex
+	evs []hooks.PeerEvent
+	at  []time.Time
+}
+
+func (e *fleetEvents) on(ev hooks.PeerEvent) {
+	now := time.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.evs = append(e.evs, ev)
+	e.at = append(e.at, now)
+}
+
+// find returns the first event of kind for key.
+func (e *fleetEvents) find(kind hooks.PeerEventKind, key [32]byte) (hooks.PeerEvent, time.Time, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i, ev := range e.evs {
+		if ev.Kind == kind && ev.Key == key {
+			return ev, e.at[i], true
+		}
+	}
+	return hooks.PeerEvent{}, time.Time{}, false
+}
+
+func (e *fleetEvents) count(kind hooks.PeerEventKind, key [32]byte) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, ev := range e.evs {
+		if ev.Kind == kind && ev.Key == key {
+			n++
+		}
+	}
+	return n
+}
+
+// when is the time of the first event of kind for key (zero: none).
+func (e *fleetEvents) when(kind hooks.PeerEventKind, key [32]byte) time.Time {
+	_, at, _ := e.find(kind, key)
+	return at
+}
+
+// latency is the Latency of the first event of kind for key.
+func (e *fleetEvents) latency(kind hooks.PeerEventKind, key [32]byte) time.Duration {
+	ev, _, _ := e.find(kind, key)
+	return ev.Latency
 }
 
 // newFleet starts PostgreSQL, migrates it with the CLI and starts n
@@ -51,7 +103,7 @@ func newFleet(t testing.TB, n int) *fleet {
 
 func (f *fleet) startGateway(t testing.TB, i int) *fleetGateway {
 	t.Helper()
-	g := &fleetGateway{log: testkit.NewLog(t, "gw"+string(rune('1'+i))), ev: &jitEvents{}}
+	g := &fleetGateway{log: testkit.NewLog(t, "gw"+string(rune('1'+i))), ev: &fleetEvents{}}
 	s, err := pgstore.Open(context.Background(), pgstore.Config{URL: f.url, Logf: g.log.Logf})
 	if err != nil {
 		t.Fatal(err)
