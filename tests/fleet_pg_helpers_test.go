@@ -36,43 +36,43 @@ type fleetGateway struct {
 	ev    *fleetEvents
 }
 
-// fleetEvents records a gateway's peer events with the time each came.
+// fleetEvents is jitEvents that also keeps the first event of each kind
+// and key with the time it came.
 type fleetEvents struct {
-	mu  sync.Mutex
-	evs []hooks.PeerEvent
-	at  []time.Time
+	jitEvents
+	firstMu sync.Mutex
+	first   map[fleetEventKey]fleetEvent
+}
+
+type fleetEventKey struct {
+	kind hooks.PeerEventKind
+	key  [32]byte
+}
+
+type fleetEvent struct {
+	ev hooks.PeerEvent
+	at time.Time
 }
 
 func (e *fleetEvents) on(ev hooks.PeerEvent) {
 	now := time.Now()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.evs = append(e.evs, ev)
-	e.at = append(e.at, now)
+	e.firstMu.Lock()
+	if e.first == nil {
+		e.first = make(map[fleetEventKey]fleetEvent)
+	}
+	if k := (fleetEventKey{ev.Kind, ev.Key}); e.first[k].at.IsZero() {
+		e.first[k] = fleetEvent{ev, now}
+	}
+	e.firstMu.Unlock()
+	e.jitEvents.on(ev)
 }
 
-// find returns the first event of kind for key.
+// find returns the first event of kind for key and when it came.
 func (e *fleetEvents) find(kind hooks.PeerEventKind, key [32]byte) (hooks.PeerEvent, time.Time, bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for i, ev := range e.evs {
-		if ev.Kind == kind && ev.Key == key {
-			return ev, e.at[i], true
-		}
-	}
-	return hooks.PeerEvent{}, time.Time{}, false
-}
-
-func (e *fleetEvents) count(kind hooks.PeerEventKind, key [32]byte) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	n := 0
-	for _, ev := range e.evs {
-		if ev.Kind == kind && ev.Key == key {
-			n++
-		}
-	}
-	return n
+	e.firstMu.Lock()
+	defer e.firstMu.Unlock()
+	f, ok := e.first[fleetEventKey{kind, key}]
+	return f.ev, f.at, ok
 }
 
 // when is the time of the first event of kind for key (zero: none).
