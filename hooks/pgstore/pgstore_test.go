@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -336,6 +337,23 @@ func TestWatchChanges(t *testing.T) {
 	if el := time.Since(start); el > 3*time.Second {
 		t.Fatalf("50 lookups while down took %v; want them refused at once", el)
 	}
+	// Many more, concurrently, for a few probe intervals: no goroutine
+	// stays behind.
+	before := runtime.NumGoroutine()
+	var wg sync.WaitGroup
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for end := time.Now().Add(2500 * time.Millisecond); time.Now().Before(end); time.Sleep(time.Millisecond) {
+				s.LookupPeer(ctx, key(t))
+			}
+		}()
+	}
+	wg.Wait()
+	testkit.Eventually(t, 10*time.Second, "goroutines back to where they were while down", func() bool {
+		return runtime.NumGoroutine() <= before+2
+	})
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
