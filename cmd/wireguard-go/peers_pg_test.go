@@ -2,8 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks/pgstore"
+	"github.com/wghooks/wghooks/internal/pgtest"
 )
 
 // TestPeerDBURL: WGHOOKS_PEER_DB takes a postgres:// URL; one that does
@@ -36,5 +42,49 @@ func TestPeerDBURL(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "s3cretpw") || !strings.Contains(out.String(), "postgres://wg:xxxxx@db.example/peers") {
 		t.Fatalf("settings listing:\n%s", out.String())
+	}
+}
+
+// TestPeerDBPostgres: the daemon's PostgreSQL store refuses to start on a
+// database without the schema, saying to migrate; migrated, it serves
+// lookups, and its watch starts once it is open.
+func TestPeerDBPostgres(t *testing.T) {
+	srv := pgtest.New(t)
+	url := srv.URL("postgres")
+	d, _, err := testSettings(t, "wg7", map[string]string{"WGHOOKS_PEER_DB": url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.cfg.JIT.Provider.LookupPeer(context.Background(), hooks.PublicKey{1}); !errors.Is(err, errPGNotOpen) {
+		t.Fatalf("lookup before the store opened: %v", err)
+	}
+	if _, err := d.startPeerStore(nil, "wg7", t.Logf); !errors.Is(err, pgstore.ErrNoSchema) || !strings.Contains(err.Error(), "wghooks peers migrate") {
+		t.Fatalf("start on a database without the schema: %v; want it refused, saying to migrate", err)
+	}
+
+	if _, err := pgstore.Migrate(context.Background(), url); err != nil {
+		t.Fatal(err)
+	}
+	d, _, err = testSettings(t, "wg7", map[string]string{"WGHOOKS_PEER_DB": url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	watched := make(chan error, 1)
+	go func() {
+		watched <- d.cfg.JIT.Provider.(hooks.ChangeNotifier).WatchChanges(ctx, func([]hooks.PublicKey) {}, func() {})
+	}()
+	stop, err := d.startPeerStore(nil, "wg7", t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	defer cancel()
+	if _, err := d.cfg.JIT.Provider.LookupPeer(context.Background(), hooks.PublicKey{1}); !errors.Is(err, hooks.ErrUnknownPeer) {
+		t.Fatalf("lookup of an unknown key: %v", err)
+	}
+	cancel()
+	if err := <-watched; !errors.Is(err, context.Canceled) {
+		t.Fatalf("watch ended with %v", err)
 	}
 }
