@@ -122,10 +122,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !hasParam(cfg.URL, "pool_max_conns") {
+	if !containsParam(cfg.URL, "pool_max_conns") {
 		pc.MaxConns = cfg.MaxConns
 	}
-	if !hasParam(cfg.URL, "connect_timeout") {
+	if !containsParam(cfg.URL, "connect_timeout") {
 		pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
 	}
 	pc.HealthCheckPeriod = 10 * time.Second
@@ -158,8 +158,6 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	return s, nil
 }
-
-func hasParam(url, name string) bool { return containsParam(url, name) }
 
 // Close closes the pool; WatchChanges returns once its context ends.
 func (s *Store) Close() { s.pool.Close() }

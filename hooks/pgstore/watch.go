@@ -13,7 +13,9 @@ package pgstore
 // whose transaction finished since the last read (xid in [previous xmin,
 // current xmin)): those are final, and the ones among them not seen yet
 // are the late commits. The seen set holds only rows of transactions not
-// yet below xmin, so it stays small.
+// yet below xmin, so it stays small; a writer that keeps a transaction
+// open for long holds xmin back and the set grows, up to maxSeen, past
+// which the watcher starts over from now and calls resync.
 //
 // A gateway that reconnects carries on from its cursors: what changed
 // while it was away is read like any other change. One away for longer
@@ -42,6 +44,8 @@ const (
 	changedChunk = 1000
 	// pruneEvery is how often a watcher prunes the change log.
 	pruneEvery = 10 * time.Minute
+	// maxSeen bounds the rows remembered above xmin.
+	maxSeen = 1 << 20
 )
 
 type watcher struct {
@@ -170,6 +174,12 @@ func (w *watcher) start(ctx context.Context, c *pgx.Conn) error {
 // poll reads the rows not seen yet, in as many reads as the backlog
 // needs, and hands their keys to changed.
 func (w *watcher) poll(ctx context.Context, c *pgx.Conn) error {
+	if len(w.seen) > maxSeen {
+		if err := w.start(ctx, c); err != nil {
+			return err
+		}
+		w.resync()
+	}
 	for range 1000 {
 		full, err := w.pollOnce(ctx, c)
 		if err != nil || !full {
