@@ -196,3 +196,25 @@ func mustGet(t testing.TB, g *fleetGateway) string {
 	}
 	return get
 }
+
+// TestFleetPGAddClearsRefusal: a key a gateway refused a moment ago (its
+// negative cache says "unknown" for a minute) is served as soon as it is
+// added to the store: the pushed change clears the refusal on every
+// gateway, not only on the one the CLI runs beside.
+func TestFleetPGAddClearsRefusal(t *testing.T) {
+	f := newFleet(t, 2)
+	k := testkit.NewKeypair()
+	for _, g := range f.gws {
+		s := newJITSender(t, g.Node)
+		s.send(t, s.initiation(t, k))
+		testkit.Eventually(t, 10*time.Second, "refused before it is added", func() bool { return g.ev.count(hooks.PeerRefused, k.Pub) > 0 })
+	}
+	f.cli(t, "add", "wg0", b64(k.Pub), "allowed-ips", "198.18.1.2/32")
+	for _, g := range f.gws {
+		testkit.Eventually(t, 10*time.Second, "served after the add, within the negative cache's minute", func() bool {
+			s := newJITSender(t, g.Node) // a new source port: decoded at once
+			s.send(t, s.initiation(t, k))
+			return testkit.Poll(time.Second, func() bool { return g.holds(t, k.Pub) })
+		})
+	}
+}
