@@ -186,26 +186,42 @@ func TestLookups(t *testing.T) {
 	}
 }
 
-// TestPeerState: later handshake wins; since and limit are honoured.
+// TestPeerState: two gateways' connections write the fleet's state;
+// per key the later handshake wins; a batch with an invalid entry writes
+// nothing; since and limit are honoured; a removed peer's state goes
+// with it; a row written by hand that does not parse is skipped and
+// named. (testkit.CheckStateStore, where it exists, is the shared check.)
 func TestPeerState(t *testing.T) {
-	_, s := newStore(t)
+	srv, s := newStore(t)
+	other, err := pgstore.Open(context.Background(), pgstore.Config{URL: srv.URL("postgres")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
 	ctx := context.Background()
 	a, b := key(t), key(t)
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	ep1 := netip.MustParseAddrPort("198.18.1.1:1000")
-	ep2 := netip.MustParseAddrPort("198.18.1.2:2000")
-	if err := s.SavePeerState(ctx, []hooks.PeerState{{Key: a, Endpoint: ep1, LastHandshake: t0.Add(time.Minute)}, {Key: b, Endpoint: ep1, LastHandshake: t0}}); err != nil {
+	ep2 := netip.MustParseAddrPort("[fd00::2]:2000")
+	if err := s.SavePeerState(ctx, []hooks.PeerState{{Key: a, Endpoint: ep1, LastHandshake: t0}, {Key: b, LastHandshake: t0}}); err == nil {
+		t.Fatal("a batch with an entry without an endpoint was saved")
+	}
+	if got, _ := s.LoadPeerState(ctx, time.Time{}, 10); len(got) != 0 {
+		t.Fatalf("a refused batch wrote %v", got)
+	}
+	if err := s.SavePeerState(ctx, []hooks.PeerState{{Key: a, Endpoint: ep1, LastHandshake: t0.Add(time.Minute)}, {Key: a, Endpoint: ep2, LastHandshake: t0}, {Key: b, Endpoint: ep1, LastHandshake: t0}}); err != nil {
 		t.Fatal(err)
 	}
-	// An older view does not roll a back; a newer one moves b.
-	if err := s.SavePeerState(ctx, []hooks.PeerState{{Key: a, Endpoint: ep2, LastHandshake: t0}, {Key: b, Endpoint: ep2, LastHandshake: t0.Add(2 * time.Minute)}}); err != nil {
+	// The other gateway's older view does not roll a back; its newer one
+	// moves b.
+	if err := other.SavePeerState(ctx, []hooks.PeerState{{Key: a, Endpoint: ep2, LastHandshake: t0}, {Key: b, Endpoint: ep2, LastHandshake: t0.Add(2 * time.Minute)}}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.LoadPeerState(ctx, t0, 10)
 	if err != nil || len(got) != 2 {
 		t.Fatal(got, err)
 	}
-	if got[0].Key != b || got[0].Endpoint != ep2 || got[1].Key != a || got[1].Endpoint != ep1 {
+	if got[0].Key != b || got[0].Endpoint != ep2 || got[1].Key != a || got[1].Endpoint != ep1 || !got[1].LastHandshake.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("LoadPeerState = %+v", got)
 	}
 	if got, _ := s.LoadPeerState(ctx, t0.Add(90*time.Second), 10); len(got) != 1 || got[0].Key != b {
@@ -213,6 +229,18 @@ func TestPeerState(t *testing.T) {
 	}
 	if got, _ := s.LoadPeerState(ctx, t0, 1); len(got) != 1 {
 		t.Fatalf("limit: %+v", got)
+	}
+	// A stored peer deleted: its state goes too.
+	if err := s.Put(ctx, peer(a, "198.18.2.1/32")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Delete(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	sql(t, srv, `UPDATE wghooks_peer_state SET endpoint = 'garbage' WHERE public_key = '\x`+b.Hex()+`'`)
+	got, err = s.LoadPeerState(ctx, time.Time{}, 10)
+	if len(got) != 0 || !errors.Is(err, pgstore.ErrMalformedState) || !strings.Contains(err.Error(), "garbage") {
+		t.Fatalf("after delete and a malformed row: %+v, %v", got, err)
 	}
 }
 

@@ -55,6 +55,9 @@ CREATE INDEX wghooks_peer_changes_at ON wghooks_peer_changes (at);
 
 CREATE FUNCTION wghooks_peer_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+	IF TG_OP = 'DELETE' THEN
+		DELETE FROM wghooks_peer_state WHERE public_key = OLD.public_key;
+	END IF;
 	IF TG_OP <> 'INSERT' THEN
 		DELETE FROM wghooks_peer_prefixes WHERE public_key = OLD.public_key;
 		INSERT INTO wghooks_peer_changes (public_key) VALUES (OLD.public_key);

@@ -114,3 +114,18 @@ func ContainsAddr(ps []netip.Prefix, a netip.Addr) bool {
 	}
 	return false
 }
+
+// ValidState reports what is wrong with s as a peer's learned state to
+// record (hooks.StateStore): it needs a key, a usable endpoint and a
+// handshake time.
+func ValidState(s hooks.PeerState) error {
+	switch ep := s.Endpoint; {
+	case s.Key == (hooks.PublicKey{}):
+		return fmt.Errorf("no public key")
+	case !ep.IsValid() || ep.Port() == 0 || ep.Addr().IsUnspecified():
+		return fmt.Errorf("invalid endpoint %q", ep)
+	case s.LastHandshake.IsZero():
+		return fmt.Errorf("no last handshake")
+	}
+	return nil
+}
