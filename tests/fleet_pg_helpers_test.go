@@ -98,6 +98,9 @@ func newFleet(t testing.TB, n int) *fleet {
 	for i := 0; i < n; i++ {
 		f.gws = append(f.gws, f.startGateway(t, i))
 	}
+	for _, g := range f.gws {
+		testkit.Eventually(t, 10*time.Second, "gateway watching the store", g.store.Watching)
+	}
 	return f
 }
 

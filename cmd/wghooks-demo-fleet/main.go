@@ -96,6 +96,14 @@ func run(tl *timeline) error {
 		}
 		defer stop()
 	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if gws[0].store.Watching() && gws[1].store.Watching() && gws[2].store.Watching() {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the gateways never started watching the store")
+		}
+	}
 	tl.say("3 gateways up, one key, ports %d, %d, %d; each its own pool and LISTEN connection; no peers configured",
 		gws[0].node.Port, gws[1].node.Port, gws[2].node.Port)
 

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -102,7 +103,8 @@ type Store struct {
 	connCfg  *pgx.ConnConfig // for WatchChanges' own connection
 	redacted string
 
-	health health
+	health   health
+	watching atomic.Int32 // WatchChanges sessions listening
 }
 
 var (
@@ -164,6 +166,10 @@ func (s *Store) Close() { s.pool.Close() }
 
 // Name is the store's URL with its password redacted.
 func (s *Store) Name() string { return s.redacted }
+
+// Watching reports whether a WatchChanges of this store is listening
+// now, with its starting point read: a change made from now on reaches it.
+func (s *Store) Watching() bool { return s.watching.Load() > 0 }
 
 // Down reports whether the store is failing lookups fast.
 func (s *Store) Down() bool { return s.health.isDown() }

@@ -295,14 +295,17 @@ func TestWatchChanges(t *testing.T) {
 	c := watch(t, s)
 	// Wait until it listens: a change is seen.
 	probe := key(t)
+	if err := s.Put(ctx, peer(probe, "198.18.3.1/32")); err != nil {
+		t.Fatal(err)
+	}
+	enabled := true
 	testkit.EventuallyNil(t, 10*time.Second, "watcher sees a change", func() error {
-		if err := s.Put(ctx, peer(probe, "198.18.3.1/32")); err != nil {
+		// A change each time (the watcher may not listen yet).
+		enabled = !enabled
+		if _, err := s.SetEnabled(ctx, probe, enabled); err != nil {
 			return err
 		}
-		if _, err := s.SetEnabled(ctx, probe, c.count(probe)%2 == 0); err != nil {
-			return err
-		}
-		if c.count(probe) == 0 {
+		if !testkit.Poll(200*time.Millisecond, func() bool { return c.count(probe) > 0 }) {
 			return errors.New("not yet")
 		}
 		return nil

@@ -137,6 +137,8 @@ func (w *watcher) session(ctx context.Context) (connected bool, err error) {
 		w.resync()
 	}
 	s.health.ok(now)
+	s.watching.Add(1)
+	defer s.watching.Add(-1)
 	for {
 		if err := w.poll(ctx, c); err != nil {
 			return true, err
