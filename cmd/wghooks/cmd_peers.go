@@ -22,7 +22,7 @@ import (
 
 // The peer store of just-in-time peers: the SQLite file the daemon asks
 // when an unknown key handshakes, or the PostgreSQL database a fleet of
-// gateways shares (a postgres:// URL; peers_pg.go). Changes reach a
+// gateways shares (a postgres:// URL; peers_store.go). Changes reach a
 // running daemon at once where they must: remove also takes the peer off
 // the daemon (revocation), add and import clear the daemon's "unknown"
 // memory of the keys. In PostgreSQL they also reach every other gateway,
@@ -164,7 +164,10 @@ func (p *peersCmd) add(args []string) error {
 	peer := sqlstore.Peer{PeerConfig: hooks.PeerConfig{PublicKey: key}}
 	enabled := true
 	for i := 1; i+1 < len(args); i += 2 {
-		if args[i] == "enabled" && p.pg {
+		if args[i] == "enabled" {
+			if !p.pg {
+				return fmt.Errorf("peer option enabled needs a PostgreSQL store (-db postgres://...)")
+			}
 			b, err := strconv.ParseBool(args[i+1])
 			if err != nil {
 				return fmt.Errorf("failed to parse enabled %q: want true or false", args[i+1])
