@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -12,8 +13,9 @@ import (
 
 // daemonPG is the PostgreSQL store as the device's provider. The device
 // is built before the store opens (startPeerStore, with the daemon's
-// log), so this stands in for it: lookups before then fail (nothing is
-// installed), and the device's watch waits for it.
+// log), so this stands in for it: a call before then waits for the open,
+// up to its context (then fails: nothing is installed), and so does the
+// device's watch.
 type daemonPG struct {
 	url    string
 	opened chan struct{} // closed once open was tried
@@ -31,6 +33,19 @@ var (
 
 var errPGNotOpen = errors.New("peer store not open yet")
 
+// store waits for the open, up to ctx, and returns the store.
+func (p *daemonPG) store(ctx context.Context) (*pgstore.Store, error) {
+	select {
+	case <-p.opened:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", errPGNotOpen, ctx.Err())
+	}
+	if p.s == nil {
+		return nil, p.err
+	}
+	return p.s, nil
+}
+
 func newDaemonPG(url string) *daemonPG { return &daemonPG{url: url, opened: make(chan struct{})} }
 
 // open opens the store: a database without the schema stops the start;
@@ -47,20 +62,8 @@ func (p *daemonPG) open(logf hooks.Logf) (func(), error) {
 	return p.s.Close, nil
 }
 
-func (p *daemonPG) store() (*pgstore.Store, error) {
-	select {
-	case <-p.opened:
-		if p.s == nil {
-			return nil, p.err
-		}
-		return p.s, nil
-	default:
-		return nil, errPGNotOpen
-	}
-}
-
 func (p *daemonPG) LookupPeer(ctx context.Context, key hooks.PublicKey) (hooks.PeerConfig, error) {
-	s, err := p.store()
+	s, err := p.store(ctx)
 	if err != nil {
 		return hooks.PeerConfig{}, err
 	}
@@ -68,7 +71,7 @@ func (p *daemonPG) LookupPeer(ctx context.Context, key hooks.PublicKey) (hooks.P
 }
 
 func (p *daemonPG) LookupAddr(ctx context.Context, addr netip.Addr) (hooks.PeerConfig, error) {
-	s, err := p.store()
+	s, err := p.store(ctx)
 	if err != nil {
 		return hooks.PeerConfig{}, err
 	}
@@ -76,7 +79,7 @@ func (p *daemonPG) LookupAddr(ctx context.Context, addr netip.Addr) (hooks.PeerC
 }
 
 func (p *daemonPG) LookupPeers(ctx context.Context, keys []hooks.PublicKey) ([]hooks.PeerResult, error) {
-	s, err := p.store()
+	s, err := p.store(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +87,7 @@ func (p *daemonPG) LookupPeers(ctx context.Context, keys []hooks.PublicKey) ([]h
 }
 
 func (p *daemonPG) SavePeerState(ctx context.Context, states []hooks.PeerState) error {
-	s, err := p.store()
+	s, err := p.store(ctx)
 	if err != nil {
 		return err
 	}
@@ -92,7 +95,7 @@ func (p *daemonPG) SavePeerState(ctx context.Context, states []hooks.PeerState) 
 }
 
 func (p *daemonPG) LoadPeerState(ctx context.Context, since time.Time, limit int) ([]hooks.PeerState, error) {
-	s, err := p.store()
+	s, err := p.store(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -101,13 +104,9 @@ func (p *daemonPG) LoadPeerState(ctx context.Context, since time.Time, limit int
 
 // WatchChanges waits for the store to open, then watches it.
 func (p *daemonPG) WatchChanges(ctx context.Context, changed func([]hooks.PublicKey), resync func()) error {
-	select {
-	case <-p.opened:
-	case <-ctx.Done():
-		return ctx.Err()
+	s, err := p.store(ctx)
+	if err != nil {
+		return err
 	}
-	if p.s == nil {
-		return p.err
-	}
-	return p.s.WatchChanges(ctx, changed, resync)
+	return s.WatchChanges(ctx, changed, resync)
 }

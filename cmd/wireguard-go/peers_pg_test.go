@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wghooks/wghooks/hooks"
 	"github.com/wghooks/wghooks/hooks/pgstore"
@@ -55,7 +56,9 @@ func TestPeerDBPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.cfg.JIT.Provider.LookupPeer(context.Background(), hooks.PublicKey{1}); !errors.Is(err, errPGNotOpen) {
+	early, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := d.cfg.JIT.Provider.LookupPeer(early, hooks.PublicKey{1}); !errors.Is(err, errPGNotOpen) {
 		t.Fatalf("lookup before the store opened: %v", err)
 	}
 	if _, err := d.startPeerStore(nil, "wg7", t.Logf); !errors.Is(err, pgstore.ErrNoSchema) || !strings.Contains(err.Error(), "wghooks peers migrate") {
