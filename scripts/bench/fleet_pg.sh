@@ -9,7 +9,8 @@
 #   removal         a key held by three gateways removed from the store:
 #                   until the last one cut it (p50, p99; goal p99 <= 1 s)
 #   scale           a 10,000,000-peer store generated in SQL: gateway
-#                   start, lookup p99 by key and address, installs
+#                   start, lookup p99 by key and address, installs (the
+#                   fill takes about 5 minutes on a 2-core machine)
 #
 #   FLEET_PG_FIRST_CONTACTS=100 FLEET_PG_REMOVALS=50 FLEET_PG_SCALE=10000000 scripts/bench/fleet_pg.sh
 set -uo pipefail
