@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build demo test deps vet fmt-check fuzz fuzz-smoke bench outdated clean
+.PHONY: all build demo demo-fleet test deps vet fmt-check fuzz fuzz-smoke bench outdated clean
 
 all: build
 
@@ -13,6 +13,11 @@ build:
 # The main job on embedded defaults: no root, no setup.
 demo:
 	$(GO) run ./cmd/wghooks-demo
+
+# A fleet of gateways on one PostgreSQL store; starts a PostgreSQL server
+# of its own (needs Debian's postgresql: `make deps`).
+demo-fleet:
+	$(GO) run ./cmd/wghooks-demo-fleet
 
 # Everything CI checks: formatting, vet, and all tests with the race
 # detector (network-namespace tests skip, saying why, without root).

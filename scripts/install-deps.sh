@@ -16,6 +16,8 @@ command -v prometheus >/dev/null || need+=(prometheus) # also promtool
 [ -f /usr/lib/nginx/modules/ngx_stream_module.so ] || need+=(libnginx-mod-stream)
 # systemd-analyze verifies the shipped unit files.
 command -v systemd-analyze >/dev/null || need+=(systemd)
+# The fleet store's tests and `make demo-fleet` run a real PostgreSQL.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null || need+=(postgresql)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
   echo "install-deps: missing ${need[*]} (need root and apt-get to install them)" >&2

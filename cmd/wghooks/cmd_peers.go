@@ -14,32 +14,39 @@ import (
 	"time"
 
 	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/hooks/pgstore"
 	"github.com/wghooks/wghooks/hooks/sqlstore"
 	"github.com/wghooks/wghooks/ipc"
 	"github.com/wghooks/wghooks/uapi"
 )
 
 // The peer store of just-in-time peers: the SQLite file the daemon asks
-// when an unknown key handshakes. Changes reach a running daemon at once
-// where they must: remove also takes the peer off the daemon (revocation),
-// add and import clear the daemon's "unknown" memory of the keys.
+// when an unknown key handshakes, or the PostgreSQL database a fleet of
+// gateways shares (a postgres:// URL; peers_store.go). Changes reach a
+// running daemon at once where they must: remove also takes the peer off
+// the daemon (revocation), add and import clear the daemon's "unknown"
+// memory of the keys. In PostgreSQL they also reach every other gateway,
+// through the database's own trigger.
 func runPeers(dir string, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("peers", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	dbPath := fs.String("db", "", "peer store path")
+	dbPath := fs.String("db", "", "peer store path or postgres:// URL")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("failed to parse peers arguments: %w", err)
 	}
 	args = fs.Args()
+	if len(args) >= 1 && args[0] == "migrate" {
+		return runPeersMigrate(*dbPath, args[1:], out)
+	}
 	if len(args) < 2 {
-		return fmt.Errorf("usage: wghooks peers [-db PATH] add|remove|list|import IFACE ...")
+		return fmt.Errorf("usage: wghooks peers [-db PATH|URL] add|remove|list|import IFACE ... | migrate")
 	}
 	sub, iface, rest := args[0], args[1], args[2:]
 	path := *dbPath
 	if path == "" {
 		path = sqlstore.PathFor(iface, os.Getenv)
 	}
-	p := &peersCmd{dir: dir, iface: iface, path: path, out: out}
+	p := &peersCmd{dir: dir, iface: iface, path: path, out: out, pg: pgstore.IsURL(path)}
 	switch sub {
 	case "add":
 		return p.add(rest)
@@ -55,6 +62,7 @@ func runPeers(dir string, args []string, out io.Writer) error {
 
 type peersCmd struct {
 	dir, iface, path string
+	pg               bool // path is a PostgreSQL URL
 	out              io.Writer
 	// maxSet bounds the bytes of one transaction tellEach sends; 0 is
 	// maxSetBytes.
@@ -67,8 +75,12 @@ type peersCmd struct {
 // refused (errno -71) after the store had them all.
 const maxSetBytes = 1 << 20
 
-// open opens the store, creating its directory for commands that write.
-func (p *peersCmd) open(create bool) (*sqlstore.Store, error) {
+// open opens the store, creating a SQLite store's directory for commands
+// that write.
+func (p *peersCmd) open(create bool) (peerStore, error) {
+	if p.pg {
+		return openPG(p.path)
+	}
 	if create {
 		if i := strings.LastIndexByte(p.path, '/'); i > 0 {
 			if err := os.MkdirAll(p.path[:i], 0o700); err != nil {
@@ -78,7 +90,11 @@ func (p *peersCmd) open(create bool) (*sqlstore.Store, error) {
 	} else if _, err := os.Stat(p.path); err != nil {
 		return nil, fmt.Errorf("failed to open peer store %q: %w", p.path, err)
 	}
-	return sqlstore.Open(p.path)
+	s, err := sqlstore.Open(p.path)
+	if err != nil {
+		return nil, err
+	}
+	return sqliteStore{s}, nil
 }
 
 // tell sends set lines to the running daemon. running is false (and err
@@ -146,7 +162,19 @@ func (p *peersCmd) add(args []string) error {
 		return err
 	}
 	peer := sqlstore.Peer{PeerConfig: hooks.PeerConfig{PublicKey: key}}
+	enabled := true
 	for i := 1; i+1 < len(args); i += 2 {
+		if args[i] == "enabled" {
+			if !p.pg {
+				return fmt.Errorf("peer option enabled needs a PostgreSQL store (-db postgres://...)")
+			}
+			b, err := strconv.ParseBool(args[i+1])
+			if err != nil {
+				return fmt.Errorf("failed to parse enabled %q: want true or false", args[i+1])
+			}
+			enabled = b
+			continue
+		}
 		if err := setPeerOption(&peer, args[i], args[i+1]); err != nil {
 			return err
 		}
@@ -155,8 +183,8 @@ func (p *peersCmd) add(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer s.Close()
-	if err := s.Put(context.Background(), peer); err != nil {
+	defer s.close()
+	if err := s.put(context.Background(), []sqlstore.Peer{peer}, !enabled); err != nil {
 		return err
 	}
 	if _, err := p.tell("wghooks_jit_forget=" + key.Hex()); err != nil {
@@ -217,12 +245,12 @@ func (p *peersCmd) remove(args []string) error {
 	}
 	stored := false
 	if s, err := p.open(false); err == nil {
-		stored, err = s.Delete(context.Background(), key)
-		s.Close()
+		stored, err = s.delete(context.Background(), key)
+		s.close()
 		if err != nil {
 			return err
 		}
-	} else if !errors.Is(err, os.ErrNotExist) {
+	} else if p.pg || !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	// Store first, daemon second: a lookup racing the removal finds
@@ -232,6 +260,8 @@ func (p *peersCmd) remove(args []string) error {
 		return err
 	}
 	switch {
+	case stored && p.pg:
+		fmt.Fprintf(p.out, "%s: removed peer %s from the fleet's store; every gateway holding it cuts it\n", p.iface, key)
 	case stored && running:
 		fmt.Fprintf(p.out, "%s: removed peer %s from the store and the running daemon\n", p.iface, key)
 	case stored:
@@ -239,7 +269,7 @@ func (p *peersCmd) remove(args []string) error {
 	case running:
 		fmt.Fprintf(p.out, "%s: peer %s was not in the store; removed from the running daemon\n", p.iface, key)
 	default:
-		return fmt.Errorf("failed to remove peer %s: not in store %q and no daemon running", key, p.path)
+		return fmt.Errorf("failed to remove peer %s: not in store %q and no daemon running", key, p.storeName())
 	}
 	return nil
 }
@@ -281,12 +311,15 @@ func (p *peersCmd) list(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer s.close()
 	inst := p.installed()
 	n := 0
-	err = s.Each(context.Background(), func(peer sqlstore.Peer) error {
+	err = s.each(context.Background(), func(peer sqlstore.Peer, disabled bool) error {
 		n++
 		state := "-"
+		if disabled {
+			state = "disabled"
+		}
 		if jit, ok := inst[peer.PublicKey]; ok {
 			state = "installed"
 			if !jit {
@@ -313,7 +346,7 @@ func (p *peersCmd) list(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(p.out, "%d peers in %s\n", n, p.path)
+	fmt.Fprintf(p.out, "%d peers in %s\n", n, p.storeName())
 	return nil
 }
 
@@ -341,8 +374,8 @@ func (p *peersCmd) importConf(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer s.Close()
-	if err := s.Put(context.Background(), peers...); err != nil {
+	defer s.close()
+	if err := s.put(context.Background(), peers, false); err != nil {
 		return err
 	}
 	forget := make([]string, len(peers))
@@ -352,6 +385,6 @@ func (p *peersCmd) importConf(args []string) error {
 	if _, err := p.tellEach(forget); err != nil {
 		return err
 	}
-	fmt.Fprintf(p.out, "%s: imported %d peers into %s\n", p.iface, len(peers), p.path)
+	fmt.Fprintf(p.out, "%s: imported %d peers into %s\n", p.iface, len(peers), p.storeName())
 	return nil
 }

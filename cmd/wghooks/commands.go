@@ -27,11 +27,13 @@ var commands = []command{
 	{"endpoints", "endpoints IFACE   hostname endpoints: address in use, candidates, last error", runEndpoints},
 	{"get", "get IFACE          the raw UAPI get reply", runGet},
 	{"keys", "keys               the UAPI extension keys this build understands", runKeys},
-	{"peers", `peers [-db PATH] add IFACE KEY [allowed-ips IPS] [preshared-key FILE] [persistent-keepalive SECS] [endpoint IP:PORT] [comment TEXT]
-  peers [-db PATH] remove IFACE KEY      remove from the store and from the running daemon
-  peers [-db PATH] list IFACE            stored peers, and which are installed now
-  peers [-db PATH] import IFACE FILE|-   add the [Peer]s of ` + "`wg showconf`" + ` output
-      (store: -db, else $WGHOOKS_PEER_DB, else /var/lib/wghooks/IFACE.db)`, runPeers},
+	{"peers", `peers [-db PATH|URL] add IFACE KEY [allowed-ips IPS] [preshared-key FILE] [persistent-keepalive SECS] [endpoint IP:PORT] [comment TEXT] [enabled BOOL]
+  peers [-db PATH|URL] remove IFACE KEY      remove from the store and from the running daemon
+  peers [-db PATH|URL] list IFACE            stored peers, and which are installed now
+  peers [-db PATH|URL] import IFACE FILE|-   add the [Peer]s of ` + "`wg showconf`" + ` output
+  peers -db URL migrate                      create or upgrade a PostgreSQL store's schema
+      (store: -db, else $WGHOOKS_PEER_DB, else /var/lib/wghooks/IFACE.db; a postgres:// URL
+      is the fleet's PostgreSQL store, where a change reaches every gateway)`, runPeers},
 	{"reset-source", "reset-source IFACE [PEER]   forget the cached source address of PEER (default: all peers)", runResetSource},
 	{"save-state", "save-state IFACE   write the state file now", restartSetCmd("wghooks_save_state=true", "state file written")},
 	{"setconf", "setconf IFACE FILE   apply a wg-quick style file like `wg setconf`, keeping hostname endpoints", runSetconf},

@@ -16,12 +16,14 @@ import (
 	"github.com/wghooks/wghooks/device"
 	"github.com/wghooks/wghooks/hooks"
 	"github.com/wghooks/wghooks/hooks/httpprovider"
+	"github.com/wghooks/wghooks/hooks/pgstore"
 	"github.com/wghooks/wghooks/hooks/sqlstore"
 )
 
 // buildProvider chooses the just-in-time peer provider from the settings:
-// the HTTP control plane when WGHOOKS_PEER_URL is set, else the SQLite
-// store unless WGHOOKS_PEER_DB is off.
+// the HTTP control plane when WGHOOKS_PEER_URL is set, else the store
+// WGHOOKS_PEER_DB names (a postgres:// URL: the fleet's PostgreSQL; else
+// a SQLite file) unless it is off.
 func (d *daemon) buildProvider() error {
 	if d.peerURL != "" {
 		token := d.peerToken
@@ -43,6 +45,11 @@ func (d *daemon) buildProvider() error {
 	if d.peerDB.Off || !d.peerDB.IsSet() {
 		return nil
 	}
+	if pgstore.IsURL(d.peerDB.Text) {
+		d.pg = newDaemonPG(d.peerDB.Text)
+		d.cfg.JIT.Provider = d.pg
+		return nil
+	}
 	d.store = &daemonStore{path: d.peerDB.Text, explicit: d.peerDB.Source != settings.FromDefault}
 	d.cfg.JIT.Provider = d.store
 	return nil
@@ -51,7 +58,10 @@ func (d *daemon) buildProvider() error {
 // startPeerStore opens an explicitly configured store at start, so a bad
 // path fails the daemon at once; the default path is opened on first use,
 // once the file exists.
-func (d *daemon) startPeerStore(_ *device.Device, _ string, _ hooks.Logf) (func(), error) {
+func (d *daemon) startPeerStore(_ *device.Device, _ string, logf hooks.Logf) (func(), error) {
+	if d.pg != nil {
+		return d.pg.open(logf)
+	}
 	ds := d.store
 	if ds == nil {
 		return nil, nil

@@ -7,6 +7,7 @@ import (
 	"github.com/wghooks/wghooks/cmd/wireguard-go/internal/settings"
 	"github.com/wghooks/wghooks/device"
 	"github.com/wghooks/wghooks/hooks/dnsresolver"
+	"github.com/wghooks/wghooks/hooks/pgstore"
 	"github.com/wghooks/wghooks/hooks/sqlstore"
 	"github.com/wghooks/wghooks/ops"
 )
@@ -29,6 +30,8 @@ type daemon struct {
 	peerDB                                         settings.Value // path or off
 	// store is the daemon's SQLite store, when it is the provider.
 	store *daemonStore
+	// pg is the fleet's PostgreSQL store, when it is the provider.
+	pg *daemonPG
 }
 
 // settingsTable declares every WGHOOKS_* setting once. A setting's file key
@@ -110,8 +113,17 @@ var settingsTable = &settings.Table[daemon]{
 		// Just-in-time peers (device/jit); buildProvider
 		// combines the provider's settings.
 		{Name: sqlstore.EnvPath, Kind: settings.Path, Off: true, Default: sqlstore.DefaultDir + "/IFACE.db",
-			Doc: "the SQLite peer store (the default is used once `wghooks peers add` creates it); off: no just-in-time peers",
-			Set: func(d *daemon, v settings.Value) error { d.peerDB = v; return nil }},
+			Doc:    "the peer store: a SQLite file (the default is used once `wghooks peers add` creates it), or a postgres:// URL a fleet shares (see Fleet on PostgreSQL); off: no just-in-time peers",
+			Redact: pgstore.Redact,
+			Set: func(d *daemon, v settings.Value) error {
+				if !v.Off && pgstore.IsURL(v.Text) {
+					if _, err := pgstore.ParseURL(v.Text); err != nil {
+						return err
+					}
+				}
+				d.peerDB = v
+				return nil
+			}},
 		{Name: "WGHOOKS_PEER_URL", Kind: settings.URL,
 			Doc: "ask a control plane over HTTP instead (GET URL/KEY, see hooks/httpprovider)",
 			Set: func(d *daemon, v settings.Value) error { d.peerURL = v.Text; return nil }},

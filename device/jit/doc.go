@@ -2,7 +2,8 @@
 // hold is installed when its first handshake initiation arrives (or, with
 // Config.Outbound, when a packet goes to an address only it holds), from
 // a hooks.Provider, and answered without a client retransmit; idle ones
-// are evicted, all are revalidated with the provider, and across a
+// are evicted, all are revalidated with the provider (at once for the
+// keys a provider that pushes changes names), and across a
 // restart the feature's section of the state file brings them back.
 //
 // The feature sees the device only through feature.Host. Its files, each
@@ -13,6 +14,7 @@
 //	budget.go        the lookup budget over all sources
 //	faillog.go       repeated failure lines, one summary per interval
 //	evict.go         idle eviction, the cap, revalidation
+//	watch.go         changes pushed by a hooks.ChangeNotifier, revalidated at once
 //	outbound.go      installs for outbound packets (Config.Outbound)
 //	staticroutes.go  the operator's peers' routes, never handed out
 //	restore.go       the state file section and the restore at start-up

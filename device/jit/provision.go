@@ -243,6 +243,7 @@ func New(host feature.Host, cfg Config) (*JIT, error) {
 		host.Go(j.decodeLoop)
 	}
 	host.Go(j.housekeep)
+	j.startWatch()
 	if j.cfg.Outbound {
 		j.out = newOutbound(j)
 	}

@@ -28,6 +28,7 @@ import (
 	"strings"
 
 	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/internal/peerrow"
 )
 
 const prefixSchema = `
@@ -135,14 +136,7 @@ func (s *Store) LookupAddr(ctx context.Context, addr netip.Addr) (hooks.PeerConf
 	return found, nil
 }
 
-func containsAddr(ps []netip.Prefix, a netip.Addr) bool {
-	for _, p := range ps {
-		if p.Masked().Contains(a) {
-			return true
-		}
-	}
-	return false
-}
+func containsAddr(ps []netip.Prefix, a netip.Addr) bool { return peerrow.ContainsAddr(ps, a) }
 
 // execer is what both *sql.Tx and *sql.Conn offer.
 type execer interface {

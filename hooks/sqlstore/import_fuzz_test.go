@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/internal/peerrow"
 )
 
 // FuzzParseConfig feeds `wghooks peers import` input (a configuration
@@ -29,7 +30,7 @@ func FuzzParseConfig(f *testing.F) {
 			if p.PublicKey == (hooks.PublicKey{}) {
 				t.Fatalf("peer without a key from %q", s)
 			}
-			again, err := ParseAllowedIPs(formatAllowedIPs(p.AllowedIPs))
+			again, err := ParseAllowedIPs(peerrow.FormatAllowedIPs(p.AllowedIPs))
 			if err != nil || len(again) != len(p.AllowedIPs) {
 				t.Fatalf("allowed IPs %v do not survive the store: %v, %v", p.AllowedIPs, again, err)
 			}

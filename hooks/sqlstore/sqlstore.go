@@ -21,13 +21,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/internal/peerrow"
 )
 
 const schema = `
@@ -171,62 +171,22 @@ func (s *Store) LookupPeer(ctx context.Context, key hooks.PublicKey) (hooks.Peer
 }
 
 func decodeRow(key hooks.PublicKey, ips string, psk []byte, ka int64, ep string) (hooks.PeerConfig, error) {
-	cfg := hooks.PeerConfig{PublicKey: key, PersistentKeepalive: time.Duration(ka) * time.Second}
-	var err error
-	if cfg.AllowedIPs, err = ParseAllowedIPs(ips); err != nil {
-		return cfg, fmt.Errorf("failed to read peer %s: %w", key, err)
-	}
-	if len(psk) == 32 {
-		copy(cfg.PresharedKey[:], psk)
-	}
-	if ep != "" {
-		if cfg.Endpoint, err = netip.ParseAddrPort(ep); err != nil {
-			return cfg, fmt.Errorf("failed to read peer %s: endpoint %q: %w", key, ep, err)
-		}
-	}
-	return cfg, nil
+	return peerrow.Decode(key, ips, psk, ka, ep)
 }
 
 // ParseAllowedIPs parses a comma-separated list of prefixes (spaces
 // allowed), as `wg` writes AllowedIPs. A bare address means a host
 // prefix.
-func ParseAllowedIPs(s string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, f := range strings.Split(s, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		p, err := netip.ParsePrefix(f)
-		if err != nil {
-			a, aerr := netip.ParseAddr(f)
-			if aerr != nil {
-				return nil, fmt.Errorf("failed to parse allowed IP %q: %w", f, err)
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
-		}
-		out = append(out, p)
-	}
-	return out, nil
-}
-
-func formatAllowedIPs(ps []netip.Prefix) string {
-	parts := make([]string, len(ps))
-	for i, p := range ps {
-		parts[i] = p.String()
-	}
-	return strings.Join(parts, ",")
-}
+func ParseAllowedIPs(s string) ([]netip.Prefix, error) { return peerrow.ParseAllowedIPs(s) }
 
 // Put stores peers, replacing any with the same keys, in one transaction.
 // Each peer's PublicKey must be set and its configuration valid.
 func (s *Store) Put(ctx context.Context, peers ...Peer) error {
-	for _, p := range peers {
-		if p.PublicKey == (hooks.PublicKey{}) {
-			return fmt.Errorf("failed to store peer: no public key")
-		}
-		if err := p.Validate(p.PublicKey); err != nil {
-			return fmt.Errorf("failed to store peer: %w", err)
+	rows := make([]peerrow.Encoded, len(peers))
+	for i, p := range peers {
+		var err error
+		if rows[i], err = peerrow.Encode(p.PeerConfig); err != nil {
+			return err
 		}
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -247,14 +207,10 @@ func (s *Store) Put(ctx context.Context, peers ...Peer) error {
 	}
 	defer ix.close()
 	now := time.Now().Unix()
-	for _, p := range peers {
+	for i, p := range peers {
 		var psk any
-		if p.PresharedKey != ([32]byte{}) {
-			psk = p.PresharedKey[:]
-		}
-		ep := ""
-		if p.Endpoint.IsValid() {
-			ep = p.Endpoint.String()
+		if r := rows[i]; r.PresharedKey != nil {
+			psk = r.PresharedKey
 		}
 		added := now
 		if !p.Added.IsZero() {
@@ -263,8 +219,8 @@ func (s *Store) Put(ctx context.Context, peers ...Peer) error {
 		if err := ix.unindex(ctx, p.PublicKey); err != nil {
 			return fmt.Errorf("failed to store peer %s: %w", p.PublicKey, err)
 		}
-		if _, err := st.ExecContext(ctx, p.PublicKey[:], formatAllowedIPs(p.AllowedIPs), psk,
-			int64(p.PersistentKeepalive/time.Second), ep, p.Comment, added); err != nil {
+		if _, err := st.ExecContext(ctx, p.PublicKey[:], rows[i].AllowedIPs, psk,
+			rows[i].Keepalive, rows[i].Endpoint, p.Comment, added); err != nil {
 			return fmt.Errorf("failed to store peer %s: %w", p.PublicKey, err)
 		}
 		if err := ix.index(ctx, p.PublicKey, p.AllowedIPs); err != nil {

@@ -20,6 +20,8 @@ func (vs *Values[T]) Print(w io.Writer) error {
 			text = "-"
 		case s.Kind == Secret:
 			text = "(hidden)"
+		case s.Redact != nil:
+			text = s.Redact(text)
 		}
 		src := v.Source.String()
 		if v.Source == FromFile {

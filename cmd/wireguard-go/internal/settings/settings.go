@@ -95,6 +95,9 @@ type Setting[T any] struct {
 	EnvOnly bool
 	// Doc is one line for the docs.
 	Doc string
+	// Redact, when set, is how the value is printed and quoted in errors
+	// (a URL without its password).
+	Redact func(string) string
 	// Set stores a value in the destination. Nil: the caller reads the
 	// value from Values itself.
 	Set func(dst *T, v Value) error

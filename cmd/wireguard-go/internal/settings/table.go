@@ -86,8 +86,11 @@ func (vs *Values[T]) Apply(dst *T) error {
 // value unless it is secret.
 func (s *Setting[T]) describe(v Value) string {
 	text := fmt.Sprintf("%q", v.Text)
-	if s.Kind == Secret {
+	switch {
+	case s.Kind == Secret:
 		text = "(hidden)"
+	case s.Redact != nil:
+		text = fmt.Sprintf("%q", s.Redact(v.Text))
 	}
 	if v.Source == FromFile {
 		return fmt.Sprintf("%s: %s=%s", v.Where, s.Name, text)

@@ -1,0 +1,133 @@
+package pgstore
+
+// The fleet's learned state (hooks.StateStore): each peer's last
+// endpoint and handshake, written by every gateway in batches, read by a
+// replacement gateway. A peer deleted from wghooks_peers loses its state
+// row too (the change trigger), so a takeover never reaches for a key the
+// store no longer serves.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/internal/peerrow"
+)
+
+// stateBatch is how many states one statement of SavePeerState writes.
+const stateBatch = 1000
+
+// SavePeerState implements hooks.StateStore: one transaction for the
+// batch, an upsert per stateBatch states where the later handshake wins
+// (within the batch, and against what another gateway wrote, whatever
+// the order of the commits). An invalid entry fails the whole batch
+// before anything is written, naming it.
+func (s *Store) SavePeerState(ctx context.Context, states []hooks.PeerState) error {
+	latest := make(map[hooks.PublicKey]hooks.PeerState, len(states))
+	for i, st := range states {
+		if err := peerrow.ValidState(st); err != nil {
+			return fmt.Errorf("failed to save peer state %d (%s): %w", i, st.Key, err)
+		}
+		if cur, ok := latest[st.Key]; !ok || st.LastHandshake.After(cur.LastHandshake) {
+			latest[st.Key] = st
+		}
+	}
+	if len(latest) == 0 {
+		return nil
+	}
+	return s.do(ctx, fmt.Sprintf("save the state of %d peers", len(latest)), func(ctx context.Context) error {
+		tx, err := s.pool.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback(context.Background())
+		var (
+			keys [][]byte
+			eps  []string
+			hs   []time.Time
+		)
+		flush := func() error {
+			if len(keys) == 0 {
+				return nil
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO wghooks_peer_state AS s (public_key, endpoint, last_handshake)
+				SELECT * FROM unnest($1::bytea[], $2::text[], $3::timestamptz[])
+				ON CONFLICT (public_key) DO UPDATE SET
+					endpoint = EXCLUDED.endpoint, last_handshake = EXCLUDED.last_handshake, updated = now()
+				WHERE s.last_handshake < EXCLUDED.last_handshake`, keys, eps, hs)
+			keys, eps, hs = keys[:0], eps[:0], hs[:0]
+			return err
+		}
+		for k, st := range latest {
+			ep := netip.AddrPortFrom(st.Endpoint.Addr().Unmap(), st.Endpoint.Port())
+			keys = append(keys, append([]byte(nil), k[:]...))
+			eps = append(eps, ep.String())
+			hs = append(hs, st.LastHandshake)
+			if len(keys) == stateBatch {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		return tx.Commit(ctx)
+	})
+}
+
+// ErrMalformedState marks rows of wghooks_peer_state that do not parse
+// (written by hand): LoadPeerState skips them and returns this error,
+// wrapped and naming them, beside the states that did parse.
+var ErrMalformedState = errors.New("malformed peer state")
+
+// LoadPeerState implements hooks.StateStore: the states whose last
+// handshake is at or after since, most recent first, at most limit
+// (limit <= 0: none). A malformed row is skipped and named in an error
+// wrapping ErrMalformedState, returned with the others.
+func (s *Store) LoadPeerState(ctx context.Context, since time.Time, limit int) ([]hooks.PeerState, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var (
+		out []hooks.PeerState
+		bad []string
+	)
+	err := s.do(ctx, "load peer state", func(ctx context.Context) error {
+		out, bad = out[:0], bad[:0]
+		rows, err := s.pool.Query(ctx, `SELECT public_key, endpoint, last_handshake FROM wghooks_peer_state
+			WHERE last_handshake >= $1 ORDER BY last_handshake DESC LIMIT $2`, since, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				k  []byte
+				ep string
+				st hooks.PeerState
+			)
+			if err := rows.Scan(&k, &ep, &st.LastHandshake); err != nil {
+				return err
+			}
+			copy(st.Key[:], k)
+			if st.Endpoint, err = netip.ParseAddrPort(ep); err != nil || peerrow.ValidState(st) != nil {
+				bad = append(bad, fmt.Sprintf("%s: endpoint %q", st.Key, ep))
+				continue
+			}
+			out = append(out, st)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(bad) > 0 {
+		return out, fmt.Errorf("failed to load %d of the peer states: %w: %s", len(bad), ErrMalformedState, strings.Join(bad, "; "))
+	}
+	return out, nil
+}
