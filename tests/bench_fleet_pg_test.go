@@ -287,3 +287,19 @@ func benchPGFill(url string, n int64) error {
 		ANALYZE wghooks_peers; ANALYZE wghooks_peer_prefixes`)
 	return err
 }
+
+// BenchmarkFleetPGMassArrival is benchJITMassArrival on the PostgreSQL
+// store: N new clients at once, asked in batches (one = ANY query each),
+// against upstream with the same clients preloaded, in the same run.
+func BenchmarkFleetPGMassArrival(b *testing.B) {
+	benchJITMassArrival(b, func(tb testing.TB) benchPeerStore {
+		_, s := benchPGStore(b)
+		return benchPeerStore{Provider: s, Put: func(ctx context.Context, peers []hooks.PeerConfig) error {
+			rows := make([]pgstore.Peer, len(peers))
+			for i, p := range peers {
+				rows[i].PeerConfig = p
+			}
+			return s.Put(ctx, rows...)
+		}}
+	})
+}

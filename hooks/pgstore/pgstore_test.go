@@ -190,7 +190,7 @@ func TestLookups(t *testing.T) {
 // per key the later handshake wins; a batch with an invalid entry writes
 // nothing; since and limit are honoured; a removed peer's state goes
 // with it; a row written by hand that does not parse is skipped and
-// named. (testkit.CheckStateStore, where it exists, is the shared check.)
+// named. TestPeerStateContract runs the shared checks.
 func TestPeerState(t *testing.T) {
 	srv, s := newStore(t)
 	other, err := pgstore.Open(context.Background(), pgstore.Config{URL: srv.URL("postgres")})
@@ -392,4 +392,17 @@ func TestWatchChanges(t *testing.T) {
 	testkit.EventuallyNil(t, 15*time.Second, "store back", func() error { return s.Put(ctx, peer(e, "198.18.3.6/32")) })
 	testkit.EventuallyNil(t, 15*time.Second, "lookups answer again", func() error { _, err := s.LookupPeer(ctx, e); return err })
 	testkit.Eventually(t, 15*time.Second, "change after the outage pushed", func() bool { return c.count(e) == 1 })
+}
+
+// TestPeerStateContract holds the PostgreSQL store to the checks every
+// hooks.StateStore meets (testkit.CheckStateStore), over two connections
+// as two gateways would use it.
+func TestPeerStateContract(t *testing.T) {
+	srv, a := newStore(t)
+	b, err := pgstore.Open(context.Background(), pgstore.Config{URL: srv.URL("postgres")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	testkit.CheckStateStore(t, a, b)
 }
