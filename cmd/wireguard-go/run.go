@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	wgdevice "golang.zx2c4.com/wireguard/device"
 	wgtun "golang.zx2c4.com/wireguard/tun"
@@ -20,6 +21,10 @@ import (
 // run sets the daemon up and serves until a signal, the TUN going away or
 // the UAPI socket being removed. It returns the exit code.
 func run(a args) int {
+	// No collection until the daemon serves UAPI and the device has come
+	// up (startgc.go).
+	releaseGC := holdGC()
+	defer releaseGC()
 	// A backgrounding parent waits for this report (readiness.go); it is
 	// taken before the settings are read, which know no such variable.
 	report := takeStartReport()
@@ -104,6 +109,7 @@ func run(a args) int {
 	go func() { serveErr <- srv.Serve(ln) }()
 	verbosef("UAPI listener started")
 	report.ready()
+	time.AfterFunc(startGCGrace, releaseGC)
 
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM, os.Interrupt)
