@@ -3,6 +3,7 @@ module github.com/wghooks/wghooks
 go 1.26.8
 
 require (
+	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/common v0.74.0
 	go.uber.org/goleak v1.3.0

@@ -21,6 +21,7 @@ package conn
 // holds no state across messages.
 
 import (
+	"crypto/ecdh"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -65,19 +66,23 @@ type Initiation struct {
 // initiations addressed to it. It is safe for concurrent use.
 type Identity struct {
 	priv, pub [32]byte
-	hash0     [blake2s.Size]byte // mixHash(InitialHash, pub)
-	checker   wgdevice.CookieChecker
+	// key is priv for crypto/ecdh, made once: curve25519.X25519 makes
+	// one per call, which derives the public key again (a second scalar
+	// multiplication for every DH).
+	key     *ecdh.PrivateKey
+	hash0   [blake2s.Size]byte // mixHash(InitialHash, pub)
+	checker wgdevice.CookieChecker
 }
 
 // NewIdentity prepares the responder identity with static private key
 // priv (clamped as X25519 does).
 func NewIdentity(priv [32]byte) (*Identity, error) {
-	pub, err := curve25519.X25519(priv[:], curve25519.Basepoint)
+	key, err := ecdh.X25519().NewPrivateKey(priv[:])
 	if err != nil {
 		return nil, fmt.Errorf("failed to derive public key: %w", err)
 	}
-	id := &Identity{priv: priv}
-	copy(id.pub[:], pub)
+	id := &Identity{priv: priv, key: key}
+	copy(id.pub[:], key.PublicKey().Bytes())
 	mixHash(&id.hash0, &wgdevice.InitialHash, id.pub[:])
 	id.checker.Init(id.pub)
 	return id, nil
@@ -117,7 +122,7 @@ func (id *Identity) Decode(packet []byte) (Initiation, error) {
 	wgdevice.KDF1(&chainKey, wgdevice.InitialChainKey[:], ephemeral)
 
 	// es: decrypt the initiator's static key.
-	es, err := curve25519.X25519(id.priv[:], ephemeral)
+	es, err := id.dh(ephemeral)
 	if err != nil {
 		return out, fmt.Errorf("%w: %v", ErrBadStatic, err)
 	}
@@ -130,7 +135,7 @@ func (id *Identity) Decode(packet []byte) (Initiation, error) {
 	mixHash(&hash, &hash, static)
 
 	// ss: authenticate it by opening the timestamp.
-	ss, err := curve25519.X25519(id.priv[:], out.Initiator[:])
+	ss, err := id.dh(out.Initiator[:])
 	if err != nil {
 		return out, fmt.Errorf("%w: %v", ErrBadTimestamp, err)
 	}
@@ -141,6 +146,16 @@ func (id *Identity) Decode(packet []byte) (Initiation, error) {
 	}
 	out.Sender = binary.LittleEndian.Uint32(packet[initOffSender:])
 	return out, nil
+}
+
+// dh is X25519 of the identity's private key and point; like
+// curve25519.X25519 it refuses a low-order point (an all-zero result).
+func (id *Identity) dh(point []byte) ([]byte, error) {
+	pub, err := ecdh.X25519().NewPublicKey(point)
+	if err != nil {
+		return nil, err
+	}
+	return id.key.ECDH(pub)
 }
 
 // InitiationSender returns the sender index of an initiation-sized packet.

@@ -76,7 +76,9 @@ const (
 // Defaults of RestartConfig; see restart.DefaultStateInterval and the
 // others.
 const (
-	DefaultStateInterval = restart.DefaultStateInterval
-	DefaultStateMaxAge   = restart.DefaultStateMaxAge
-	DefaultStateDir      = restart.DefaultStateDir
+	DefaultStateInterval  = restart.DefaultStateInterval
+	DefaultStateMaxAge    = restart.DefaultStateMaxAge
+	DefaultStateDir       = restart.DefaultStateDir
+	DefaultStoreInterval  = restart.DefaultStoreInterval
+	DefaultTakeoverWindow = restart.DefaultTakeoverWindow
 )

@@ -12,6 +12,7 @@ import (
 	"github.com/wghooks/wghooks/device/guard"
 	"github.com/wghooks/wghooks/device/jit"
 	"github.com/wghooks/wghooks/device/restart"
+	"github.com/wghooks/wghooks/hooks"
 )
 
 // The features, in the order the device calls them. Each sees the core
@@ -60,7 +61,9 @@ func (d *Device) buildFeatures() error {
 	// without one the bind's injection ReceiveFunc, and the 8 MiB of
 	// buffers upstream gives it at every Up, are left out.
 	d.bind.SetInject(gateway)
-	r, err := restart.New(h, d.cfg.Restart, restart.Wiring{ProviderPeers: gateway, Sections: d.stateSections})
+	// A provider shared by a fleet may also keep its learned state.
+	store, _ := d.cfg.JIT.Provider.(hooks.StateStore)
+	r, err := restart.New(h, d.cfg.Restart, restart.Wiring{ProviderPeers: gateway, Sections: d.stateSections, Store: store})
 	if err != nil {
 		return err
 	}

@@ -29,3 +29,8 @@ func (d *Device) SaveState() error { return d.restart.SaveState() }
 // ConfigureRestart runs the requested actions: undrain, drain, save
 // state, broadcast. It runs all of them and returns their errors joined.
 func (d *Device) ConfigureRestart(a RestartActions) error { return d.restart.Configure(a) }
+
+// SaveFleetState writes the learned endpoints and last handshakes to the
+// fleet's store now, when the provider keeps one (hooks.StateStore). See
+// restart.Restart.SaveFleetState.
+func (d *Device) SaveFleetState() error { return d.restart.SaveFleetState() }

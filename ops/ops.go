@@ -14,7 +14,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wghooks/wghooks/device"
 	"github.com/wghooks/wghooks/hooks"
@@ -36,6 +35,18 @@ type Config struct {
 	// NoProcessMetrics leaves out the Go runtime and process collectors.
 	// Default: included, as Prometheus exporters usually do.
 	NoProcessMetrics bool
+
+	// MaxPeers caps the per-peer series (wireguard_*): past it, peers
+	// with a handshake are kept first, then by public key, and
+	// wghooks_peer_series_omitted counts the others. Negative: no
+	// per-peer series. Default (0): DefaultMaxPeers.
+	MaxPeers int
+
+	// Token, when set, is the bearer token /metrics requires
+	// ("Authorization: Bearer TOKEN"); /healthz and /readyz stay open
+	// for balancers. It is compared in constant time and never logged.
+	// ReadTokenFile reads one. Default: /metrics is open.
+	Token string
 }
 
 // Handler returns the operations endpoint's handler for d.
@@ -57,13 +68,16 @@ func Handler(d *device.Device, cfg Config) http.Handler {
 	})
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(d, strings.ToValidUTF8(cfg.Interface, "\uFFFD")))
+	iface := strings.ToValidUTF8(cfg.Interface, "\uFFFD")
+	reg.MustRegister(newCollector(d, iface))
 	if !cfg.NoProcessMetrics {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog: promLogger(cfg.Errorf),
-		Registry: reg,
+	mux.Handle("GET /metrics", requireToken(cfg.Token, &metricsHandler{
+		d:      d,
+		reg:    reg,
+		peers:  newPeerSeries(d, iface, cfg.MaxPeers),
+		errorf: cfg.Errorf,
 	}))
 	return mux
 }
@@ -105,17 +119,6 @@ func Ready(d *device.Device) string {
 		return "device down"
 	}
 	return ""
-}
-
-type promLog struct{ errorf hooks.Logf }
-
-func (l promLog) Println(v ...any) { l.errorf.Printf("metrics: %s", fmt.Sprint(v...)) }
-
-func promLogger(errorf hooks.Logf) promhttp.Logger {
-	if errorf == nil {
-		return nil
-	}
-	return promLog{errorf}
 }
 
 // ListenAddr normalizes an operations endpoint address: a bare port

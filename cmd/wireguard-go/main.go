@@ -29,16 +29,13 @@ const (
 	exitSetupFailed  = 1
 )
 
-// version is reported by --version; set with -ldflags "-X main.version=...".
-var version = "0.1.0-wghooks"
-
 func usage() {
 	fmt.Printf("Usage: %s [-f/--foreground] INTERFACE-NAME\n", os.Args[0])
 }
 
 func main() {
 	if len(os.Args) == 2 && os.Args[1] == "--version" {
-		fmt.Printf("wireguard-go v%s\n\nUserspace WireGuard daemon for %s-%s, built on wghooks.\n", version, runtime.GOOS, runtime.GOARCH)
+		fmt.Print(versionText(buildInfo(), runtime.GOOS, runtime.GOARCH))
 		return
 	}
 	if len(os.Args) == 3 && os.Args[1] == "--settings" {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/wghooks/wghooks/device"
 	"github.com/wghooks/wghooks/hooks"
 	"github.com/wghooks/wghooks/ops"
@@ -12,9 +14,27 @@ func (d *daemon) startOpsEndpoint(dev *device.Device, iface string, logf hooks.L
 	if d.httpAddr == "" {
 		return nil, nil
 	}
-	s, err := ops.Start(dev, d.httpAddr, ops.Config{Interface: iface, Errorf: logf})
+	cfg, err := d.opsConfig(iface, logf)
+	if err != nil {
+		return nil, err
+	}
+	s, err := ops.Start(dev, d.httpAddr, cfg)
 	if err != nil {
 		return nil, err
 	}
 	return func() { s.Close() }, nil
+}
+
+// opsConfig is the endpoint's configuration, its token read from
+// WGHOOKS_METRICS_TOKEN_FILE.
+func (d *daemon) opsConfig(iface string, logf hooks.Logf) (ops.Config, error) {
+	cfg := ops.Config{Interface: iface, Errorf: logf, MaxPeers: d.metricsPeers}
+	if d.metricsTokenFile != "" {
+		token, err := ops.ReadTokenFile(d.metricsTokenFile)
+		if err != nil {
+			return cfg, fmt.Errorf("WGHOOKS_METRICS_TOKEN_FILE: %w", err)
+		}
+		cfg.Token = token
+	}
+	return cfg, nil
 }

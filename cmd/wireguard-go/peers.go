@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/wghooks/wghooks/cmd/wireguard-go/internal/settings"
 	"github.com/wghooks/wghooks/device"
@@ -130,3 +131,25 @@ func (ds *daemonStore) LookupAddr(ctx context.Context, addr netip.Addr) (hooks.P
 	}
 	return s.LookupAddr(ctx, addr)
 }
+
+// SavePeerState implements hooks.StateStore: the fleet's learned state
+// goes to the store beside the peers; nothing to save into before the
+// default store exists.
+func (ds *daemonStore) SavePeerState(ctx context.Context, states []hooks.PeerState) error {
+	s, err := ds.open()
+	if err != nil || s == nil {
+		return err
+	}
+	return s.SavePeerState(ctx, states)
+}
+
+// LoadPeerState implements hooks.StateStore.
+func (ds *daemonStore) LoadPeerState(ctx context.Context, since time.Time, limit int) ([]hooks.PeerState, error) {
+	s, err := ds.open()
+	if err != nil || s == nil {
+		return nil, err
+	}
+	return s.LoadPeerState(ctx, since, limit)
+}
+
+var _ hooks.StateStore = (*daemonStore)(nil)

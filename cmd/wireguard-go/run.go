@@ -16,6 +16,7 @@ import (
 	"github.com/wghooks/wghooks/device"
 	"github.com/wghooks/wghooks/hooks"
 	"github.com/wghooks/wghooks/ipc"
+	"github.com/wghooks/wghooks/ops"
 )
 
 // run sets the daemon up and serves until a signal, the TUN going away or
@@ -108,11 +109,15 @@ func run(a args) int {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	verbosef("UAPI listener started")
-	report.ready()
-	time.AfterFunc(startGCGrace, releaseGC)
-
+	// Signals are caught before anyone hears the daemon is ready, so a
+	// stop right after READY=1 still ends cleanly.
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM, os.Interrupt)
+	report.ready()
+	time.AfterFunc(startGCGrace, releaseGC)
+	notify := newSystemdNotifier(errorf)
+	notify.ready(func() string { return ops.Ready(dev) })
+
 	select {
 	case <-term:
 	case err := <-serveErr:
@@ -121,6 +126,7 @@ func run(a args) int {
 		}
 	case <-dev.Wait():
 	}
+	notify.stopping()
 	srv.Close()
 	dev.Close()
 	verbosef("Shutting down")

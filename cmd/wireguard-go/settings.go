@@ -18,6 +18,10 @@ type daemon struct {
 
 	// httpAddr is the operations endpoint's address; "" is off.
 	httpAddr string
+	// metricsPeers caps its per-peer series (0: ops' default, < 0: none);
+	// metricsTokenFile holds the token /metrics requires ("": none).
+	metricsPeers     int
+	metricsTokenFile string
 
 	// The peer provider's settings; buildProvider combines them.
 	peerURL, peerAddrURL, peerToken, peerTokenFile string
@@ -68,6 +72,17 @@ var settingsTable = &settings.Table[daemon]{
 		{Name: "WGHOOKS_DEAD_PEER_TIMEOUT", Kind: settings.Duration, Off: true, Builtin: true, Default: "off", Floor: "100ms", Ceiling: "1h",
 			Doc: "client side: a peer sent to and silent this long gets a handshake now",
 			Set: func(d *daemon, v settings.Value) error { d.cfg.Restart.DeadPeerTimeout = durOr(v, 0); return nil }},
+		// State handed across machines (device/restart/fleet.go), with a
+		// peer store shared by a fleet (hooks.StateStore).
+		{Name: "WGHOOKS_STATE_STORE_INTERVAL", Kind: settings.Duration, Off: true, Builtin: true, Default: "10s", Floor: "100ms", Ceiling: "24h",
+			Doc: "how often learned endpoints and last handshakes go to the peer store, for a gateway that takes over (off: only on drain and exit)",
+			Set: func(d *daemon, v settings.Value) error { d.cfg.Restart.StoreInterval = durOr(v, -1); return nil }},
+		{Name: "WGHOOKS_TAKEOVER", Kind: settings.Bool, Builtin: true, Default: "off",
+			Doc: "a start without a state file sends one initiation to each peer the peer store saw active within WGHOOKS_TAKEOVER_WINDOW, at its last endpoint: on only for a gateway that took over the address its clients use (a moved IP, DNS now naming it), never behind a UDP load balancer",
+			Set: func(d *daemon, v settings.Value) error { d.cfg.Restart.Takeover = v.Bool; return nil }},
+		{Name: "WGHOOKS_TAKEOVER_WINDOW", Kind: settings.Duration, Builtin: true, Default: "5m", Floor: "1s", Ceiling: "24h",
+			Doc: "how recent a peer's last handshake must be for a takeover to reach it",
+			Set: func(d *daemon, v settings.Value) error { d.cfg.Restart.TakeoverWindow = v.Dur; return nil }},
 
 		// Endpoints that heal (device/endpoints).
 		{Name: "WGHOOKS_ENDPOINTS_CONFIG", Kind: settings.Path, Off: true, Default: "/etc/wireguard/IFACE.conf",
@@ -146,6 +161,12 @@ var settingsTable = &settings.Table[daemon]{
 				}
 				return nil
 			}},
+		{Name: "WGHOOKS_METRICS_PEERS", Kind: settings.Int, Off: true, Builtin: true, Default: "10000", Floor: "1", Ceiling: "1000000",
+			Doc: "cap on the peers with per-peer series (wireguard_*) on /metrics; past it wghooks_peer_series_omitted counts the rest (off: none)",
+			Set: func(d *daemon, v settings.Value) error { d.metricsPeers = intOr(v, -1); return nil }},
+		{Name: "WGHOOKS_METRICS_TOKEN_FILE", Kind: settings.Path,
+			Doc: "file holding the bearer token /metrics then requires (/healthz and /readyz stay open)",
+			Set: func(d *daemon, v settings.Value) error { d.metricsTokenFile = v.Text; return nil }},
 		{Name: "WGHOOKS_FLOW_ESCAPE", Kind: settings.Enum, Values: []string{"auto", "on", "off"}, Builtin: true, Default: "auto",
 			Doc: "move to a new source port when a peer stops answering (auto and on: only while the listen port is random)",
 			Set: func(d *daemon, v settings.Value) error { d.cfg.HA.FlowEscapeOff = v.Off; return nil }},

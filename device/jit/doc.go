@@ -9,6 +9,7 @@
 // opening with its flow:
 //
 //	provision.go     the receive path, lookups and installs; the UAPI keys
+//	batch.go         mass arrival: waiting misses asked and installed together
 //	budget.go        the lookup budget over all sources
 //	faillog.go       repeated failure lines, one summary per interval
 //	evict.go         idle eviction, the cap, revalidation

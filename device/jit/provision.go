@@ -15,14 +15,15 @@ package jit
 //     es and ss DH). A key the device holds is re-injected at once (one
 //     extra DH on a known peer's first contact from a new address). A key
 //     it does not hold is a peer miss.
-//  3. A miss keeps only the newest initiation per key, and starts one
-//     provisioning goroutine per key (bounded). It asks the provider
-//     (context, timeout, merged with any concurrent ask of the same key),
-//     unless the negative cache says the key was unknown a moment ago.
-//  4. The peer is installed through Host.Configure (origin "jit") and
-//     marked just in time in the feature's own map; only after Configure
-//     returned is the held initiation re-injected, so the device answers
-//     it.
+//  3. A miss keeps only the newest initiation per key, unless the
+//     negative cache says the key was unknown a moment ago, and is queued
+//     for the batchers (batch.go): the misses waiting are asked about
+//     together (context, timeout, merged with any concurrent ask of the
+//     same key), a lone one at once.
+//  4. The peers are installed through one Host.Configure (origin "jit")
+//     and marked just in time in the feature's own map; only after
+//     Configure returned is each held initiation re-injected, so the
+//     device answers it.
 //  5. A watched initiation the device did not answer in watchAfter (a
 //     known source now used by an unknown key) is decoded as in 2.
 //
@@ -95,8 +96,9 @@ type Config struct {
 	// negative never revalidates.
 	RevalidateInterval time.Duration
 
-	// MaxLookups bounds concurrent provider lookups; a miss beyond it is
-	// dropped (the client retransmits). Default 64.
+	// MaxLookups bounds concurrent provider calls (a batch lookup counts
+	// as one); a lookup beyond it waits for one to end, an outbound one
+	// is dropped. Default 64.
 	MaxLookups int
 
 	// MaxLookupRate bounds, over all sources together, the initiations
@@ -128,7 +130,7 @@ type Config struct {
 }
 
 const (
-	decodeQueueLen = 256
+	decodeQueueLen = 1024
 	maxHeld        = 4096
 	maxWatched     = 1024
 	maxNegative    = 1 << 16
@@ -176,7 +178,7 @@ type JIT struct {
 	limiter ratelimiter.Ratelimiter
 	budget  lookupBudget // over all sources (budget.go)
 	jobs    chan decodeJob
-	slots   chan struct{} // one per provisioning goroutine
+	slots   chan struct{} // one per provider call under way
 	kick    chan struct{} // wakes housekeeping when something is watched
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -192,6 +194,8 @@ type JIT struct {
 	mu           sync.Mutex
 	held         map[feature.Key]heldInit
 	provisioning map[feature.Key]struct{}
+	pending      []miss                   // misses waiting for a batcher (batch.go)
+	batchers     int                      // batchers running
 	restoring    map[feature.Key]struct{} // queued by a restart restore, lookup not started (restore.go)
 	calls        map[feature.Key]*lookupCall
 	negative     map[feature.Key]time.Time // refused until
@@ -330,7 +334,7 @@ func (j *JIT) admit(id *feature.Identity, pkt []byte, src netip.AddrPort) bool {
 	if !id.CheckMAC1(pkt) {
 		return false
 	}
-	if j.host.Upstream().IsUnderLoad() || len(j.jobs) >= cap(j.jobs)/8 {
+	if j.host.Upstream().IsUnderLoad() || len(j.jobs) >= cap(j.jobs)/2 {
 		return false
 	}
 	if !j.limiter.Allow(src.Addr()) {
@@ -415,20 +419,17 @@ func (j *JIT) handle(job decodeJob) {
 		j.event(hooks.PeerEvent{Kind: hooks.PeerRefused, Key: hooks.PublicKey(key)})
 		return
 	}
-	select {
-	case j.slots <- struct{}{}:
-	default:
+	if !j.holdLocked(key, job, init.Timestamp) {
 		j.mu.Unlock()
-		j.host.Verbosef("jit: %s dropped: %d lookups under way", feature.ShortKey(key), cap(j.slots))
+		j.host.Verbosef("jit: %s dropped: %d initiations held", feature.ShortKey(key), maxHeld)
 		return
 	}
-	j.holdLocked(key, job, init.Timestamp)
 	j.provisioning[key] = struct{}{}
+	start := j.queueMissLocked(miss{key: key, src: job.src})
 	j.mu.Unlock()
-	j.host.Go(func() {
-		defer func() { <-j.slots }()
-		j.provision(key, job.src)
-	})
+	if start {
+		j.host.Go(j.batchLoop)
+	}
 }
 
 // holdLocked keeps job if it is the newest initiation from key, and says
@@ -451,46 +452,6 @@ func (j *JIT) inject(job decodeJob) {
 	}
 }
 
-// provision looks key up, installs it, then re-injects its newest held
-// initiation. It runs on its own goroutine, never a receive goroutine.
-func (j *JIT) provision(key feature.Key, src netip.AddrPort) {
-	started := time.Now()
-	cfg, err := j.lookup(key)
-	installed := false
-	switch {
-	case errors.Is(err, hooks.ErrUnknownPeer):
-		j.setNegative(key, j.cfg.NegativeTTL)
-		j.host.Verbosef("jit: %s from %s unknown to the provider", feature.ShortKey(key), src)
-		j.event(hooks.PeerEvent{Kind: hooks.PeerRefused, Key: hooks.PublicKey(key)})
-	case err != nil:
-		j.setNegative(key, j.cfg.ErrorRetry)
-		j.fails.failed(j.host.Errorf, key, fmt.Sprintf("jit: %s not installed: %v", feature.ShortKey(key), err), time.Now())
-		j.event(hooks.PeerEvent{Kind: hooks.PeerLookupFailed, Key: hooks.PublicKey(key), Err: err})
-	case j.removedSince(key, started):
-		j.host.Verbosef("jit: %s removed while it was being looked up; not installed", feature.ShortKey(key))
-	default:
-		installed = j.installLooked(key, cfg, fmt.Sprintf("initiation from %s dropped", src))
-		if !installed {
-			j.setNegative(key, j.cfg.ErrorRetry)
-		}
-	}
-
-	h, ok := j.lookupDone(key)
-	if !installed {
-		return
-	}
-	lat := time.Duration(0)
-	if ok {
-		lat = time.Since(h.job.at)
-	}
-	j.host.Verbosef("jit: %s installed for %s in %v", feature.ShortKey(key), src, lat.Round(time.Microsecond))
-	j.event(hooks.PeerEvent{Kind: hooks.PeerInstalled, Key: hooks.PublicKey(key), Latency: lat})
-	if !ok || time.Since(h.job.at) > j.cfg.HoldTimeout {
-		return
-	}
-	j.answerHeld(key, h.job, cfg.PersistentKeepalive)
-}
-
 // installLooked installs key with the configuration its lookup returned
 // (applyLooked), and counts the install.
 func (j *JIT) installLooked(key feature.Key, cfg hooks.PeerConfig, lost string) bool {
@@ -502,16 +463,22 @@ func (j *JIT) installLooked(key feature.Key, cfg hooks.PeerConfig, lost string) 
 }
 
 // applyLooked applies a provider's answer for key (applyAnswer). A
-// refusal or failure is counted as a provider error, logged after lost
-// (what it costs), reported as a failed lookup, and false returned.
+// refusal or failure is reported (answerRefused) and false returned.
 func (j *JIT) applyLooked(key feature.Key, cfg hooks.PeerConfig, lost string) bool {
 	if err := j.applyAnswer(key, cfg); err != nil {
-		j.c.ProviderErrors.Add(1)
-		j.fails.failed(j.host.Errorf, key, fmt.Sprintf("jit: %s: %v", lost, err), time.Now())
-		j.event(hooks.PeerEvent{Kind: hooks.PeerLookupFailed, Key: hooks.PublicKey(key), Err: err})
+		j.answerRefused(key, err, lost)
 		return false
 	}
 	return true
+}
+
+// answerRefused reports an answer for key that was refused or failed to
+// apply: counted as a provider error, logged after lost (what it costs),
+// reported as a failed lookup.
+func (j *JIT) answerRefused(key feature.Key, err error, lost string) {
+	j.c.ProviderErrors.Add(1)
+	j.fails.failed(j.host.Errorf, key, fmt.Sprintf("jit: %s: %v", lost, err), time.Now())
+	j.event(hooks.PeerEvent{Kind: hooks.PeerLookupFailed, Key: hooks.PublicKey(key), Err: err})
 }
 
 // lookupDone ends key's provisioning and takes its held initiation, if
@@ -574,17 +541,23 @@ func (j *JIT) lookup(key feature.Key) (hooks.PeerConfig, error) {
 	j.mu.Unlock()
 
 	start := time.Now()
-	c.cfg, c.err = j.callProvider(key)
-	j.c.ProviderLookups.Add(1)
-	j.c.ProviderLatencyNanos.Add(uint64(time.Since(start)))
-	if c.err != nil && !errors.Is(c.err, hooks.ErrUnknownPeer) {
-		j.c.ProviderErrors.Add(1)
-	}
+	c.cfg, c.err = j.withSlot(key, func() (hooks.PeerConfig, error) { return j.callProvider(key) })
+	j.countLookup(uint64(time.Since(start)), c.err)
 	close(c.done)
 	j.mu.Lock()
 	delete(j.calls, key)
 	j.mu.Unlock()
 	return c.cfg, c.err
+}
+
+// countLookup counts one key's lookup that took lat nanoseconds (a
+// batch's whole call for each of its keys) and ended with err.
+func (j *JIT) countLookup(lat uint64, err error) {
+	j.c.ProviderLookups.Add(1)
+	j.c.ProviderLatencyNanos.Add(lat)
+	if err != nil && !errors.Is(err, hooks.ErrUnknownPeer) {
+		j.c.ProviderErrors.Add(1)
+	}
 }
 
 // callProvider runs one provider call with the lookup timeout. The call
@@ -594,6 +567,13 @@ func (j *JIT) callProvider(key feature.Key) (hooks.PeerConfig, error) {
 	cfg, err := j.callTimed(func(ctx context.Context) (hooks.PeerConfig, error) {
 		return j.cfg.Provider.LookupPeer(ctx, hooks.PublicKey(key))
 	})
+	return j.checkAnswer(key, cfg, err)
+}
+
+// checkAnswer is the provider's answer about key as the device takes it:
+// ErrUnknownPeer as it is, another error or invalid data as a failed
+// lookup.
+func (j *JIT) checkAnswer(key feature.Key, cfg hooks.PeerConfig, err error) (hooks.PeerConfig, error) {
 	if err != nil {
 		if errors.Is(err, hooks.ErrUnknownPeer) {
 			return cfg, err
@@ -606,13 +586,18 @@ func (j *JIT) callProvider(key feature.Key) (hooks.PeerConfig, error) {
 	return cfg, nil
 }
 
-// callTimed runs one provider call with the lookup timeout, on a goroutine
-// of its own; a panic is an error.
+// callTimed runs one provider call with the lookup timeout (timedCall).
 func (j *JIT) callTimed(call func(ctx context.Context) (hooks.PeerConfig, error)) (hooks.PeerConfig, error) {
+	return timedCall(j, call)
+}
+
+// timedCall runs one provider call with the lookup timeout, on a
+// goroutine of its own; a panic is an error.
+func timedCall[T any](j *JIT, call func(ctx context.Context) (T, error)) (T, error) {
 	ctx, cancel := context.WithTimeout(j.ctx, j.cfg.LookupTimeout)
 	defer cancel()
 	type result struct {
-		cfg hooks.PeerConfig
+		v   T
 		err error
 	}
 	res := make(chan result, 1)
@@ -624,13 +609,14 @@ func (j *JIT) callTimed(call func(ctx context.Context) (hooks.PeerConfig, error)
 			}
 			res <- r
 		}()
-		r.cfg, r.err = call(ctx)
+		r.v, r.err = call(ctx)
 	}()
 	select {
 	case r := <-res:
-		return r.cfg, r.err
+		return r.v, r.err
 	case <-ctx.Done():
-		return hooks.PeerConfig{}, ctx.Err()
+		var zero T
+		return zero, ctx.Err()
 	}
 }
 
@@ -643,39 +629,7 @@ func (j *JIT) callTimed(call func(ctx context.Context) (hooks.PeerConfig, error)
 // persistent keepalive is left to the caller (see provision); an
 // installed one's is set with the rest.
 func (j *JIT) applyAnswer(key feature.Key, cfg hooks.PeerConfig) error {
-	j.installMu.Lock()
-	defer j.installMu.Unlock()
-	j.mu.Lock()
-	_, exists := j.peers[key]
-	j.mu.Unlock()
-	if !exists && j.host.HasPeer(key) {
-		return fmt.Errorf("failed to install peer %s: provider's answer refused: it is a static peer", feature.ShortKey(key))
-	}
-	if err := j.static.check(key, cfg.AllowedIPs); err != nil {
-		return fmt.Errorf("failed to install peer %s: provider's answer refused: %w", feature.ShortKey(key), err)
-	}
-	j.mu.Lock()
-	var victims []feature.Key
-	if !exists && len(j.peers) >= j.cfg.MaxPeers {
-		victims = j.leastActiveLocked(len(j.peers) - j.cfg.MaxPeers + 1)
-	}
-	j.mu.Unlock()
-	if len(victims) > 0 {
-		j.evict(victims, "cap")
-	}
-	applied := cfg
-	if !exists {
-		applied.PersistentKeepalive = 0
-	}
-	if err := j.configurePeer(key, applied); err != nil {
-		return fmt.Errorf("failed to install peer %s: %w", feature.ShortKey(key), err)
-	}
-	j.mu.Lock()
-	if p := j.peers[key]; p != nil {
-		p.cfg = cfg
-	}
-	j.mu.Unlock()
-	return nil
+	return j.applyAnswers([]answer{{key, cfg}})[0]
 }
 
 // configurePeer installs or updates key with cfg through the host and

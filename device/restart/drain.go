@@ -1,5 +1,7 @@
 package restart
 
+import "errors"
+
 // Drain prepares the device to be replaced, for a planned restart or
 // before a load balancer moves its traffic away:
 //
@@ -8,12 +10,13 @@ package restart
 //     initiations is reset for this; see the note below);
 //  2. the device reports draining (Host.SetDraining: readiness probes
 //     answer 503, `wghooks_draining=true` in a UAPI get) until Undrain;
-//  3. the state file is written, so the next process starts from what this
+//  3. the state file is written, and the fleet's store when the provider
+//     keeps one, so the next process (or machine) starts from what this
 //     one learned.
 //
 // Sessions still decrypt what arrives on them until each side has
-// renewed. It returns the state file's write error, if any; keys are
-// expired and the device marked draining regardless.
+// renewed. It returns the state file's and the store's write errors, if
+// any; keys are expired and the device marked draining regardless.
 //
 // Note: a responder drops an initiation arriving within 20 ms of the
 // previous one from the same peer, so draining right after a handshake
@@ -30,7 +33,7 @@ func (r *Restart) Drain() error {
 	r.host.SetDraining(true)
 	r.c.Drains.Add(1)
 	r.host.Verbosef("drained: keypairs of %d peers expired; reporting draining", n)
-	return r.saveState("drain")
+	return errors.Join(r.saveState("drain"), r.saveStoreOnExit("drain"))
 }
 
 // Undrain stops reporting draining, when a planned restart is called off.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/wghooks/wghooks/conn"
 	"github.com/wghooks/wghooks/device/feature"
+	"github.com/wghooks/wghooks/hooks"
 	"github.com/wghooks/wghooks/uapi"
 )
 
@@ -41,6 +42,10 @@ import (
 //     save the state file and report draining to readiness probes.
 //  5. Dead-peer detection (deadpeer.go, client side, opt-in): sent and
 //     heard nothing back for DeadPeerTimeout starts a handshake now.
+//  6. Fleet state (fleet.go): with a provider that keeps the fleet's
+//     state (hooks.StateStore), learned endpoints and handshakes also go
+//     to the store, and a replacement gateway that took over the
+//     address (Takeover) starts from them as from a state file.
 //
 // Only the side that restarted broadcasts: two sides initiating at the
 // same moment cross and stall for 5 s. Upstream's 5 s limit on handshake
@@ -126,6 +131,26 @@ type Config struct {
 	// them, so for it this costs one handshake per timeout. Default 0:
 	// off.
 	DeadPeerTimeout time.Duration
+
+	// StoreInterval is how often the endpoints and last handshakes the
+	// device learned go to the fleet's store, when the provider keeps one
+	// (hooks.StateStore; fleet.go); they also go on drain and Close.
+	// Default DefaultStoreInterval; negative: only on drain and Close.
+	StoreInterval time.Duration
+
+	// Takeover lets a start without a state file read the fleet's store
+	// and send one handshake initiation to each peer active within
+	// TakeoverWindow, at its last endpoint (fleet.go). Turn it on for a
+	// gateway that takes over the address its clients use (a floating
+	// IP, a DNS name moved to it); never behind a UDP load balancer,
+	// where an initiation from the gateway's own address would pull the
+	// client off the balancer. The store is read once, before Up
+	// completes, for at most 3 s. Default false.
+	Takeover bool
+
+	// TakeoverWindow is how recent a peer's last handshake must be for a
+	// takeover to reach it. Default DefaultTakeoverWindow.
+	TakeoverWindow time.Duration
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -137,6 +162,15 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.StateMaxAge <= 0 {
 		c.StateMaxAge = DefaultStateMaxAge
+	}
+	if c.StoreInterval == 0 {
+		c.StoreInterval = DefaultStoreInterval
+	}
+	if c.TakeoverWindow < 0 {
+		return c, fmt.Errorf("failed to configure restart recovery: negative takeover window %v", c.TakeoverWindow)
+	}
+	if c.TakeoverWindow == 0 {
+		c.TakeoverWindow = DefaultTakeoverWindow
 	}
 	if c.DeadPeerTimeout < 0 {
 		return c, fmt.Errorf("failed to configure restart recovery: negative dead-peer timeout %v", c.DeadPeerTimeout)
@@ -156,6 +190,8 @@ type Restart struct {
 	providerPeers bool
 	// sections lists the features that keep a section of the state file.
 	sections func() []feature.StateSection
+	// store is the fleet's state store; nil without one.
+	store hooks.StateStore
 
 	// startup guards the actions that run once the device is up with
 	// peers. Lock order: the core's lifecycle, then startup, then state.
@@ -176,6 +212,7 @@ type Restart struct {
 	}
 
 	state  stateKeeper
+	stored stored
 	recent recentInitiations
 	wake   staleWake
 }
@@ -190,6 +227,9 @@ type Wiring struct {
 	// in the core's order; called when the file is written or applied.
 	// Nil: none.
 	Sections func() []feature.StateSection
+	// Store is the provider as a fleet's state store (hooks.StateStore),
+	// when it is one; nil otherwise.
+	Store hooks.StateStore
 }
 
 // New builds the feature on host and starts its goroutines.
@@ -198,13 +238,14 @@ func New(host feature.Host, cfg Config, w Wiring) (*Restart, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Restart{host: host, c: host.Counters(), cfg: cfg, providerPeers: w.ProviderPeers, sections: w.Sections}
+	r := &Restart{host: host, c: host.Counters(), cfg: cfg, providerPeers: w.ProviderPeers, sections: w.Sections, store: w.Store}
 	if r.sections == nil {
 		r.sections = func() []feature.StateSection { return nil }
 	}
 	r.configured.m = make(map[feature.Key]string)
 	r.recent.init()
 	r.state.init()
+	r.stored.saved = make(map[feature.Key]hooks.PeerState)
 	if !cfg.NoStaleWake {
 		r.wake.init()
 		host.Go(r.wakeLoop)
@@ -214,6 +255,9 @@ func New(host feature.Host, cfg Config, w Wiring) (*Restart, error) {
 	}
 	if cfg.DeadPeerTimeout > 0 {
 		host.Go(r.deadPeerLoop)
+	}
+	if r.store != nil && cfg.StoreInterval > 0 {
+		host.Go(r.storeLoop)
 	}
 	return r, nil
 }
@@ -233,7 +277,7 @@ func (r *Restart) BeforeUp() {
 	defer s.Unlock()
 	if !s.everUp {
 		s.everUp = true
-		s.restorePending = r.cfg.StateFile != ""
+		s.restorePending = r.cfg.StateFile != "" || r.takeoverEnabled()
 	}
 	if s.restorePending && r.canRestore() {
 		r.restoreLocked()
@@ -333,6 +377,9 @@ func (r *Restart) configuredEndpoint(pk feature.Key) string {
 // there.
 func (r *Restart) Close() {
 	if err := r.saveState("exit"); err != nil {
+		r.host.Errorf("%v", err)
+	}
+	if err := r.saveStoreOnExit("exit"); err != nil {
 		r.host.Errorf("%v", err)
 	}
 	r.wake.stop()

@@ -305,27 +305,41 @@ type stateKeeper struct {
 
 func (s *stateKeeper) init() { s.carried = make(map[feature.Key]restoreItem) }
 
-// restoreLocked reads the state file and applies it. Called with the
-// startup lock held; it runs once per Device, as soon as the device has
-// its private key and peers.
+// restoreLocked reads the state file and applies it; without one, with
+// Takeover, it applies the fleet's recent state instead (fleet.go).
+// Called with the startup lock held; it runs once per Device, as soon as
+// the device has its private key and peers.
 func (r *Restart) restoreLocked() {
 	path := r.cfg.StateFile
-	removeStaleTemps(path)
+	if path != "" {
+		removeStaleTemps(path)
+	}
 	v, err := r.host.View()
 	if err != nil {
 		r.host.Errorf("failed to apply state file %q: %v", path, err)
 		return
 	}
-	if _, ok := v.PublicKey(); !ok {
+	own, ok := v.PublicKey()
+	if !ok {
 		// Peers came before the private key: wait for it, the file can
 		// only be checked against it.
 		return
 	}
 	r.startup.restorePending = false
-	f, err := readStateFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		r.host.Verbosef("no state file at %q: starting without saved endpoints", path)
-		return
+	src, maxAge := fmt.Sprintf("state file %q", path), r.cfg.StateMaxAge
+	var f *stateFile
+	if path != "" {
+		f, err = readStateFile(path)
+	}
+	if path == "" || errors.Is(err, fs.ErrNotExist) {
+		f = r.takeoverStateLocked(own, time.Now())
+		if f == nil {
+			if path != "" {
+				r.host.Verbosef("no state file at %q: starting without saved endpoints", path)
+			}
+			return
+		}
+		src, maxAge, err = takeoverSource, r.cfg.TakeoverWindow, nil
 	}
 	if errors.Is(err, errUnsafeStateDir) {
 		r.host.Errorf("%v; starting without saved endpoints", err)
@@ -335,7 +349,7 @@ func (r *Restart) restoreLocked() {
 		r.rejectStateFile(err)
 		return
 	}
-	items, err := planRestore(f, &v, r.configuredEndpoint, time.Now(), r.cfg.StateMaxAge)
+	items, err := planRestore(f, &v, r.configuredEndpoint, time.Now(), maxAge)
 	if err != nil {
 		r.rejectStateFile(fmt.Errorf("ignoring state file %q: %w", path, err))
 		return
@@ -349,27 +363,30 @@ func (r *Restart) restoreLocked() {
 	// "restart"); the restart's own Configured ignores it, as the startup
 	// lock is held here.
 	if err := r.host.Configure("restart", c); err != nil {
-		r.host.Errorf("failed to apply state file %q: %v", path, err)
+		r.host.Errorf("failed to apply %s: %v", src, err)
 		return
 	}
 	r.state.Lock()
 	for _, it := range items {
 		r.state.carried[it.pk] = it
-		r.host.Verbosef("%s - endpoint %s restored from the state file (last handshake %s)", feature.ShortKey(it.pk), it.endpoint, it.lastHandshake.Format(time.RFC3339))
+		r.host.Verbosef("%s - endpoint %s restored from %s (last handshake %s)", feature.ShortKey(it.pk), it.endpoint, src, it.lastHandshake.Format(time.RFC3339))
 	}
 	r.state.Unlock()
-	r.host.Verbosef("state file %q (written %s ago): restored %d learned endpoints", path, time.Since(f.Written).Round(time.Millisecond), len(items))
-	r.restoreSectionsLocked(f, &v)
+	if src != takeoverSource {
+		src = fmt.Sprintf("%s (written %s ago)", src, time.Since(f.Written).Round(time.Millisecond))
+	}
+	r.host.Verbosef("%s: restored %d learned endpoints", src, len(items))
+	r.restoreSectionsLocked(f, &v, maxAge)
 }
 
 // restoreSectionsLocked hands each feature that keeps a section of the
 // state file its section from f. Called with the startup lock held; the
 // features return at once.
-func (r *Restart) restoreSectionsLocked(f *stateFile, v *feature.View) {
+func (r *Restart) restoreSectionsLocked(f *stateFile, v *feature.View, maxAge time.Duration) {
 	rs := feature.Restore{
 		View:             v,
 		Written:          f.Written,
-		MaxAge:           r.cfg.StateMaxAge,
+		MaxAge:           maxAge,
 		RecentInitiation: r.recent.within,
 		Carry: func(pk feature.Key, endpoint string, lastHandshake time.Time) {
 			r.state.Lock()
@@ -430,16 +447,26 @@ func (r *Restart) saveState(why string) error {
 	return r.writeState(why)
 }
 
+// liveView reads the device's view; live is false once upstream closed
+// (it no longer knows anything worth saving).
+func (r *Restart) liveView() (v feature.View, live bool, err error) {
+	select {
+	case <-r.host.Upstream().Wait():
+		return v, false, nil
+	default:
+	}
+	v, err = r.host.View()
+	return v, true, err
+}
+
 func (r *Restart) writeState(why string) error {
 	path := r.cfg.StateFile
 	r.state.Lock()
 	defer r.state.Unlock()
-	select {
-	case <-r.host.Upstream().Wait():
-		return nil // upstream closed: it no longer knows anything
-	default:
+	v, live, err := r.liveView()
+	if !live {
+		return nil
 	}
-	v, err := r.host.View()
 	if err != nil {
 		return fmt.Errorf("failed to write state file %q: %w", path, err)
 	}

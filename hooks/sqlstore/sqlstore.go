@@ -4,7 +4,9 @@
 // themselves in a handshake, so the store's size costs neither start-up
 // time nor memory. It also answers which peer holds a tunnel address
 // (LookupAddr, an index on allowed IPs: addr.go), for the device's
-// outbound side.
+// outbound side. Gateways sharing the file also keep the fleet's learned
+// state in it (hooks.StateStore: endpoints and last handshakes, state.go),
+// for a replacement gateway that takes over their address.
 //
 // It uses a pure-Go SQLite (modernc.org/sqlite, no cgo) in WAL mode, so
 // the control CLI can add and remove peers while the daemon reads.
@@ -56,6 +58,7 @@ type Store struct {
 	lookup *sql.Stmt
 	// lookupAddr4 and lookupAddr6 find a peer by address (addr.go).
 	lookupAddr4, lookupAddr6 *sql.Stmt
+	batch                    batchStmts // LookupPeers' statements (batch.go)
 }
 
 var (
@@ -80,7 +83,7 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to open peer store %q: %w", path, err)
 	}
-	if _, err := db.Exec(schema + prefixSchema); err != nil {
+	if _, err := db.Exec(schema + prefixSchema + stateSchema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("failed to open peer store %q: %w", path, err)
 	}
@@ -141,6 +144,7 @@ func (s *Store) Path() string { return s.path }
 
 // Close closes the store.
 func (s *Store) Close() error {
+	s.batch.close()
 	for _, st := range []*sql.Stmt{s.lookup, s.lookupAddr4, s.lookupAddr6} {
 		if st != nil {
 			st.Close()
@@ -290,6 +294,9 @@ func (s *Store) Delete(ctx context.Context, key hooks.PublicKey) (bool, error) {
 	}
 	res, err := tx.ExecContext(ctx, `DELETE FROM peers WHERE public_key = ?`, key[:])
 	if err != nil {
+		return false, fmt.Errorf("failed to delete peer %s: %w", key, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM peer_state WHERE public_key = ?`, key[:]); err != nil {
 		return false, fmt.Errorf("failed to delete peer %s: %w", key, err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -24,6 +24,23 @@ func openTemp(t *testing.T) *Store {
 	return s
 }
 
+// openTwo opens two handles on one new store file (the daemon and the
+// CLI, or two gateways), closed at Cleanup.
+func openTwo(t *testing.T) (*Store, *Store) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "peers.db")
+	var out [2]*Store
+	for i := range out {
+		s, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		out[i] = s
+	}
+	return out[0], out[1]
+}
+
 func key(b byte) hooks.PublicKey {
 	var k hooks.PublicKey
 	for i := range k {
@@ -90,17 +107,7 @@ func TestStoreRefusesInvalid(t *testing.T) {
 
 func TestStoreSharedBetweenHandles(t *testing.T) {
 	// The daemon reads while the CLI writes, each with its own handle.
-	path := filepath.Join(t.TempDir(), "peers.db")
-	a, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := openTwo(t)
 	ctx := context.Background()
 	if err := b.Put(ctx, Peer{PeerConfig: hooks.PeerConfig{PublicKey: key(3)}}); err != nil {
 		t.Fatal(err)

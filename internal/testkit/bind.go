@@ -17,6 +17,7 @@ import (
 type CountingBind struct {
 	wgconn.Bind
 	InitSent, InitRecv, RespRecv atomic.Int64
+	CookieRecv                   atomic.Int64 // cookie replies: the other side was under load
 }
 
 var _ wgconn.Bind = (*CountingBind)(nil)
@@ -44,6 +45,8 @@ func (b *CountingBind) Open(port uint16) ([]wgconn.ReceiveFunc, uint16, error) {
 					b.InitRecv.Add(1)
 				case sizes[j] == conn.MessageResponseSize && packets[j][0] == conn.MessageResponse:
 					b.RespRecv.Add(1)
+				case sizes[j] == conn.MessageCookieReplySize && packets[j][0] == conn.MessageCookieReply:
+					b.CookieRecv.Add(1)
 				}
 			}
 			return n, err

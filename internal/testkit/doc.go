@@ -22,9 +22,17 @@
 //     process's output, that can wait for a line (Log).
 //   - bind.go: a conn.Bind wrapper counting handshake messages
 //     (CountingBind).
+//   - deafbind.go: a conn.Bind wrapper that, once cut, drops everything
+//     both ways with its socket open, as a crashed host would (DeafBind).
+//   - require.go: a real part that is missing skips the test, or fails it
+//     when CI=true (Missing).
+//   - srcbind.go: a conn.Bind on one loopback address, so each of many
+//     clients comes from its own (SourceBind).
 //   - leak.go: the goroutine-leak check at Cleanup (CheckLeaks).
 //   - uapi.go: a device with its UAPI served on a socket, and raw protocol
 //     text spoken to it (Device, ServeUAPI, Raw, RoundTrip, Reply).
+//   - statestore.go: the hooks.StateStore contract, the same checks for
+//     every store (CheckStateStore).
 //
 // Constructors named New* take a testing.TB, fail the test on error and
 // close what they start at Cleanup; those named Start* return an error and
