@@ -12,23 +12,25 @@ package main
 
 import (
 	"os"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
 )
 
-// startHeapLimit bounds the heap while collection waits: past it the
-// collector runs as it would under GOMEMLIMIT.
+// startHeapLimit bounds the heap while collection waits: reaching it
+// collects once and ends the wait (a large configuration), so a heap that
+// stays above it is not collected over and over.
 const startHeapLimit = 64 << 20
 
 // startGCGrace is how long after serving UAPI collection still waits, for
 // the device's first Up and its buffers.
 const startGCGrace = time.Second
 
-// holdGC turns collection off, up to startHeapLimit, until release
-// (startGCGrace after the daemon serves UAPI, or when its start ended),
-// unless the operator chose with GOGC or GOMEMLIMIT. release may be called
-// more than once, from any goroutine.
+// holdGC turns collection off until release (startGCGrace after the
+// daemon serves UAPI, or when its start ended) or until the heap reaches
+// startHeapLimit, unless the operator chose with GOGC or GOMEMLIMIT.
+// release may be called more than once, from any goroutine.
 func holdGC() (release func()) {
 	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
 		return func() {}
@@ -36,10 +38,15 @@ func holdGC() (release func()) {
 	limit := debug.SetMemoryLimit(startHeapLimit)
 	percent := debug.SetGCPercent(-1)
 	var once sync.Once
-	return func() {
+	release = func() {
 		once.Do(func() {
 			debug.SetGCPercent(percent)
 			debug.SetMemoryLimit(limit)
 		})
 	}
+	// The first collection, whenever it comes, finalizes the sentinel:
+	// while held, that is the heap reaching the limit.
+	sentinel := &struct{ _ *byte }{}
+	runtime.SetFinalizer(sentinel, func(any) { go release() })
+	return release
 }
