@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build demo demo-fleet test deps vet fmt-check fuzz fuzz-smoke bench outdated clean
+.PHONY: all build demo demo-fleet test deps vet cross fmt-check fuzz fuzz-smoke bench outdated clean
 
 all: build
 
@@ -19,9 +19,10 @@ demo:
 demo-fleet:
 	$(GO) run ./cmd/wghooks-demo-fleet
 
-# Everything CI checks: formatting, vet, and all tests with the race
-# detector (network-namespace tests skip, saying why, without root).
-test: deps fmt-check vet fuzz-smoke
+# Everything CI checks: formatting, vet, the cross-platform builds, and
+# all tests with the race detector (network-namespace tests skip, saying
+# why, without root).
+test: deps fmt-check vet cross fuzz-smoke
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 deps:
@@ -33,6 +34,11 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+
+# Build and vet (test files included) for linux, darwin, freebsd, openbsd
+# and windows, amd64 and arm64; part of `make test`.
+cross:
+	@GO=$(GO) ./scripts/cross.sh
 
 # Each fuzz target for FUZZTIME (default 30s); `make test` already runs
 # their seed corpora and any saved crashers.

@@ -58,9 +58,13 @@ const injectQueueLen = 256
 // ErrInjectQueueFull is returned by Inject when the device is not keeping up.
 var ErrInjectQueueFull = errors.New("failed to inject datagram: queue full")
 
+// ErrInjectOff is returned by Inject when the bind was opened without its
+// injection ReceiveFunc (SetInject(false)).
+var ErrInjectOff = errors.New("failed to inject datagram: injection off")
+
 // Bind wraps an upstream wgconn.Bind. Datagrams pass through unchanged
 // unless a hook asks otherwise. Open returns one extra ReceiveFunc that
-// delivers datagrams given back with Inject.
+// delivers datagrams given back with Inject, unless SetInject(false).
 type Bind struct {
 	inner wgconn.Bind
 	hooks atomic.Pointer[Hooks]
@@ -71,8 +75,9 @@ type Bind struct {
 	// open guards the current open generation; nil while closed.
 	open struct {
 		sync.Mutex
-		gen  *generation
-		port uint16
+		gen      *generation
+		port     uint16
+		noInject bool // Open leaves out the injection ReceiveFunc
 	}
 }
 
@@ -80,7 +85,7 @@ type Bind struct {
 // ReceiveFunc belong to exactly one, so a stale ReceiveFunc from a previous
 // Open always sees net.ErrClosed.
 type generation struct {
-	inject chan injected
+	inject chan injected // nil when opened without injection
 	closed chan struct{}
 }
 
@@ -117,6 +122,17 @@ func (b *Bind) Port() uint16 {
 	return b.open.port
 }
 
+// SetInject says whether Open adds the injection ReceiveFunc (the default)
+// from the next Open on. Upstream gives every ReceiveFunc a goroutine and
+// a full batch of message buffers (IdealBatchSize × 64 KiB, 8 MiB on
+// Linux), allocated at every Up: a device none of whose features
+// re-injects turns it off, and Inject then returns ErrInjectOff.
+func (b *Bind) SetInject(on bool) {
+	b.open.Lock()
+	defer b.open.Unlock()
+	b.open.noInject = !on
+}
+
 // Open opens the inner bind and wraps its receive functions.
 func (b *Bind) Open(port uint16) ([]wgconn.ReceiveFunc, uint16, error) {
 	b.open.Lock()
@@ -128,15 +144,15 @@ func (b *Bind) Open(port uint16) ([]wgconn.ReceiveFunc, uint16, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	gen := &generation{
-		inject: make(chan injected, injectQueueLen),
-		closed: make(chan struct{}),
-	}
+	gen := &generation{closed: make(chan struct{})}
 	wrapped := make([]wgconn.ReceiveFunc, 0, len(fns)+1)
 	for _, fn := range fns {
 		wrapped = append(wrapped, b.wrapReceive(fn))
 	}
-	wrapped = append(wrapped, gen.receiveInjected)
+	if !b.open.noInject {
+		gen.inject = make(chan injected, injectQueueLen)
+		wrapped = append(wrapped, gen.receiveInjected)
+	}
 	b.open.gen = gen
 	b.open.port = actual
 	return wrapped, actual, nil
@@ -163,6 +179,9 @@ func (b *Bind) Inject(packet []byte, ep wgconn.Endpoint) error {
 	b.open.Unlock()
 	if gen == nil {
 		return net.ErrClosed
+	}
+	if gen.inject == nil {
+		return ErrInjectOff
 	}
 	p := append([]byte(nil), packet...)
 	select {

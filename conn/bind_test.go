@@ -442,6 +442,37 @@ func TestBindInjectionEndsOnClose(t *testing.T) {
 	}
 }
 
+// TestBindInjectOff: with SetInject(false) Open returns only the inner
+// bind's receive functions (upstream gives each a goroutine and a batch of
+// buffers) and Inject says injection is off; SetInject(true) brings the
+// injection ReceiveFunc back at the next Open.
+func TestBindInjectOff(t *testing.T) {
+	b := NewBind(newInnerBind())
+	b.SetInject(false)
+	if fns := bindOpen(t, b, 0); len(fns) != 1 {
+		t.Fatalf("Open with injection off returned %d receive functions, want the inner bind's 1", len(fns))
+	}
+	ep := innerEndpoint{netip.MustParseAddrPort("198.18.0.2:1")}
+	if err := b.Inject(bindMsg(MessageInitiation, 148, 0), ep); !errors.Is(err, ErrInjectOff) {
+		t.Errorf("Inject with injection off: %v, want ErrInjectOff", err)
+	}
+	b.Close()
+
+	b.SetInject(true)
+	fns := bindOpen(t, b, 0)
+	if len(fns) != 2 {
+		t.Fatalf("Open with injection on returned %d receive functions, want 2", len(fns))
+	}
+	if err := b.Inject(bindMsg(MessageInitiation, 148, 7), ep); err != nil {
+		t.Fatal(err)
+	}
+	packets, sizes, eps := bindRecvBufs(1)
+	n, err := bindCallWithin(t, "injection receive", func() (int, error) { return fns[1](packets, sizes, eps) })
+	if err != nil || n != 1 || packets[0][4] != 7 {
+		t.Errorf("injection receive = %d, %v, tag %d; want the injected datagram", n, err, packets[0][4])
+	}
+}
+
 // TestBindSendUnwrapsEndpoints checks that OnSend sees the endpoint as
 // the device gave it, and the inner bind only its own endpoint type.
 func TestBindSendUnwrapsEndpoints(t *testing.T) {

@@ -57,6 +57,10 @@ func (d *Device) buildFeatures() error {
 	// from the provider (and the state file's jit section), and it must
 	// never move its port.
 	gateway := d.cfg.JIT.Provider != nil
+	// Only jit re-injects (a held initiation), and only with a provider:
+	// without one the bind's injection ReceiveFunc, and the 8 MiB of
+	// buffers upstream gives it at every Up, are left out.
+	d.bind.SetInject(gateway)
 	// A provider shared by a fleet may also keep its learned state.
 	store, _ := d.cfg.JIT.Provider.(hooks.StateStore)
 	r, err := restart.New(h, d.cfg.Restart, restart.Wiring{ProviderPeers: gateway, Sections: d.stateSections, Store: store})

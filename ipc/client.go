@@ -18,10 +18,19 @@ type Client struct {
 	r *bufio.Reader
 }
 
+// dialTimeout bounds connecting to a daemon's socket.
+const dialTimeout = 5 * time.Second
+
 // Dial connects to iface's socket in dir ("" means DefaultDir).
 func Dial(dir, iface string) (*Client, error) {
 	path := SocketPath(dir, iface)
-	c, err := net.DialTimeout("unix", path, 5*time.Second)
+	var c net.Conn
+	var err error
+	if dir == "" || dir == DefaultDir {
+		c, err = dialDefault(iface, dialTimeout)
+	} else {
+		c, err = net.DialTimeout("unix", path, dialTimeout)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("failed to connect to %q: %w", path, err)
 	}

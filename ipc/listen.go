@@ -6,56 +6,29 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-
-	"golang.org/x/sys/unix"
-	wgipc "golang.zx2c4.com/wireguard/ipc"
 )
 
-// DefaultDir is where WireGuard tools look for userspace sockets.
-const DefaultDir = "/var/run/wireguard"
-
 // SocketPath returns the socket path of iface in dir ("" means DefaultDir).
+// On Windows the path in DefaultDir is upstream's named pipe.
 func SocketPath(dir, iface string) string {
-	if dir == "" {
-		dir = DefaultDir
+	if dir == "" || dir == DefaultDir {
+		return defaultSocketPath(iface)
 	}
 	return filepath.Join(dir, iface+".sock")
 }
 
 // Listen opens the UAPI socket of iface in dir. In DefaultDir it uses
-// upstream's wgipc.UAPIOpen and UAPIListen, which also stop the listener
-// when the socket file is deleted (as `wg-quick down` relies on). Other
-// directories, for tests and unprivileged use, get a plain listener with
-// the same permissions (directory 0755, socket 0700 via umask 077).
+// upstream's listener: on Unix wgipc.UAPIOpen and UAPIListen, which also
+// stop the listener when the socket file is deleted (as `wg-quick down`
+// relies on); on Windows upstream's named pipe, open to SYSTEM and
+// Administrators only. Other directories, for tests and unprivileged use,
+// get a plain Unix socket listener with the same permissions (directory
+// 0755, socket 0700 via umask 077 where there is a umask).
 func Listen(dir, iface string) (net.Listener, error) {
 	if dir == "" || dir == DefaultDir {
-		f, err := Open(iface)
-		if err != nil {
-			return nil, err
-		}
-		return ListenFile(iface, f)
+		return listenDefault(iface)
 	}
 	return listenDir(dir, iface)
-}
-
-// Open creates iface's socket in DefaultDir and returns it as a file, to be
-// passed to a daemonized child and served there with ListenFile.
-func Open(iface string) (*os.File, error) {
-	f, err := wgipc.UAPIOpen(iface)
-	if err != nil {
-		return nil, fmt.Errorf("failed to open UAPI socket %q: %w", SocketPath("", iface), err)
-	}
-	return f, nil
-}
-
-// ListenFile serves an already-open UAPI socket (WG_UAPI_FD). The socket
-// must live in DefaultDir under iface's name.
-func ListenFile(iface string, f *os.File) (net.Listener, error) {
-	l, err := wgipc.UAPIListen(iface, f)
-	if err != nil {
-		return nil, fmt.Errorf("failed to listen on UAPI socket for %q: %w", iface, err)
-	}
-	return l, nil
 }
 
 func listenDir(dir, iface string) (net.Listener, error) {
@@ -64,8 +37,7 @@ func listenDir(dir, iface string) (net.Listener, error) {
 	}
 	path := SocketPath(dir, iface)
 	addr := &net.UnixAddr{Name: path, Net: "unix"}
-	old := unix.Umask(0o077)
-	defer unix.Umask(old)
+	defer restrictUmask()()
 	l, err := net.ListenUnix("unix", addr)
 	if err != nil {
 		// A socket left by a dead process: remove it if no one answers.

@@ -1,3 +1,5 @@
+//go:build linux
+
 package tests
 
 // A replacement gateway machine takes over the address its clients use:

@@ -1,20 +1,10 @@
 package uapi
 
-import (
-	"fmt"
+import "fmt"
 
-	"golang.org/x/sys/unix"
-)
-
-// Errno values used in "errno=" replies, the same as upstream's.
-const (
-	ErrnoIO        = -int64(unix.EIO)
-	ErrnoProtocol  = -int64(unix.EPROTO)
-	ErrnoInvalid   = -int64(unix.EINVAL)
-	ErrnoPortInUse = -int64(unix.EADDRINUSE)
-	ErrnoNoMemory  = -int64(unix.ENOMEM)
-	ErrnoUnknown   = -55 // ENOANO, upstream's "other UAPI error"
-)
+// The errno values of "errno=" replies (ErrnoIO, ErrnoProtocol,
+// ErrnoInvalid, ErrnoPortInUse, ErrnoNoMemory, ErrnoUnknown) are
+// upstream's on each platform: errno_unix.go, errno_windows.go.
 
 // Error is a configuration-protocol error with the errno a UAPI client
 // reads. Upstream's *device.IPCError satisfies the same ErrorCode method.

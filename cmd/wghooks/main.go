@@ -10,11 +10,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
+
+	"github.com/wghooks/wghooks/ipc"
 )
 
 func main() {
 	fs := flag.NewFlagSet("wghooks", flag.ContinueOnError)
-	dir := fs.String("socket-dir", "", "directory of UAPI sockets (default /var/run/wireguard)")
+	dir := fs.String("socket-dir", "", "directory of UAPI sockets (default "+ipc.DefaultDir+")")
 	fs.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: wghooks [-socket-dir DIR] COMMAND ARGS\n\ncommands:\n")
 		for _, c := range commands {

@@ -7,8 +7,9 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"syscall"
+	"time"
 
-	"golang.org/x/sys/unix"
 	wgdevice "golang.zx2c4.com/wireguard/device"
 	wgtun "golang.zx2c4.com/wireguard/tun"
 
@@ -21,10 +22,14 @@ import (
 // run sets the daemon up and serves until a signal, the TUN going away or
 // the UAPI socket being removed. It returns the exit code.
 func run(a args) int {
+	// No collection until the daemon serves UAPI and the device has come
+	// up (startgc.go).
+	releaseGC := holdGC()
+	defer releaseGC()
 	// A backgrounding parent waits for this report (readiness.go); it is
 	// taken before the settings are read, which know no such variable.
 	report := takeStartReport()
-	foreground := a.foreground || os.Getenv(envForeground) == "1"
+	foreground := a.foreground || os.Getenv(envForeground) == "1" || alwaysForeground
 	level := logLevel()
 	verbosef, errorf := logFuncs(level, a.iface)
 	// setupFailed logs a failed start and reports it to a waiting parent.
@@ -60,10 +65,9 @@ func run(a args) int {
 	// From here the socket file is this daemon's (made here, or by the
 	// parent that passed WG_UAPI_FD): a failed start removes it, so no
 	// socket is left that no one answers.
-	socket := ipc.SocketPath("", a.iface)
 	failed := func(format string, args ...any) int {
 		code := setupFailed(format, args...)
-		if err := os.Remove(socket); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := removeUAPI(a.iface); err != nil {
 			errorf("Failed to remove UAPI socket: %v", err)
 		}
 		return code
@@ -97,7 +101,7 @@ func run(a args) int {
 	}
 	defer stopServices()
 
-	ln, err := ipc.ListenFile(a.iface, uapiFile)
+	ln, err := listenUAPI(a.iface, uapiFile)
 	if err != nil {
 		return failed("Failed to listen on uapi socket: %v", err)
 	}
@@ -108,8 +112,9 @@ func run(a args) int {
 	// Signals are caught before anyone hears the daemon is ready, so a
 	// stop right after READY=1 still ends cleanly.
 	term := make(chan os.Signal, 1)
-	signal.Notify(term, unix.SIGTERM, os.Interrupt)
+	signal.Notify(term, syscall.SIGTERM, os.Interrupt)
 	report.ready()
+	time.AfterFunc(startGCGrace, releaseGC)
 	notify := newSystemdNotifier(errorf)
 	notify.ready(func() string { return ops.Ready(dev) })
 
@@ -164,21 +169,5 @@ func openTUN(iface string) (wgtun.Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to parse %s=%q: %w", envTunFD, fdStr, err)
 	}
-	if err := unix.SetNonblock(int(fd), true); err != nil {
-		return nil, err
-	}
-	return wgtun.CreateTUNFromFile(os.NewFile(uintptr(fd), ""), wgdevice.DefaultMTU)
-}
-
-// openUAPI opens the UAPI socket, or adopts the one in WG_UAPI_FD.
-func openUAPI(iface string) (*os.File, error) {
-	fdStr := os.Getenv(envUAPIFD)
-	if fdStr == "" {
-		return ipc.Open(iface)
-	}
-	fd, err := strconv.ParseUint(fdStr, 10, 32)
-	if err != nil {
-		return nil, fmt.Errorf("failed to parse %s=%q: %w", envUAPIFD, fdStr, err)
-	}
-	return os.NewFile(uintptr(fd), ""), nil
+	return adoptTUN(fd)
 }

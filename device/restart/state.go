@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/wghooks/wghooks/device/feature"
@@ -162,7 +161,7 @@ var errUnsafeStateDir = errors.New("writable by group or others")
 // would hang the start), requires a regular file, and refuses one in a
 // directory that group or others can write to.
 func readStateFile(path string) (*stateFile, error) {
-	fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	fh, err := os.OpenFile(path, stateOpenFlags, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
@@ -178,7 +177,7 @@ func readStateFile(path string) (*stateFile, error) {
 	dir := filepath.Dir(path)
 	if st, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("failed to read state file %q: %w", path, err)
-	} else if st.Mode().Perm()&0o022 != 0 {
+	} else if writableByOthers(st.Mode()) {
 		return nil, fmt.Errorf("failed to read state file %q: its directory %q (mode %v) is %w", path, dir, st.Mode().Perm(), errUnsafeStateDir)
 	}
 	data, err := io.ReadAll(io.LimitReader(fh, maxStateFileSize+1))

@@ -1,3 +1,8 @@
+//go:build unix
+
+// FIFOs, symlinks and directory modes: Unix file semantics (on Windows the
+// state file is read without these checks, statefile_windows.go).
+
 package restart
 
 import (

@@ -1,3 +1,7 @@
+//go:build unix
+
+// FIFOs, file modes and '?' in file names: Unix file semantics.
+
 package sqlstore
 
 import (
