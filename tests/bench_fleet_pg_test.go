@@ -293,10 +293,14 @@ func benchPGFill(url string, n int64) error {
 // store: N new clients at once, asked in batches (one = ANY query each),
 // against upstream with the same clients preloaded, in the same run.
 func BenchmarkFleetPGMassArrival(b *testing.B) {
-	benchJITMassArrival(b, func(tb testing.TB) benchPeerStore {
-		_, s := benchPGStore(b)
-		return pgPeerStore(s)
-	})
+	benchJITMassArrival(b, newBenchPGPeerStore)
+}
+
+// newBenchPGPeerStore is benchPGStore as a benchPeerStore.
+func newBenchPGPeerStore(tb testing.TB) benchPeerStore {
+	tb.Helper()
+	_, s := benchPGStore(tb)
+	return pgPeerStore(s)
 }
 
 // pgPeerStore is s as a benchPeerStore.
