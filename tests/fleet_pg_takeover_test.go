@@ -1,10 +1,8 @@
 package tests
 
 // State handed across machines on the fleet's PostgreSQL store: the
-// replacement-gateway test of fleet_state_netns_test.go (a new daemon in
-// another namespace, same key, the address moved to it, no state file)
-// with every daemon reaching one real PostgreSQL through its unix socket
-// (a path on the shared filesystem, which every network namespace sees).
+// shared store the takeover test (fleet_pg_takeover_netns_test.go) and
+// BenchmarkFleetPGTakeover run their gateways on.
 
 import (
 	"context"
@@ -30,14 +28,4 @@ func newPGFleet(tb testing.TB) fleetShared {
 			return s
 		},
 	}
-}
-
-// TestFleetPGTakeoverNetns: the first gateway's daemon writes what it
-// learned to PostgreSQL; it dies, its address moves to another namespace,
-// and a replacement daemon there (same key, no state file,
-// WGHOOKS_TAKEOVER=on, WGHOOKS_PEER_DB the same postgres:// URL) sends
-// each roaming client (Debian's wireguard-go, never touched) exactly one
-// initiation; the clients send none and their traffic flows again.
-func TestFleetPGTakeoverNetns(t *testing.T) {
-	fleetTakeoverNetns(t, newPGFleet)
 }

@@ -4,9 +4,9 @@ package tests
 // our daemon in one namespace serves roaming clients (unmodified Debian
 // wireguard-go, each in its own namespace) from a peer store shared with
 // a second namespace (a SQLite file here; PostgreSQL in
-// fleet_pg_takeover_test.go); the first gateway dies, its address moves to
-// the second namespace, where a new daemon with the same key, no state
-// file and WGHOOKS_TAKEOVER=on starts. Each client gets exactly one
+// fleet_pg_takeover_netns_test.go); the first gateway dies, its address
+// moves to the second namespace, where a new daemon with the same key, no
+// state file and WGHOOKS_TAKEOVER=on starts. Each client gets exactly one
 // initiation from it and sends none of its own; the clients are never
 // touched.
 
