@@ -38,7 +38,8 @@ import (
 )
 
 // benchPGStore starts PostgreSQL, migrates it and opens a store.
-func benchPGStore(b *testing.B) (*pgtest.Server, *pgstore.Store) {
+func benchPGStore(b testing.TB) (*pgtest.Server, *pgstore.Store) {
+	b.Helper()
 	srv := pgtest.New(b)
 	url := srv.URL("postgres")
 	if _, err := pgstore.Migrate(context.Background(), url); err != nil {
@@ -292,14 +293,17 @@ func benchPGFill(url string, n int64) error {
 // store: N new clients at once, asked in batches (one = ANY query each),
 // against upstream with the same clients preloaded, in the same run.
 func BenchmarkFleetPGMassArrival(b *testing.B) {
-	benchJITMassArrival(b, func(tb testing.TB) benchPeerStore {
-		_, s := benchPGStore(b)
-		return benchPeerStore{Provider: s, Put: func(ctx context.Context, peers []hooks.PeerConfig) error {
-			rows := make([]pgstore.Peer, len(peers))
-			for i, p := range peers {
-				rows[i].PeerConfig = p
-			}
-			return s.Put(ctx, rows...)
-		}}
-	})
+	benchJITMassArrival(b, newBenchPGPeerStore)
+}
+
+// newBenchPGPeerStore is benchPGStore as a benchPeerStore.
+func newBenchPGPeerStore(tb testing.TB) benchPeerStore {
+	tb.Helper()
+	_, s := benchPGStore(tb)
+	return pgPeerStore(s)
+}
+
+// pgPeerStore is s as a benchPeerStore.
+func pgPeerStore(s *pgstore.Store) benchPeerStore {
+	return asPeerStore(s, s.Put, func(c hooks.PeerConfig) pgstore.Peer { return pgstore.Peer{PeerConfig: c} })
 }

@@ -16,12 +16,19 @@ import (
 // traffic flows again, with the fleet's shared state (Takeover: one
 // initiation to each) and without it (the clients' own timers: about 15 s
 // after their data goes unanswered). In process, loopback UDP, one shared
-// SQLite store. WGTEST_BENCH_FLEET_CLIENTS clients (default 8); a client
-// not back within WGTEST_BENCH_FLEET_CAP (default 30s) counts the cap with
-// back=0. scripts/bench/fleet.sh prints the table.
+// SQLite store (BenchmarkFleetPGTakeover: PostgreSQL).
+// WGTEST_BENCH_FLEET_CLIENTS clients (default 8); a client not back
+// within WGTEST_BENCH_FLEET_CAP (default 30s) counts the cap with back=0.
+// scripts/bench/fleet.sh prints the table.
 //
 //	go test -run '^$' -bench BenchmarkFleetTakeover -benchtime 1x ./tests
 func BenchmarkFleetTakeover(b *testing.B) {
+	benchFleetTakeover(b, newSQLiteFleet)
+}
+
+// benchFleetTakeover is BenchmarkFleetTakeover on the store newShared
+// makes (a new one for each run).
+func benchFleetTakeover(b *testing.B, newShared func(testing.TB) fleetShared) {
 	clients, limit := 8, 30*time.Second
 	if v := os.Getenv("WGTEST_BENCH_FLEET_CLIENTS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -46,7 +53,7 @@ func BenchmarkFleetTakeover(b *testing.B) {
 			var total time.Duration
 			back := 0
 			for i := 0; i < b.N; i++ {
-				d, ok := fleetTakeoverRun(b, clients, takeover, limit)
+				d, ok := fleetTakeoverRun(b, newShared, clients, takeover, limit)
 				total += d
 				if ok {
 					back++
@@ -63,11 +70,11 @@ func BenchmarkFleetTakeover(b *testing.B) {
 // is stopped, the clients keep pinging every 10 ms, and the replacement
 // starts; it returns how long after the replacement was up the last
 // client's traffic flowed again (limit, false when one never did).
-func fleetTakeoverRun(b *testing.B, clients int, takeover bool, limit time.Duration) (time.Duration, bool) {
+func fleetTakeoverRun(b *testing.B, newShared func(testing.TB) fleetShared, clients int, takeover bool, limit time.Duration) (time.Duration, bool) {
 	b.Helper()
 	b.StopTimer()
 	defer b.StartTimer()
-	r := newFleetRig(b, clients)
+	r := newFleetRigOn(b, newShared(b), clients)
 	r.firstGateway(b)
 	gw := netip.MustParseAddr(fleetGatewayAddr)
 	pingers := make([]*testkit.Pinger, len(r.clients))

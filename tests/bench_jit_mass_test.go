@@ -43,12 +43,23 @@ func newBenchSQLiteStore(tb testing.TB) benchPeerStore {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { s.Close() })
-	return benchPeerStore{Provider: s, Put: func(ctx context.Context, peers []hooks.PeerConfig) error {
-		rows := make([]sqlstore.Peer, len(peers))
-		for i, p := range peers {
-			rows[i].PeerConfig = p
+	return sqlitePeerStore(s)
+}
+
+// sqlitePeerStore is s as a benchPeerStore.
+func sqlitePeerStore(s *sqlstore.Store) benchPeerStore {
+	return asPeerStore(s, s.Put, func(c hooks.PeerConfig) sqlstore.Peer { return sqlstore.Peer{PeerConfig: c} })
+}
+
+// asPeerStore is a store whose rows R each carry a PeerConfig (row makes
+// one) as a benchPeerStore.
+func asPeerStore[R any](p hooks.Provider, put func(context.Context, ...R) error, row func(hooks.PeerConfig) R) benchPeerStore {
+	return benchPeerStore{Provider: p, Put: func(ctx context.Context, peers []hooks.PeerConfig) error {
+		rows := make([]R, len(peers))
+		for i, c := range peers {
+			rows[i] = row(c)
 		}
-		return s.Put(ctx, rows...)
+		return put(ctx, rows...)
 	}}
 }
 

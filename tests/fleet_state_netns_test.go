@@ -4,10 +4,11 @@ package tests
 
 // A replacement gateway machine takes over the address its clients use:
 // our daemon in one namespace serves roaming clients (unmodified Debian
-// wireguard-go, each in its own namespace) from a SQLite peer store shared
-// with a second namespace; the first gateway dies, its address moves to
-// the second namespace, where a new daemon with the same key, no state
-// file and WGHOOKS_TAKEOVER=on starts. Each client gets exactly one
+// wireguard-go, each in its own namespace) from a peer store shared with
+// a second namespace (a SQLite file here; PostgreSQL in
+// fleet_pg_takeover_netns_test.go); the first gateway dies, its address
+// moves to the second namespace, where a new daemon with the same key, no
+// state file and WGHOOKS_TAKEOVER=on starts. Each client gets exactly one
 // initiation from it and sends none of its own; the clients are never
 // touched.
 
@@ -18,14 +19,12 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/wghooks/wghooks/hooks"
-	"github.com/wghooks/wghooks/hooks/sqlstore"
 	"github.com/wghooks/wghooks/internal/testkit"
 )
 
@@ -71,6 +70,13 @@ func upstreamShortKey(pub [32]byte) string {
 }
 
 func TestFleetStateTakeoverNetns(t *testing.T) {
+	fleetTakeoverNetns(t, newSQLiteFleet)
+}
+
+// fleetTakeoverNetns runs the takeover with the gateways' daemons on the
+// store newShared makes (after the checks for root, wg and Debian's
+// wireguard-go, so a missing part skips before any store starts).
+func fleetTakeoverNetns(t *testing.T, newShared func(testing.TB) fleetShared) {
 	netnsRequire(t)
 	netnsRequireTool(t, "wg")
 	if _, err := os.Stat(debianWireguardGo); err != nil {
@@ -80,7 +86,6 @@ func TestFleetStateTakeoverNetns(t *testing.T) {
 	var (
 		vip   = netip.MustParseAddr("198.18.0.1") // the address clients use
 		gwTun = netip.MustParseAddr("198.19.0.1")
-		db    = filepath.Join(t.TempDir(), "fleet.db")
 		gwKey = newNetnsKey(t)
 		bin   = wghooksBinary(t)
 		hub   = newFleetNetnsHub(t)
@@ -88,15 +93,11 @@ func TestFleetStateTakeoverNetns(t *testing.T) {
 		nsB   = hub.join(t, netip.Addr{})
 		ctx   = context.Background()
 	)
-	store, err := sqlstore.Open(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	shared := newShared(t)
 
 	// gateway starts our daemon in ns on the shared store.
 	gateway := func(ns *netns, env ...string) *netnsDaemon {
-		d := ns.startDaemon(t, bin, netnsName("wgf"), append([]string{"WGHOOKS_PEER_DB=" + db, "WGHOOKS_STATE_STORE_INTERVAL=200ms"}, env...)...)
+		d := ns.startDaemon(t, bin, netnsName("wgf"), append([]string{"WGHOOKS_PEER_DB=" + shared.db, "WGHOOKS_STATE_STORE_INTERVAL=200ms"}, env...)...)
 		d.wg(t, "set", d.iface, "listen-port", "51820", "private-key", gwKey.file)
 		ns.run(t, "ip", "addr", "add", gwTun.String()+"/24", "dev", d.iface)
 		ns.run(t, "ip", "link", "set", d.iface, "up")
@@ -114,7 +115,7 @@ func TestFleetStateTakeoverNetns(t *testing.T) {
 		c := client{ns: hub.join(t, netip.AddrFrom4([4]byte{198, 18, 0, byte(11 + i)})), key: newNetnsKey(t)}
 		tun := netip.AddrFrom4([4]byte{198, 19, 0, byte(11 + i)})
 		pub := mustNetnsPub(t, c.key)
-		if err := store.Put(ctx, sqlstore.Peer{PeerConfig: hooks.PeerConfig{PublicKey: pub, AllowedIPs: []netip.Prefix{netip.PrefixFrom(tun, 32)}}}); err != nil {
+		if err := shared.put(ctx, []hooks.PeerConfig{{PublicKey: pub, AllowedIPs: []netip.Prefix{netip.PrefixFrom(tun, 32)}}}); err != nil {
 			t.Fatal(err)
 		}
 		c.d = c.ns.startDaemon(t, debianWireguardGo, netnsName("wgf"))
@@ -126,7 +127,7 @@ func TestFleetStateTakeoverNetns(t *testing.T) {
 		cs = append(cs, c)
 	}
 	testkit.Eventually(t, 10*time.Second, "the shared store to list every client", func() bool {
-		states, err := store.LoadPeerState(ctx, time.Now().Add(-time.Minute), 100)
+		states, err := shared.admin.LoadPeerState(ctx, time.Now().Add(-time.Minute), 100)
 		return err == nil && len(states) == clients
 	})
 

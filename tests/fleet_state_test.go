@@ -28,47 +28,79 @@ import (
 
 const fleetGatewayAddr = "198.18.10.1"
 
+// fleetConn is one machine's connection to the fleet's shared store,
+// SQLite or PostgreSQL, as a gateway uses it.
+type fleetConn interface {
+	hooks.Provider
+	hooks.BatchProvider
+	hooks.AddrProvider
+	hooks.StateStore
+}
+
+// fleetShared is the store a fleet's gateways share.
+type fleetShared struct {
+	db    string    // as WGHOOKS_PEER_DB names it
+	admin fleetConn // the operator's connection
+	// put adds peers through admin.
+	put func(ctx context.Context, peers []hooks.PeerConfig) error
+	// open opens a gateway machine's own connection, closed at cleanup.
+	open func(tb testing.TB) fleetConn
+}
+
+// newSQLiteFleet is a shared SQLite file in tb's temp dir.
+func newSQLiteFleet(tb testing.TB) fleetShared {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "fleet.db")
+	open := func(tb testing.TB) *sqlstore.Store {
+		tb.Helper()
+		s, err := sqlstore.Open(path)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { s.Close() })
+		return s
+	}
+	admin := open(tb)
+	return fleetShared{db: path, admin: admin, put: sqlitePeerStore(admin).Put,
+		open: func(tb testing.TB) fleetConn { return open(tb) }}
+}
+
 // fleetStore is one gateway's connection to the shared store, counting
 // the takeover's reads.
 type fleetStore struct {
-	*sqlstore.Store
+	fleetConn
 	loads atomic.Int32
 }
 
 func (s *fleetStore) LoadPeerState(ctx context.Context, since time.Time, limit int) ([]hooks.PeerState, error) {
 	s.loads.Add(1)
-	return s.Store.LoadPeerState(ctx, since, limit)
+	return s.fleetConn.LoadPeerState(ctx, since, limit)
 }
 
-func openFleetStore(tb testing.TB, path string) *fleetStore {
-	tb.Helper()
-	s, err := sqlstore.Open(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	return &fleetStore{Store: s}
-}
-
-// fleetRig is a fleet of one gateway key: the shared SQLite store, the
+// fleetRig is a fleet of one gateway key: the shared store, the
 // gateway's key and port, and roaming clients (no endpoint configured on
 // the gateway side): just-in-time peers of the store, and optionally
 // static ones every gateway configures.
 type fleetRig struct {
-	path    string
+	shared  fleetShared
 	key     testkit.Keypair
 	port    uint16
-	admin   *fleetStore
 	clients []*restartClient
 	static  string // the gateways' static peers, UAPI text
 	// storeInterval is the gateways' StoreInterval; 0: 100 ms.
 	storeInterval time.Duration
 }
 
+// newFleetRig is a fleet on a shared SQLite file.
 func newFleetRig(tb testing.TB, clients int) *fleetRig {
 	tb.Helper()
-	r := &fleetRig{path: filepath.Join(tb.TempDir(), "fleet.db"), key: testkit.NewKeypair(), port: testkit.FreeUDPPort(tb)}
-	r.admin = openFleetStore(tb, r.path)
+	return newFleetRigOn(tb, newSQLiteFleet(tb), clients)
+}
+
+// newFleetRigOn is a fleet on shared.
+func newFleetRigOn(tb testing.TB, shared fleetShared, clients int) *fleetRig {
+	tb.Helper()
+	r := &fleetRig{shared: shared, key: testkit.NewKeypair(), port: testkit.FreeUDPPort(tb)}
 	for i := 0; i < clients; i++ {
 		r.addClient(tb, i)
 	}
@@ -79,7 +111,7 @@ func newFleetRig(tb testing.TB, clients int) *fleetRig {
 func (r *fleetRig) addClient(tb testing.TB, i int) *restartClient {
 	tb.Helper()
 	c := r.newClient(tb, i)
-	if err := r.admin.Put(context.Background(), sqlstore.Peer{PeerConfig: hooks.PeerConfig{
+	if err := r.shared.put(context.Background(), []hooks.PeerConfig{{
 		PublicKey: c.Key.Pub, AllowedIPs: []netip.Prefix{netip.PrefixFrom(c.Addr, 32)},
 	}}); err != nil {
 		tb.Fatal(err)
@@ -111,7 +143,7 @@ func (r *fleetRig) newClient(tb testing.TB, i int) *restartClient {
 // file (a new machine has none), the shared key and port.
 func (r *fleetRig) gateway(tb testing.TB, takeover bool) (*restartServer, *fleetStore) {
 	tb.Helper()
-	st := openFleetStore(tb, r.path)
+	st := &fleetStore{fleetConn: r.shared.open(tb)}
 	cfg := device.Config{
 		JIT: device.JITConfig{Provider: st},
 		Restart: device.RestartConfig{
@@ -134,7 +166,7 @@ func (r *fleetRig) firstGateway(tb testing.TB) (initSent, initRecv []int64) {
 		restartJITFirstContact(tb, c, a)
 	}
 	testkit.Eventually(tb, 10*time.Second, "the store to list every client", func() bool {
-		states, err := r.admin.Store.LoadPeerState(context.Background(), time.Now().Add(-time.Minute), 100)
+		states, err := r.shared.admin.LoadPeerState(context.Background(), time.Now().Add(-time.Minute), 100)
 		return err == nil && len(states) == len(r.clients)
 	})
 	a.close()
@@ -247,13 +279,13 @@ func TestFleetStateSavedOnDrain(t *testing.T) {
 		restartJITFirstContact(t, c, a)
 	}
 	ctx := context.Background()
-	if states, err := r.admin.Store.LoadPeerState(ctx, time.Time{}, 100); err != nil || len(states) != 0 {
+	if states, err := r.shared.admin.LoadPeerState(ctx, time.Time{}, 100); err != nil || len(states) != 0 {
 		t.Fatalf("before the drain the store holds %v (%v), want nothing", states, err)
 	}
 	if err := a.ours.DrainPeers(); err != nil {
 		t.Fatal(err)
 	}
-	states, err := r.admin.Store.LoadPeerState(ctx, time.Time{}, 100)
+	states, err := r.shared.admin.LoadPeerState(ctx, time.Time{}, 100)
 	if err != nil || len(states) != len(r.clients) {
 		t.Fatalf("after the drain the store holds %v (%v), want both clients", states, err)
 	}

@@ -4,14 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/wghooks/wghooks/device"
 	"github.com/wghooks/wghooks/hooks"
-	"github.com/wghooks/wghooks/hooks/sqlstore"
 	"github.com/wghooks/wghooks/internal/testkit"
 )
 
@@ -22,17 +20,23 @@ import (
 // one retransmit), and the store was asked in batches. Under the race
 // detector 64 clients knock (see raceEnabled).
 func TestJITMassArrival(t *testing.T) {
+	jitMassArrival(t, newBenchSQLiteStore)
+}
+
+// jitMassArrival runs the mass arrival on the store newStore opens (a
+// BatchProvider).
+func jitMassArrival(t *testing.T, newStore func(testing.TB) benchPeerStore) {
 	clients := 200
 	if raceEnabled {
 		clients = 64
 	}
 	testkit.CheckLeaks(t)
-	store, err := sqlstore.Open(filepath.Join(t.TempDir(), "peers.db"))
-	if err != nil {
-		t.Fatal(err)
+	store := newStore(t)
+	batch, ok := store.Provider.(hooks.BatchProvider)
+	if !ok {
+		t.Fatalf("%T does not answer in batches", store.Provider)
 	}
-	t.Cleanup(func() { store.Close() })
-	prov := &countingBatchProvider{Store: store}
+	prov := &countingBatchProvider{Provider: store.Provider, batch: batch}
 	server, sd := newJITServer(t, prov, device.JITConfig{}, nil, nil)
 
 	type client struct {
@@ -40,7 +44,7 @@ func TestJITMassArrival(t *testing.T) {
 		bind *testkit.CountingBind
 	}
 	cs := make([]client, clients)
-	var peers []sqlstore.Peer
+	var peers []hooks.PeerConfig
 	for i := range cs {
 		bind := testkit.NewCountingBind(testkit.NewSourceBind(netip.AddrFrom4([4]byte{127, 3, byte(i >> 8), byte(i + 1)})))
 		n, d, err := testkit.StartUpstream(fmt.Sprintf("198.18.%d.%d", 8+i/250, i%250+1), testkit.Keypair{}, 0, bind, nil)
@@ -50,10 +54,10 @@ func TestJITMassArrival(t *testing.T) {
 		t.Cleanup(d.Close)
 		testkit.AddPeer(t, d, server, true)
 		cs[i] = client{n, bind}
-		peers = append(peers, sqlstore.Peer{PeerConfig: hooks.PeerConfig{
-			PublicKey: n.Key.Pub, AllowedIPs: []netip.Prefix{netip.PrefixFrom(n.Addr, 32)}}})
+		peers = append(peers, hooks.PeerConfig{
+			PublicKey: n.Key.Pub, AllowedIPs: []netip.Prefix{netip.PrefixFrom(n.Addr, 32)}})
 	}
-	if err := store.Put(context.Background(), peers...); err != nil {
+	if err := store.Put(context.Background(), peers); err != nil {
 		t.Fatal(err)
 	}
 
@@ -97,10 +101,11 @@ func TestJITMassArrival(t *testing.T) {
 	}
 }
 
-// countingBatchProvider is a SQLite store counting its lookups, one by
-// one and batched.
+// countingBatchProvider is a store counting its lookups, one by one and
+// batched.
 type countingBatchProvider struct {
-	*sqlstore.Store
+	hooks.Provider
+	batch                    hooks.BatchProvider
 	mu                       sync.Mutex
 	single, batched, batches int
 }
@@ -109,7 +114,7 @@ func (p *countingBatchProvider) LookupPeer(ctx context.Context, k hooks.PublicKe
 	p.mu.Lock()
 	p.single++
 	p.mu.Unlock()
-	return p.Store.LookupPeer(ctx, k)
+	return p.Provider.LookupPeer(ctx, k)
 }
 
 func (p *countingBatchProvider) LookupPeers(ctx context.Context, keys []hooks.PublicKey) ([]hooks.PeerResult, error) {
@@ -117,7 +122,7 @@ func (p *countingBatchProvider) LookupPeers(ctx context.Context, keys []hooks.Pu
 	p.batched += len(keys)
 	p.batches++
 	p.mu.Unlock()
-	return p.Store.LookupPeers(ctx, keys)
+	return p.batch.LookupPeers(ctx, keys)
 }
 
 func (p *countingBatchProvider) counts() (single, batched, batches int) {
