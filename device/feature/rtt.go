@@ -175,6 +175,10 @@ func (p *Path) Probed(now int64) {
 	p.probe.CompareAndSwap(0, now)
 }
 
+// Outstanding reports whether a send or a probe waits for an answer: a
+// receive hook calls Heard (and reads the clock) only then.
+func (p *Path) Outstanding() bool { return p.first.Load() != 0 || p.probe.Load() != 0 }
+
 // Probing reports whether a probe of this silence is outstanding.
 func (p *Path) Probing() bool { return p.probe.Load() != 0 }
 
