@@ -136,7 +136,7 @@ func haFailoverRound(t *testing.T, serverAddr, clientAddr string, ours bool, o h
 		p.Every(100 * time.Millisecond)
 	}
 	// Replies already in flight when the backend died do not count.
-	after := killed.Add(500 * time.Millisecond)
+	after := killed.Add(100 * time.Millisecond)
 	if o.idleFor > 0 {
 		after = from
 	}

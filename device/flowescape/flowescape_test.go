@@ -377,3 +377,76 @@ func BenchmarkFlowEscapeHooks(b *testing.B) {
 		}
 	})
 }
+
+// A client that only sends keepalives hears nothing back from a live
+// server, so silence alone proves nothing: it is probed once per
+// ProbeInterval, and escapes only when the probe is lost.
+func TestFlowWatchKeepaliveOnlyProbesOncePerInterval(t *testing.T) {
+	s := newFlowSim(t)
+	probes := 0
+	for i := 0; i < 4*120; i++ { // two minutes, keepalive every second
+		s.now = s.now.Add(simTick)
+		if i%4 == 0 {
+			s.keepalive()
+		}
+		switch s.step() {
+		case flowProbe:
+			probes++
+			s.initiate()
+			s.now = s.now.Add(simTick)
+			s.answer()
+			if a := s.step(); a != flowNone {
+				t.Fatalf("answered probe: %v", a)
+			}
+		case flowNone:
+		default:
+			t.Fatalf("tick %d: acted on a live keepalive-only flow", i)
+		}
+	}
+	if probes < 7 || probes > 8 {
+		t.Fatalf("%d probes in two minutes, want one per 15 s", probes)
+	}
+}
+
+func TestFlowWatchKeepaliveOnlyDeadBackendEscapes(t *testing.T) {
+	s := newFlowSim(t)
+	var got []int
+	for i := 0; i < 4*20; i++ {
+		s.now = s.now.Add(simTick)
+		if i%4 == 0 {
+			s.keepalive()
+		}
+		a := s.step()
+		if a == flowProbe {
+			s.initiate() // upstream sends it; nothing answers
+		}
+		if a != flowNone {
+			got = append(got, int(a)*100+i)
+		}
+	}
+	// A probe after 15 s of silence, lost 1 s later: escape.
+	if len(got) < 2 || got[0] < 100+59 || got[0] > 100+61 || got[1] != got[0]-100+int(flowEscapeNow)*100+5 {
+		t.Fatalf("actions (action*100+tick) = %v, want a probe at about tick 60 and an escape 5 ticks later (seen, then 1 s)", got)
+	}
+}
+
+// A client that only receives (a download over UDP): when the data stops,
+// it is probed after ProbeInterval, and escapes when the probe is lost.
+func TestFlowWatchReceiveOnlyNoticesDeadBackend(t *testing.T) {
+	s := newFlowSim(t)
+	s.run(40, func(int) { s.c.heard, s.c.heardData = true, true })
+	var got []int
+	for i := 0; i < 4*20; i++ {
+		s.now = s.now.Add(simTick)
+		a := s.step()
+		if a == flowProbe {
+			s.initiate()
+		}
+		if a != flowNone {
+			got = append(got, int(a)*100+i)
+		}
+	}
+	if len(got) < 2 || got[0] != 100+59 || got[1] != int(flowEscapeNow)*100+64 {
+		t.Fatalf("actions (action*100+tick) = %v, want a probe 15 s after the stream stopped and an escape 1 s later", got)
+	}
+}
