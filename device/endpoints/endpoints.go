@@ -271,6 +271,7 @@ type initiation struct {
 	gen      uint64
 	idx      uint32
 	sentAt   time.Time
+	sentMono int64 // sentAt on the mono clock, against rxAt
 	dst      netip.AddrPort
 	answered bool
 	answerBy netip.AddrPort

@@ -168,7 +168,7 @@ func (e *Endpoints) sentInitiation(b []byte, ep wgconn.Endpoint) {
 	retry := prev.gen > 0 && !prev.answered && now.Sub(prev.sentAt) < 2*wgdevice.RekeyTimeout
 	probe := hp.probe.pending
 	hp.probe.pending = false
-	hp.init = initiation{gen: prev.gen + 1, idx: idx, sentAt: now, dst: dst, probe: probe}
+	hp.init = initiation{gen: prev.gen + 1, idx: idx, sentAt: now, sentMono: mono.Now(), dst: dst, probe: probe}
 	if retry {
 		// Another initiation was outstanding: an answer could be to
 		// either (Karn).
@@ -528,7 +528,9 @@ func (e *Endpoints) planInitiation(h *copyHeap, j copyJob) {
 func (e *Endpoints) sendInitiationCopy(sc scheduledCopy) {
 	hp := sc.hp
 	hp.mu.Lock()
-	live := hp.init.gen == sc.gen && !hp.init.answered
+	// A path heard from since the initiation left is alive: its
+	// initiation was lost, or is slow, and upstream retries it there.
+	live := hp.init.gen == sc.gen && !hp.init.answered && hp.rxAt.Load() < hp.init.sentMono
 	if live {
 		hp.init.copied = true
 	}
