@@ -2,7 +2,10 @@ package tests
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,4 +93,127 @@ func TestSilenceNoFalseAlarms(t *testing.T) {
 	}
 	fmt.Printf("silence: %v of pings every 100 ms through 5 %% loss, 50±30 ms then 250±30 ms each way: failovers %d, flow escapes %d, pings lost %d/%d, probes %d, handshakes %d\n",
 		soak, after.EndpointFailovers-before.EndpointFailovers, after.FlowEscapes-before.FlowEscapes, lost, sent, st.Probes, after.HandshakesSent-before.HandshakesSent)
+}
+
+// udpStream sends a datagram every 100 ms from one node to another's UDP
+// port through the tunnel, and counts what arrives there; the receiving
+// side never answers (a download, a video).
+type udpStream struct {
+	got  atomic.Int64
+	stop func()
+}
+
+func startUDPStream(t *testing.T, from, to *testkit.Node) *udpStream {
+	t.Helper()
+	const port = 9400
+	l, err := to.Net.ListenUDPAddrPort(netip.AddrPortFrom(to.Addr, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := from.Net.DialUDPAddrPort(netip.AddrPort{}, netip.AddrPortFrom(to.Addr, port))
+	if err != nil {
+		l.Close()
+		t.Fatal(err)
+	}
+	s := &udpStream{}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := l.ReadFrom(buf); err != nil {
+				return
+			}
+			s.got.Add(1)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		payload := make([]byte, 200)
+		for {
+			c.Write(payload)
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			close(done)
+			c.Close()
+			l.Close()
+			wg.Wait()
+		})
+	}
+	t.Cleanup(s.stop)
+	return s
+}
+
+// A client that only receives notices that the address in use died: it
+// sends nothing but is probed with a handshake after ProbeInterval of
+// silence (2 s here), the probe's copy reaches the other address, and the
+// stream resumes there. Upstream would notice only at its next rekey.
+func TestEndpointsReceiveOnlyNoticesDeadAddress(t *testing.T) {
+	testkit.CheckLeaks(t)
+	cfg := device.Config{}
+	cfg.Endpoints.ProbeInterval = 2 * time.Second
+	p := newEpPair(t, cfg, []string{"::1", "127.0.0.2"}, "127.0.0.2")
+	if _, err := p.client.PingUntil(p.server.Addr, time.Second, 15*time.Second); err != nil {
+		t.Fatalf("no ping through the tunnel: %v", err)
+	}
+	p.relays["127.0.0.2"].Restore()
+	s := startUDPStream(t, p.server, p.client)
+	testkit.Eventually(t, 10*time.Second, "the stream to reach the client", func() bool { return s.got.Load() >= 10 })
+	before := p.dc.Stats()
+	p.relays["::1"].Cut()
+	time.Sleep(300 * time.Millisecond) // datagrams in flight land
+	at := s.got.Load()
+	testkit.Eventually(t, 20*time.Second, "the stream to resume through the other address", func() bool { return s.got.Load() >= at+10 })
+	after := p.dc.Stats()
+	st, _ := p.dc.EndpointStatus(p.serverPk)
+	if n := after.EndpointFailovers - before.EndpointFailovers; n < 1 {
+		t.Errorf("no failover counted")
+	}
+	if got := testkit.PeerValue(t, p.dc, p.serverPk, "endpoint"); got != p.relayAddr("127.0.0.2") {
+		t.Errorf("endpoint = %q, want the IPv4 address", got)
+	}
+	if st.Probes < 1 {
+		t.Errorf("no probe sent")
+	}
+	if n := after.HandshakesSent - before.HandshakesSent; n > 2 {
+		t.Errorf("%d handshake messages sent to notice one dead address, want at most 2", n)
+	}
+}
+
+// A client behind a balancer that only sends keepalives notices that its
+// backend died: it is probed after ProbeInterval (2 s here) of hearing
+// nothing, the probe is lost, and it escapes to a new flow, before it has
+// any data to send. Then its first ping goes through.
+func TestHAKeepaliveOnlyClientEscapes(t *testing.T) {
+	testkit.CheckLeaks(t)
+	f := newHAFleet(t, "198.18.8.1")
+	cfg := device.Config{}
+	cfg.HA.ProbeInterval = 2 * time.Second
+	c, d := testkit.NewWghooks(t, "198.18.8.2", cfg)
+	dead := f.join(t, c, d, d.Bind().Port)
+	oldPort := d.Bind().Port()
+	f.servers[dead].kill()
+	testkit.Eventually(t, 20*time.Second, "the keepalive-only client to escape", func() bool { return d.Stats().FlowEscapes >= 1 })
+	if d.Bind().Port() == oldPort {
+		t.Fatalf("escape counted, still on source port %d", oldPort)
+	}
+	if err := c.Ping(f.front.Addr, 3*time.Second); err != nil {
+		t.Fatalf("first ping after the escape: %v", err)
+	}
+	fl, ok := f.lb.FlowOf(loopback(d.Bind().Port()))
+	if !ok || fl.Backend == dead {
+		t.Fatalf("flow %+v (found %v), want one on backend %d", fl, ok, 1-dead)
+	}
 }
