@@ -26,12 +26,6 @@ import (
 	"github.com/wghooks/wghooks/device/feature"
 )
 
-const (
-	minProbeGap   = time.Second
-	maxProbeGap   = 16 * time.Second
-	probeGapDecay = 2 * time.Minute
-)
-
 // probeState is a hostname peer's probing; guarded by hostPeer.mu.
 type probeState struct {
 	pending  bool      // the next initiation is the monitor's probe
@@ -39,9 +33,8 @@ type probeState struct {
 	answered bool      // the probe's response came (gotAnswer)
 	at       time.Time // the last probe
 	sent     uint64
-	gap      time.Duration // least time between probes of data silence
-	gapAt    time.Time     // when gap last changed
-	respAt   time.Time     // the last handshake response we sent
+	oneWay   feature.OneWay // least time between probes of data silence
+	respAt   time.Time      // the last handshake response we sent
 }
 
 // judge reads hp's silence and returns the probe to send (outside every
@@ -55,18 +48,10 @@ func (e *Endpoints) judge(hp *hostPeer, now time.Time, m int64) func(*wgdevice.P
 		// The silence ended. Answered by the probe alone: one-way.
 		ps.out = false
 		if ps.answered {
-			ps.gap = min(max(2*ps.gap, minProbeGap), maxProbeGap)
-			ps.gapAt = now
+			ps.oneWay.Grow(now)
 		}
 	}
 	ps.answered = false
-	if ps.gap > 0 && now.Sub(ps.gapAt) >= probeGapDecay {
-		ps.gap /= 2
-		if ps.gap < minProbeGap {
-			ps.gap = 0
-		}
-		ps.gapAt = now
-	}
 	switch v {
 	case feature.Dead:
 		if hp.suspect.Load() {
@@ -91,7 +76,7 @@ func (e *Endpoints) judge(hp *hostPeer, now time.Time, m int64) func(*wgdevice.P
 			srtt.Round(time.Millisecond), rttvar.Round(time.Millisecond), hp.hp.String())
 		return nil
 	case feature.Doubt:
-		if ps.out || hp.path.Probing() || now.Sub(ps.at) < ps.gap {
+		if ps.out || hp.path.Probing() || now.Sub(ps.at) < ps.oneWay.Wait(now) {
 			return nil
 		}
 		ps.out = true

@@ -241,3 +241,37 @@ func (p *Path) Reset() {
 	p.probe.Store(0)
 	p.tainted.Store(false)
 }
+
+// OneWay is how long a path shown one-way (a probe answered while its
+// data was not: a peer that never answers that traffic) waits in silence
+// before the next probe: none at first, then 1 s doubling up to 16 s
+// (past upstream's 10 s passive keepalive, which a live peer sends back to
+// a one-way flow), halving every 2 minutes. Its owner's goroutine only.
+type OneWay struct {
+	d  time.Duration
+	at time.Time // when d last changed
+}
+
+const (
+	minOneWay   = time.Second
+	maxOneWay   = 16 * time.Second
+	oneWayDecay = 2 * time.Minute
+)
+
+// Grow notes that a probe proved the path one-way at now.
+func (o *OneWay) Grow(now time.Time) {
+	o.d = min(max(2*o.d, minOneWay), maxOneWay)
+	o.at = now
+}
+
+// Wait is the silence to wait for at now (0: none), after the decay.
+func (o *OneWay) Wait(now time.Time) time.Duration {
+	if o.d > 0 && now.Sub(o.at) >= oneWayDecay {
+		o.d /= 2
+		if o.d < minOneWay {
+			o.d = 0
+		}
+		o.at = now
+	}
+	return o.d
+}

@@ -102,21 +102,12 @@ const (
 	defaultFlowBackoff   = time.Minute
 	defaultProbeInterval = 15 * time.Second
 
-	// minOneWay is the silence a one-way flow waits for at the least,
-	// once a probe showed it alive.
-	minOneWay = time.Second
 	// flowTick is the sampling period while an endpoint is busy: a fifth
 	// of the shortest wait (feature.MinRTO).
 	flowTick = 20 * time.Millisecond
 	// busyFor keeps the watcher sampling this long after the last event.
 	busyFor = time.Second
 
-	// maxFlowSilence bounds how far a one-way flow's silence threshold
-	// grows: past upstream's passive keepalive (10 s), which a live peer
-	// sends back to a one-way flow.
-	maxFlowSilence = 16 * time.Second
-	// flowSilenceDecay is how often a raised threshold halves back.
-	flowSilenceDecay = 2 * time.Minute
 	// maxFlows bounds the endpoints tracked at once.
 	maxFlows = 4096
 	// flowForget drops an endpoint's state after this long unused.
@@ -626,22 +617,21 @@ const (
 // reads a sample and the time and says what to do.
 type flowWatch struct {
 	seen        flowCounts
-	lastActive  time.Time     // last step that saw any counter move
-	lastHeard   time.Time     // last step that saw anything heard
-	lastDataRx  time.Time     // last step that saw data heard
-	lastSent    time.Time     // last step that saw anything sent
-	lastProbe   time.Time     // the last probe asked for
-	waiting     bool          // data sent, nothing heard since
-	waitingSent time.Time     // when the first such send was seen
-	initAt      time.Time     // the newest unanswered initiation; zero: none pending
-	unanswered  int           // initiations lost since last heard
-	probing     bool          // silence asked for a probe this episode
-	quietProbe  bool          // the probe is for quiet, not for unanswered data
-	probeAsks   int           // probes asked for with no initiation seen yet
-	probeLogged bool          // the shell logged this episode's probe
-	oneWay      time.Duration // least silence before a probe, once shown one-way; 0: none
-	decayAt     time.Time     // when oneWay last changed
-	escapes     int           // escapes since last heard
+	lastActive  time.Time      // last step that saw any counter move
+	lastHeard   time.Time      // last step that saw anything heard
+	lastDataRx  time.Time      // last step that saw data heard
+	lastSent    time.Time      // last step that saw anything sent
+	lastProbe   time.Time      // the last probe asked for
+	waiting     bool           // data sent, nothing heard since
+	waitingSent time.Time      // when the first such send was seen
+	initAt      time.Time      // the newest unanswered initiation; zero: none pending
+	unanswered  int            // initiations lost since last heard
+	probing     bool           // silence asked for a probe this episode
+	quietProbe  bool           // the probe is for quiet, not for unanswered data
+	probeAsks   int            // probes asked for with no initiation seen yet
+	probeLogged bool           // the shell logged this episode's probe
+	oneWay      feature.OneWay // least silence before a probe, once shown one-way
+	escapes     int            // escapes since last heard
 	escapedAt   time.Time
 	firstEscape time.Time
 	reason      string // why the last escape happened, for the log
@@ -693,13 +683,7 @@ func (w *flowWatch) step(now time.Time, c flowCounts, t flowTimes) flowAction {
 	if c.sent || sentData || sentInit {
 		w.lastSent = now
 	}
-	if w.oneWay > 0 && now.Sub(w.decayAt) >= flowSilenceDecay {
-		w.oneWay /= 2
-		if w.oneWay < minOneWay {
-			w.oneWay = 0
-		}
-		w.decayAt = now
-	}
+	oneWay := w.oneWay.Wait(now)
 
 	action := flowNone
 	if heard {
@@ -707,8 +691,7 @@ func (w *flowWatch) step(now time.Time, c flowCounts, t flowTimes) flowAction {
 			action = flowRecovered
 		} else if w.probing && !w.quietProbe && answered && w.waiting {
 			// The probe was answered, the data still is not: one-way.
-			w.oneWay = min(max(2*w.oneWay, minOneWay), maxFlowSilence)
-			w.decayAt = now
+			w.oneWay.Grow(now)
 		}
 		w.waiting, w.initAt, w.unanswered = false, time.Time{}, 0
 		w.probing, w.quietProbe, w.probeAsks, w.probeLogged, w.escapes = false, false, 0, false, 0
@@ -728,7 +711,7 @@ func (w *flowWatch) step(now time.Time, c flowCounts, t flowTimes) flowAction {
 		w.unanswered++
 		w.initAt = time.Time{}
 	}
-	silent := w.waiting && c.doubt && (w.oneWay == 0 || now.Sub(w.waitingSent) >= w.oneWay)
+	silent := w.waiting && c.doubt && (oneWay == 0 || now.Sub(w.waitingSent) >= oneWay)
 
 	strikes := w.unanswered
 	if silent || (w.quietProbe && w.unanswered > 0) {

@@ -167,8 +167,8 @@ func TestFlowWatchOneWayFlowBacksOff(t *testing.T) {
 			s.step()
 		}
 	}
-	if s.w.oneWay != maxFlowSilence {
-		t.Fatalf("one-way silence = %v after a minute of one-way traffic, want %v", s.w.oneWay, maxFlowSilence)
+	if w := s.w.oneWay.Wait(s.now); w != 16*time.Second {
+		t.Fatalf("one-way silence = %v after a minute of one-way traffic, want 16s", w)
 	}
 	if probes > 6 {
 		t.Fatalf("%d probes in a minute of one-way traffic, want the threshold to grow past the far end's keepalive", probes)
@@ -179,8 +179,8 @@ func TestFlowWatchOneWayFlowBacksOff(t *testing.T) {
 		s.now = s.now.Add(simTick)
 		s.step()
 	}
-	if s.w.oneWay != 0 {
-		t.Fatalf("one-way silence = %v after 10 quiet minutes, want none", s.w.oneWay)
+	if w := s.w.oneWay.Wait(s.now); w != 0 {
+		t.Fatalf("one-way silence = %v after 10 quiet minutes, want none", w)
 	}
 }
 
