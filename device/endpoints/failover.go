@@ -141,7 +141,7 @@ func (e *Endpoints) sentData(bufs [][]byte, ep wgconn.Endpoint) {
 	now := mono.Now()
 	hp.txAt.Store(now)
 	if len(b) > keepaliveSize || len(bufs) > 1 {
-		hp.path.Sent(now) // nothing answers a keepalive
+		hp.path.Sent() // nothing answers a keepalive
 	}
 	hp.noteDst(ep)
 	if !hp.suspect.Load() {
@@ -256,9 +256,8 @@ func (e *Endpoints) sentResponse(b []byte, ep wgconn.Endpoint) {
 // gotReply notes that the peer was heard from (data, or an initiation we
 // answered).
 func (e *Endpoints) gotReply(hp *hostPeer, ep wgconn.Endpoint) {
-	now := mono.Now()
-	hp.rxAt.Store(now)
-	hp.path.Heard(now)
+	hp.rxAt.Store(mono.Now())
+	hp.path.Heard()
 	if hp.suspect.Load() && hp.suspect.CompareAndSwap(true, false) {
 		from := conn.DstAddrPort(ep)
 		hp.mu.Lock()

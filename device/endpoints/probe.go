@@ -40,6 +40,7 @@ type probeState struct {
 // judge reads hp's silence and returns the probe to send (outside every
 // lock), or nil.
 func (e *Endpoints) judge(hp *hostPeer, now time.Time, m int64) func(*wgdevice.Peer) {
+	hp.path.Update(m) // the monitor is the path's owner
 	v := hp.path.Check(m, e.cfg.ReplyTimeout, 2*e.cfg.ReplyTimeout)
 	hp.mu.Lock()
 	defer hp.mu.Unlock()

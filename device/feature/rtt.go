@@ -3,6 +3,8 @@ package feature
 import (
 	"sync/atomic"
 	"time"
+
+	"github.com/wghooks/wghooks/internal/mono"
 )
 
 // Silence measured, not assumed. RTT estimates one path's round trip and
@@ -31,9 +33,10 @@ import (
 // path it is the packet count that keeps loss from being death.
 //
 // Samples (Karn's rule: none that could belong to two sends):
-//   - data: the first send after the last receipt, to the next receipt.
-//     No sample from a silence that asked for a probe or sent copies
-//     elsewhere (the answer may be to either).
+//   - data: the first send after the last receipt, to the next receipt,
+//     at most one every 20 ms (each costs two clock reads). No sample
+//     from a silence that asked for a probe or sent copies elsewhere (the
+//     answer may be to either).
 //   - handshake: an initiation to its response, unless the initiation was
 //     copied elsewhere or another one was outstanding.
 
@@ -116,74 +119,100 @@ func (r *RTT) answerTime() time.Duration {
 	return min(max(s+2*v, MinRTO/2), MaxRTO)
 }
 
-// Path is the liveness of one path (a peer's endpoint): what was sent and
-// heard, on the packet goroutines, and the verdict, on the owner's timer.
-// Times are internal/mono readings (0: none). The zero value is a path
-// with nothing sent.
+// Path is the liveness of one path (a peer's endpoint). The packet
+// goroutines only count what they send and note that they heard (Sent,
+// Heard: a few atomic loads, no clock read but for an occasional timed
+// send); the owner's timer (every 20 ms) reads those counts in Update,
+// stamps the silence with its own clock, and judges it in Check. So the
+// first unanswered send is dated to the tick that saw it (20 ms late at
+// most), and sends within one tick are one send. Times are internal/mono
+// readings (0: none). The zero value is a path with nothing sent.
 type Path struct {
 	RTT RTT
 
-	rx      atomic.Int64 // last receipt
-	first   atomic.Int64 // first send after the last receipt
-	second  atomic.Int64 // a later send, at least minSendGap after first
-	probe   atomic.Int64 // probe sent in this silence
-	tainted atomic.Bool  // this silence asked for a probe or sent copies: no data sample
+	// Packet side.
+	tx      atomic.Uint64 // send batches so far
+	rx      atomic.Uint64 // tx when last heard
+	heard   atomic.Bool   // heard since the owner's last Update
+	timedAt atomic.Int64  // the timed send (first after a receipt); 0: none
+	want    atomic.Bool   // the owner wants a sample: time the next send
+	tainted atomic.Bool   // this silence asked for a probe or sent copies: no sample
+
+	// Owner side: Update, Check, Probed, Reset and the readers below run
+	// on one goroutine (the feature's timer) at a time.
+	first   int64  // when the owner saw sends unanswered
+	firstTx uint64 // tx then
+	second  int64  // when it saw a later send still unanswered
+	probe   int64  // probe sent in this silence
+	wantAt  int64  // when a sample was last asked for
 }
 
-// minSendGap keeps the sends of one burst from counting as two.
-const minSendGap = int64(5 * time.Millisecond)
+// sampleEvery is the least time between two data samples: each costs two
+// clock reads on the packet path.
+const sampleEvery = int64(20 * time.Millisecond)
 
-// Sent notes data sent at now (mono).
-func (p *Path) Sent(now int64) {
-	f := p.first.Load()
-	if f == 0 {
-		if p.first.CompareAndSwap(0, now) {
-			return
+// Sent notes a batch of data sent (not keepalives: nothing answers them).
+func (p *Path) Sent() {
+	n := p.tx.Add(1)
+	if p.want.Load() && p.rx.Load() == n-1 && p.timedAt.Load() == 0 {
+		// The first send after a receipt: time it to the next receipt.
+		if p.timedAt.CompareAndSwap(0, mono.Now()) {
+			p.want.Store(false)
 		}
-		f = p.first.Load()
-	}
-	if f != 0 && now-f >= minSendGap && p.second.Load() == 0 {
-		p.second.CompareAndSwap(0, now)
 	}
 }
 
-// Heard notes a datagram received from the path at now (mono), and takes
-// a data sample from it when the silence it ends is unambiguous.
-func (p *Path) Heard(now int64) {
-	p.rx.Store(now)
-	if p.first.Load() == 0 && p.probe.Load() == 0 {
-		return // nothing outstanding: the common case of a busy path
+// Heard notes a datagram received from the path, and takes the timed
+// send's sample when the silence it ends is unambiguous.
+func (p *Path) Heard() {
+	if !p.heard.Load() {
+		p.heard.Store(true)
 	}
-	f := p.first.Swap(0)
-	p.second.Store(0)
-	p.probe.Store(0)
-	if p.tainted.Swap(false) {
-		return
+	if tx := p.tx.Load(); p.rx.Load() != tx {
+		p.rx.Store(tx)
 	}
-	if f != 0 && now > f {
-		p.RTT.Sample(time.Duration(now - f))
+	if t := p.timedAt.Load(); t != 0 && p.timedAt.CompareAndSwap(t, 0) && !p.tainted.Load() {
+		p.RTT.Sample(time.Duration(mono.Now() - t))
 	}
 }
 
 // Taint marks the current silence ambiguous (copies were sent elsewhere):
-// its end gives no data sample.
+// its end gives no sample.
 func (p *Path) Taint() { p.tainted.Store(true) }
+
+// Update reads what the packet goroutines counted since the last call;
+// the owner's timer calls it before Check.
+func (p *Path) Update(now int64) {
+	if p.heard.Load() && p.heard.Swap(false) {
+		p.first, p.second, p.probe = 0, 0, 0
+		if p.tainted.Load() {
+			p.tainted.Store(false)
+		}
+	}
+	tx, rx := p.tx.Load(), p.rx.Load()
+	switch {
+	case tx == rx:
+	case p.first == 0:
+		p.first, p.firstTx = now, tx
+	case p.second == 0 && tx != p.firstTx:
+		p.second = now
+	}
+	if !p.want.Load() && now-p.wantAt >= sampleEvery {
+		p.wantAt = now
+		p.want.Store(true)
+	}
+}
 
 // Probed notes that a probe (a handshake initiation) left at now.
 func (p *Path) Probed(now int64) {
 	p.tainted.Store(true)
-	p.probe.CompareAndSwap(0, now)
+	if p.probe == 0 {
+		p.probe = now
+	}
 }
 
-// Outstanding reports whether a send or a probe waits for an answer: a
-// receive hook calls Heard (and reads the clock) only then.
-func (p *Path) Outstanding() bool { return p.first.Load() != 0 || p.probe.Load() != 0 }
-
 // Probing reports whether a probe of this silence is outstanding.
-func (p *Path) Probing() bool { return p.probe.Load() != 0 }
-
-// LastHeard is the mono time of the last receipt (0: never).
-func (p *Path) LastHeard() int64 { return p.rx.Load() }
+func (p *Path) Probing() bool { return p.probe != 0 }
 
 // Verdict is what a path's silence calls for.
 type Verdict int
@@ -197,29 +226,28 @@ const (
 	Dead
 )
 
-// Check judges the path at now (mono). silenceCap, when positive, caps
-// the RTO a silence must last before doubt; probeCap caps the wait for the
-// probe's answer.
+// Check judges the path at now (mono), as of the last Update. silenceCap,
+// when positive, caps the RTO a silence must last before doubt; probeCap
+// caps the wait for the probe's answer.
 func (p *Path) Check(now int64, silenceCap, probeCap time.Duration) Verdict {
-	if pr := p.probe.Load(); pr != 0 {
+	if p.probe != 0 {
 		wait := 2 * p.RTT.RTO()
 		if probeCap > 0 {
 			wait = min(wait, probeCap)
 		}
-		if time.Duration(now-pr) >= wait {
+		if time.Duration(now-p.probe) >= wait {
 			return Dead
 		}
 		return Doubt
 	}
-	f, s := p.first.Load(), p.second.Load()
-	if f == 0 || s == 0 {
+	if p.first == 0 || p.second == 0 {
 		return Alive
 	}
 	rto, ans := p.RTT.RTO(), p.RTT.answerTime()
 	if silenceCap > 0 {
 		rto, ans = min(rto, silenceCap), min(ans, silenceCap)
 	}
-	if time.Duration(now-f) >= rto && time.Duration(now-s) >= ans {
+	if time.Duration(now-p.first) >= rto && time.Duration(now-p.second) >= ans {
 		return Doubt
 	}
 	return Alive
@@ -228,18 +256,19 @@ func (p *Path) Check(now int64, silenceCap, probeCap time.Duration) Verdict {
 // SilentFor is how long the oldest unanswered send has waited at now
 // (0: none), for logs.
 func (p *Path) SilentFor(now int64) time.Duration {
-	if f := p.first.Load(); f != 0 {
-		return time.Duration(now - f)
+	if p.first != 0 {
+		return time.Duration(now - p.first)
 	}
 	return 0
 }
 
 // Reset forgets what is outstanding (a new flow, a new session).
 func (p *Path) Reset() {
-	p.first.Store(0)
-	p.second.Store(0)
-	p.probe.Store(0)
+	p.rx.Store(p.tx.Load())
+	p.heard.Store(false)
+	p.timedAt.Store(0)
 	p.tainted.Store(false)
+	p.first, p.second, p.probe = 0, 0, 0
 }
 
 // OneWay is how long a path shown one-way (a probe answered while its

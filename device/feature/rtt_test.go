@@ -35,17 +35,21 @@ func TestPathOneLostPacketIsNoDoubt(t *testing.T) {
 	var p Path
 	p.RTT.Sample(10 * time.Millisecond)
 	// A send lost; nothing else sent for a long time: no doubt.
-	p.Sent(ms(1000))
+	p.Sent()
+	p.Update(ms(1000))
+	p.Update(ms(5000))
 	if v := p.Check(ms(5000), 0, 0); v != Alive {
 		t.Fatalf("one unanswered send = %v, want Alive", v)
 	}
 	// The next send is answered: the silence ends without a probe.
-	p.Sent(ms(5000))
-	if v := p.Check(ms(5005), 0, 0); v != Alive {
+	p.Sent()
+	p.Update(ms(5020))
+	if v := p.Check(ms(5020), 0, 0); v != Alive {
 		t.Fatalf("second send not yet due = %v, want Alive", v)
 	}
-	p.Heard(ms(5010))
-	if p.Outstanding() || p.Check(ms(9000), 0, 0) != Alive {
+	p.Heard()
+	p.Update(ms(5040))
+	if p.SilentFor(ms(9000)) != 0 || p.Check(ms(9000), 0, 0) != Alive {
 		t.Fatal("an answer left the path in doubt")
 	}
 }
@@ -53,8 +57,10 @@ func TestPathOneLostPacketIsNoDoubt(t *testing.T) {
 func TestPathDoubtThenProbeThenDead(t *testing.T) {
 	var p Path
 	p.RTT.Sample(10 * time.Millisecond) // RTO: the 100 ms floor
-	p.Sent(ms(0))
-	p.Sent(ms(20))
+	p.Sent()
+	p.Update(ms(0))
+	p.Sent()
+	p.Update(ms(20))
 	if v := p.Check(ms(90), 0, 0); v != Alive {
 		t.Fatalf("before an RTO: %v", v)
 	}
@@ -68,34 +74,40 @@ func TestPathDoubtThenProbeThenDead(t *testing.T) {
 	if v := p.Check(ms(300), 0, 0); v != Dead {
 		t.Fatalf("probe unanswered for 2·RTO: %v, want Dead", v)
 	}
-	// The answer (to the probe or the data) clears it, and gives no
-	// sample: it may be the probe's (Karn).
-	before, _, _ := p.RTT.Get()
-	p.Heard(ms(310))
-	if after, _, _ := p.RTT.Get(); after != before {
-		t.Fatalf("an ambiguous silence gave a sample: srtt %v -> %v", before, after)
-	}
-	if p.Outstanding() || p.Check(ms(310), 0, 0) != Alive {
+	p.Heard()
+	p.Update(ms(310))
+	if p.Probing() || p.Check(ms(310), 0, 0) != Alive {
 		t.Fatal("hearing back left the path in doubt")
 	}
 }
 
-func TestPathSamplesDataAndCaps(t *testing.T) {
+func TestPathSamplesDataWithKarnsRule(t *testing.T) {
 	var p Path
-	p.Sent(ms(0))
-	p.Heard(ms(50))
-	if s, _, ok := p.RTT.Get(); !ok || s != 50*time.Millisecond {
-		t.Fatalf("data sample: srtt %v (ok %v), want 50ms", s, ok)
+	p.Update(ms(0)) // asks for a sample
+	p.Sent()
+	time.Sleep(5 * time.Millisecond)
+	p.Heard()
+	s, _, ok := p.RTT.Get()
+	if !ok || s < 5*time.Millisecond {
+		t.Fatalf("data sample: srtt %v (ok %v), want at least 5ms", s, ok)
 	}
-	// A burst counts as one send.
-	p.Sent(ms(1000))
-	p.Sent(ms(1001))
-	if v := p.Check(ms(5000), 0, 0); v != Alive {
-		t.Fatalf("one burst unanswered = %v, want Alive", v)
+	// A silence that sent a probe gives no sample: the answer may be
+	// the probe's.
+	p.Update(ms(100)) // asks again
+	p.Sent()
+	p.Probed(ms(100))
+	time.Sleep(30 * time.Millisecond)
+	p.Heard()
+	if s2, _, _ := p.RTT.Get(); s2 != s {
+		t.Fatalf("an ambiguous silence gave a sample: srtt %v -> %v", s, s2)
 	}
 	// A cap shortens the wait.
-	p.Sent(ms(1200))
-	if v := p.Check(ms(1250), 40*time.Millisecond, 0); v != Doubt {
+	p.Update(ms(200))
+	p.Sent()
+	p.Update(ms(220))
+	p.Sent()
+	p.Update(ms(240))
+	if v := p.Check(ms(280), 40*time.Millisecond, 0); v != Doubt {
 		t.Fatalf("capped at 40 ms: %v, want Doubt", v)
 	}
 }

@@ -276,9 +276,7 @@ func (f *FlowEscape) OnReceive(p []byte, ep wgconn.Endpoint) conn.Verdict {
 		}
 		st.stamp(&st.recv)
 	}
-	if st.path.Outstanding() {
-		st.path.Heard(mono.Now())
-	}
+	st.path.Heard()
 	if f.idle.Load() {
 		f.wakeWatcher()
 	}
@@ -328,7 +326,7 @@ func (f *FlowEscape) OnSend(bufs [][]byte, ep wgconn.Endpoint) {
 		st.inits.Add(1)
 		st.stamp(&st.init)
 	case data:
-		st.path.Sent(mono.Now())
+		st.path.Sent()
 		st.stamp(&st.data)
 	default:
 		// A keepalive: nothing answers it, but it keeps the endpoint in
@@ -439,6 +437,7 @@ func (f *FlowEscape) scanUse(now time.Time) (busy, inUse bool) {
 
 	m := mono.Now()
 	for _, st := range states {
+		st.path.Update(m) // the watcher is the path's owner
 		rto := st.path.RTT.RTO()
 		times := flowTimes{
 			handshake:  min(2*rto, f.cfg.HandshakeTimeout),
