@@ -163,12 +163,19 @@ func (e *Endpoints) sentInitiation(b []byte, ep wgconn.Endpoint) {
 	hp.noteDst(ep)
 	idx := le32(b[4:8])
 	now := time.Now()
+	m := mono.Now()
 	hp.mu.Lock()
 	prev := hp.init
 	retry := prev.gen > 0 && !prev.answered && now.Sub(prev.sentAt) < 2*wgdevice.RekeyTimeout
 	probe := hp.probe.pending
 	hp.probe.pending = false
-	hp.init = initiation{gen: prev.gen + 1, idx: idx, sentAt: now, sentMono: mono.Now(), dst: dst, probe: probe}
+	rto := hp.path.RTT.RTO()
+	// The path in use was heard from since the previous initiation left
+	// (or, with none, within 2·RTO): it is alive, and an unanswered
+	// initiation is loss, not death. Its copies wait 2·RTO, as a probe's.
+	rx := hp.rxAt.Load()
+	live := rx != 0 && ((prev.gen > 0 && rx > prev.sentMono) || time.Duration(m-rx) < 2*rto)
+	hp.init = initiation{gen: prev.gen + 1, idx: idx, sentAt: now, sentMono: m, dst: dst, probe: probe}
 	if retry {
 		// Another initiation was outstanding: an answer could be to
 		// either (Karn).
@@ -183,13 +190,13 @@ func (e *Endpoints) sentInitiation(b []byte, ep wgconn.Endpoint) {
 			hp.nextFailback = now.Add(hp.failbackInterval(e.cfg.FailbackInterval))
 		}
 	}
-	if retry {
+	if retry && !live {
 		e.forceResolveLocked(hp, now)
 	}
 	var wait time.Duration
-	if probe {
-		// A probe's copies leave when the probe has failed: 2·RTO.
-		wait = min(2*hp.path.RTT.RTO(), 2*e.cfg.ReplyTimeout)
+	if probe || live {
+		// Copies leave when the initiation has failed: 2·RTO.
+		wait = min(2*rto, 2*e.cfg.ReplyTimeout)
 	}
 	hp.mu.Unlock()
 	e.updateTable(func(t *peerTable) {
@@ -206,7 +213,7 @@ func (e *Endpoints) sentInitiation(b []byte, ep wgconn.Endpoint) {
 			e.host.Verbosef("%s - trying IPv6 again: initiation to %s first", hp.name, failback.addr)
 		}
 	}
-	e.queue(copyJob{kind: copyInitiation, hp: hp, gen: gen, pkt: append([]byte(nil), b...), dst: dst, skip: skip, retry: retry && !probe, wait: wait, at: now})
+	e.queue(copyJob{kind: copyInitiation, hp: hp, gen: gen, pkt: append([]byte(nil), b...), dst: dst, skip: skip, retry: retry && wait == 0, wait: wait, at: now})
 }
 
 func firstV6(cands []candidate, now time.Time) *candidate {

@@ -12,7 +12,10 @@ package endpoints
 //  2. A probe answered while the data stays unanswered is a one-way flow,
 //     not a dead one: the least time between probes doubles from 1 s to
 //     16 s, and halves again every 2 minutes.
-//  3. A peer in use that only receives, or only sends keepalives, never
+//  3. A path whose last doubt was false (within 2 minutes) is lossy: its
+//     probe waits for upstream's 5 s window rather than expire keypairs,
+//     whose stalled data would make a lost probe look like death.
+//  4. A peer in use that only receives, or only sends keepalives, never
 //     has data unanswered: it is probed when it has heard nothing for
 //     ProbeInterval, at most one probe per ProbeInterval. "In use": data
 //     or keepalives sent within ProbeInterval, or data received within two.
@@ -26,12 +29,17 @@ import (
 	"github.com/wghooks/wghooks/device/feature"
 )
 
+// lossyFor is how long a false doubt marks a path lossy: its probes then
+// never expire keypairs.
+const lossyFor = 2 * time.Minute
+
 // probeState is a hostname peer's probing; guarded by hostPeer.mu.
 type probeState struct {
 	pending  bool      // the next initiation is the monitor's probe
 	out      bool      // a probe of a data silence is outstanding
 	answered bool      // the probe's response came (gotAnswer)
 	at       time.Time // the last probe
+	falseAt  time.Time // the last probe of a silence that ended: a live, lossy path
 	sent     uint64
 	oneWay   feature.OneWay // least time between probes of data silence
 	respAt   time.Time      // the last handshake response we sent
@@ -48,6 +56,7 @@ func (e *Endpoints) judge(hp *hostPeer, now time.Time, m int64) func(*wgdevice.P
 	if ps.out && !hp.path.Probing() {
 		// The silence ended. Answered by the probe alone: one-way.
 		ps.out = false
+		ps.falseAt = now
 		if ps.answered {
 			ps.oneWay.Grow(now)
 		}
@@ -99,10 +108,6 @@ func (e *Endpoints) judge(hp *hostPeer, now time.Time, m int64) func(*wgdevice.P
 // probeLocked records a probe and returns the function that sends it.
 func (e *Endpoints) probeLocked(hp *hostPeer, now time.Time, m int64, why string) func(*wgdevice.Peer) {
 	ps := &hp.probe
-	ps.at = now
-	ps.sent++
-	ps.pending = true
-	hp.path.Probed(m)
 	// Upstream sends no initiation within RekeyTimeout of its last
 	// handshake message (initiation or response); expiring the keypairs
 	// lifts that, at the cost of a round trip of queued data.
@@ -111,6 +116,18 @@ func (e *Endpoints) probeLocked(hp *hostPeer, now time.Time, m int64, why string
 		last = ps.respAt
 	}
 	expire := !last.IsZero() && now.Sub(last) < wgdevice.RekeyTimeout+500*time.Millisecond
+	if expire && !ps.falseAt.IsZero() && now.Sub(ps.falseAt) < lossyFor {
+		// A path whose last doubt was false is lossy: expiring its
+		// keypairs stalls its data until the probe is answered, and a
+		// lost probe would then look like death. Wait for upstream's
+		// window instead.
+		ps.out = false
+		return nil
+	}
+	ps.at = now
+	ps.sent++
+	ps.pending = true
+	hp.path.Probed(m)
 	e.host.Verbosef("%s - %s for %v, probing with a handshake", hp.name, why, hp.path.SilentFor(m).Round(time.Millisecond))
 	return func(p *wgdevice.Peer) {
 		if expire {

@@ -40,7 +40,11 @@
 //     that endpoint get their keypairs expired (which also lifts upstream's
 //     5 s limit) and a new initiation, and other peers in use get an
 //     initiation so that their own balancers re-route them too.
-//  4. After an escape one more unanswered initiation escapes again, after
+//  4. A path whose last doubt was false (within 2 minutes) is lossy: a
+//     swallowed probe is not forced (keypairs expired) but waits for
+//     upstream's 5 s window, as stalled data would make a lost probe
+//     look like death.
+//  5. After an escape one more unanswered initiation escapes again, after
 //     a backoff that doubles from HandshakeTimeout up to MaxBackoff, until
 //     the endpoint is heard from.
 //
@@ -108,6 +112,9 @@ const (
 	// busyFor keeps the watcher sampling this long after the last event.
 	busyFor = time.Second
 
+	// lossyFor is how long a false doubt marks a path lossy: its probes
+	// then never expire keypairs.
+	lossyFor = 2 * time.Minute
 	// maxFlows bounds the endpoints tracked at once.
 	maxFlows = 4096
 	// flowForget drops an endpoint's state after this long unused.
@@ -504,6 +511,13 @@ func (f *FlowEscape) peersAt(addr netip.AddrPort, now time.Time) []feature.Key {
 // queued packets, against up to 5 s of waiting if it is dead.
 func (f *FlowEscape) probe(st *flowState, force bool) {
 	now := time.Now()
+	if force && !st.w.falseAt.IsZero() && now.Sub(st.w.falseAt) < lossyFor {
+		// A path whose last doubt was false is lossy: expiring its
+		// keypairs stalls its data until the probe is answered, and a
+		// lost probe would then look like death. Ask without forcing:
+		// upstream sends it once its 5 s window has passed.
+		force = false
+	}
 	st.path.Taint() // the answer may be the probe's (Karn)
 	pks := f.peersAt(st.addr, now)
 	if !st.w.probeLogged {
@@ -621,6 +635,7 @@ type flowWatch struct {
 	lastDataRx  time.Time      // last step that saw data heard
 	lastSent    time.Time      // last step that saw anything sent
 	lastProbe   time.Time      // the last probe asked for
+	falseAt     time.Time      // the last probe whose silence ended: a live, lossy path
 	waiting     bool           // data sent, nothing heard since
 	waitingSent time.Time      // when the first such send was seen
 	initAt      time.Time      // the newest unanswered initiation; zero: none pending
@@ -688,9 +703,12 @@ func (w *flowWatch) step(now time.Time, c flowCounts, t flowTimes) flowAction {
 	if heard {
 		if w.escapes > 0 {
 			action = flowRecovered
-		} else if w.probing && !w.quietProbe && answered && w.waiting {
-			// The probe was answered, the data still is not: one-way.
-			w.oneWay.Grow(now)
+		} else if w.probing {
+			w.falseAt = now
+			if !w.quietProbe && answered && w.waiting {
+				// The probe was answered, the data still is not: one-way.
+				w.oneWay.Grow(now)
+			}
 		}
 		w.waiting, w.initAt, w.unanswered = false, time.Time{}, 0
 		w.probing, w.quietProbe, w.probeAsks, w.probeLogged, w.escapes = false, false, 0, false, 0
