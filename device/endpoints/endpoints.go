@@ -493,9 +493,11 @@ func (e *Endpoints) Status(pk feature.Key) (st Status, ok bool) {
 // resolutions, applies pending hostnames, drops removed peers, and
 // watches data for missing replies (failover.go).
 func (e *Endpoints) monitor() {
-	// Silence is judged every 20 ms (a tenth of the shortest probe wait);
-	// the rest every 100 ms.
-	tick := time.NewTicker(20 * time.Millisecond)
+	// Silence is judged every 20 ms (a tenth of the shortest probe wait)
+	// while there are hostname peers; the rest every 100 ms.
+	const fast, slow = 20 * time.Millisecond, 100 * time.Millisecond
+	period := slow
+	tick := time.NewTicker(period)
 	defer tick.Stop()
 	n := 0
 	for {
@@ -507,11 +509,20 @@ func (e *Endpoints) monitor() {
 		case <-e.kick:
 			kicked = true
 		}
-		if n++; kicked || n%5 == 0 {
+		active := e.active.Load() > 0
+		if n++; kicked || period == slow || n%5 == 0 {
 			e.housekeep()
 		}
-		if e.active.Load() > 0 {
+		if active {
 			e.watchReplies(time.Now())
+		}
+		want := slow
+		if active {
+			want = fast
+		}
+		if want != period {
+			period = want
+			tick.Reset(period)
 		}
 	}
 }
