@@ -85,7 +85,7 @@ func (e *Endpoints) OnReceive(p []byte, ep wgconn.Endpoint) conn.Verdict {
 		if len(p) >= conn.MessageTransportHeader {
 			if hp := tab.local[le32(p[4:8])]; hp != nil {
 				if len(p) > keepaliveSize {
-					hp.dataRxAt.Store(mono.Now())
+					hp.dataRxAt.Store(e.coarseNow())
 				}
 				e.gotReply(hp, ep)
 			}
@@ -138,7 +138,7 @@ func (e *Endpoints) sentData(bufs [][]byte, ep wgconn.Endpoint) {
 	if hp == nil {
 		return
 	}
-	now := mono.Now()
+	now := e.coarseNow()
 	hp.txAt.Store(now)
 	if len(b) > keepaliveSize || len(bufs) > 1 {
 		hp.path.Sent() // nothing answers a keepalive
@@ -163,7 +163,7 @@ func (e *Endpoints) sentInitiation(b []byte, ep wgconn.Endpoint) {
 	hp.noteDst(ep)
 	idx := le32(b[4:8])
 	now := time.Now()
-	m := mono.Now()
+	m := e.coarseNow() // the clock rxAt is read with
 	hp.mu.Lock()
 	prev := hp.init
 	retry := prev.gen > 0 && !prev.answered && now.Sub(prev.sentAt) < 2*wgdevice.RekeyTimeout
@@ -263,7 +263,7 @@ func (e *Endpoints) sentResponse(b []byte, ep wgconn.Endpoint) {
 // gotReply notes that the peer was heard from (data, or an initiation we
 // answered).
 func (e *Endpoints) gotReply(hp *hostPeer, ep wgconn.Endpoint) {
-	hp.rxAt.Store(mono.Now())
+	hp.rxAt.Store(e.coarseNow())
 	hp.path.Heard()
 	if hp.suspect.Load() && hp.suspect.CompareAndSwap(true, false) {
 		from := conn.DstAddrPort(ep)

@@ -21,7 +21,8 @@
 //
 //  1. Strikes: data in doubt (feature.Path: two sends unanswered for a
 //     round-trip timeout, RTO = SRTT + 4·RTTVAR, at least 100 ms) is one;
-//     each initiation left unanswered for 2·RTO is one.
+//     each initiation left unanswered for 3·RTO is one (a peer with other
+//     addresses moves there at 2·RTO: endpoint failover goes first).
 //  2. One strike from silence alone asks for a probe: a handshake
 //     initiation to the peers at that endpoint. If upstream's 5 s limit on
 //     initiations swallows it, the next sample forces it (keypairs
@@ -29,8 +30,8 @@
 //     stays unanswered proves the flow one-way, not dead: that endpoint
 //     then waits for a silence of at least 1 s, doubling up to 16 s, and
 //     halving again every 2 minutes.
-//  3. Two strikes escape: silence plus an unanswered probe (about 3·RTO,
-//     0.3 s at the least), or an unanswered initiation and its first
+//  3. Two strikes escape: silence plus an unanswered probe (about 4·RTO,
+//     0.4 s at the least), or an unanswered initiation and its first
 //     retry when no data flows. An endpoint in use that has heard nothing
 //     for ProbeInterval (it only receives, or only sends keepalives) is
 //     probed, at most once per ProbeInterval, and escapes when that probe
@@ -447,7 +448,10 @@ func (f *FlowEscape) scanUse(now time.Time) (busy, inUse bool) {
 		st.path.Update(m) // the watcher is the path's owner
 		rto := st.path.RTT.RTO()
 		times := flowTimes{
-			handshake:  min(2*rto, f.cfg.HandshakeTimeout),
+			// 3·RTO: one more than endpoint failover waits before it
+			// copies the probe to a peer's other addresses, so that move,
+			// when there is one, lands first.
+			handshake:  min(3*rto, f.cfg.HandshakeTimeout),
 			maxBackoff: f.cfg.MaxBackoff,
 			probeEvery: f.cfg.ProbeInterval,
 		}
@@ -551,10 +555,11 @@ func (f *FlowEscape) escape(st *flowState, now time.Time) {
 	if !f.host.IsUp() {
 		return
 	}
+	f.peerCache.byEP = nil // read afresh: a peer may have just moved
 	pks := f.peersAt(st.addr, now)
 	if len(pks) == 0 {
-		// Not a configured endpoint (a roaming peer moved on): nothing to
-		// escape from.
+		// Not a configured endpoint (a roaming peer moved on, or endpoint
+		// failover moved it): nothing to escape from.
 		return
 	}
 	oldPort := f.host.Bind().Port()
@@ -612,7 +617,7 @@ type flowCounts struct {
 }
 
 // flowTimes are the watcher's thresholds: the wait for an initiation's
-// answer (2·RTO, capped), the cap on the wait between escapes, and the
+// answer (3·RTO, capped), the cap on the wait between escapes, and the
 // quiet probe's interval (<= 0: none).
 type flowTimes struct{ handshake, maxBackoff, probeEvery time.Duration }
 
