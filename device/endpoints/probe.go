@@ -36,7 +36,8 @@ const lossyFor = 2 * time.Minute
 // probeState is a hostname peer's probing; guarded by hostPeer.mu.
 type probeState struct {
 	pending  bool      // the next initiation is the monitor's probe
-	out      bool      // a probe of a data silence is outstanding
+	out      bool      // a probe is outstanding
+	quiet    bool      // it is for quiet (nothing heard), not for unanswered data
 	answered bool      // the probe's response came (gotAnswer)
 	at       time.Time // the last probe
 	falseAt  time.Time // the last probe of a silence that ended: a live, lossy path
@@ -54,11 +55,14 @@ func (e *Endpoints) judge(hp *hostPeer, now time.Time, m int64) func(*wgdevice.P
 	defer hp.mu.Unlock()
 	ps := &hp.probe
 	if ps.out && !hp.path.Probing() {
-		// The silence ended. Answered by the probe alone: one-way.
+		// The silence ended without a failover: the doubt was false (a
+		// lossy path), and if only the probe was answered, one-way.
 		ps.out = false
-		ps.falseAt = now
-		if ps.answered {
-			ps.oneWay.Grow(now)
+		if !ps.quiet {
+			ps.falseAt = now
+			if ps.answered {
+				ps.oneWay.Grow(now)
+			}
 		}
 	}
 	ps.answered = false
@@ -76,6 +80,7 @@ func (e *Endpoints) judge(hp *hostPeer, now time.Time, m int64) func(*wgdevice.P
 			return nil
 		}
 		hp.suspect.Store(true)
+		ps.out = false // what ends this silence is a failover, not a false doubt
 		hp.suspectSince = now
 		hp.cursor = 0
 		hp.nextNudge = now
@@ -89,7 +94,7 @@ func (e *Endpoints) judge(hp *hostPeer, now time.Time, m int64) func(*wgdevice.P
 		if ps.out || hp.path.Probing() || now.Sub(ps.at) < ps.oneWay.Wait(now) {
 			return nil
 		}
-		ps.out = true
+		ps.out, ps.quiet = true, false
 		return e.probeLocked(hp, now, m, "data unanswered")
 	}
 	pi := e.cfg.ProbeInterval
@@ -101,7 +106,7 @@ func (e *Endpoints) judge(hp *hostPeer, now time.Time, m int64) func(*wgdevice.P
 	if !inUse || (rx != 0 && m-rx < int64(pi)) {
 		return nil
 	}
-	ps.out = true
+	ps.out, ps.quiet = true, true
 	return e.probeLocked(hp, now, m, "nothing heard")
 }
 

@@ -708,9 +708,9 @@ func (w *flowWatch) step(now time.Time, c flowCounts, t flowTimes) flowAction {
 	if heard {
 		if w.escapes > 0 {
 			action = flowRecovered
-		} else if w.probing {
-			w.falseAt = now
-			if !w.quietProbe && answered && w.waiting {
+		} else if w.probing && !w.quietProbe {
+			w.falseAt = now // a doubt that was false: a lossy path
+			if answered && w.waiting {
 				// The probe was answered, the data still is not: one-way.
 				w.oneWay.Grow(now)
 			}
