@@ -43,9 +43,9 @@ func TestBenchEndpoints(t *testing.T) {
 	fmt.Printf("endpoints: %-26s %10s %10s  %s\n", "scenario", "wghooks", "upstream", "goal")
 	for _, idle := range []bool{true, false} {
 		ours, theirs := epMedian(results[benchEpName(idle, false)]), epMedian(results[benchEpName(idle, true)])
-		scenario, goal := "traffic flowing (100 ms)", "<= 2 s"
+		scenario, goal := "traffic flowing (100 ms)", "<= 0.5 s"
 		if idle {
-			scenario, goal = "idle tunnel, then a packet", "<= 6 s"
+			scenario, goal = "idle tunnel, then a packet", "<= 1 s"
 		}
 		fmt.Printf("endpoints: %-26s %10s %10s  %s\n", scenario, benchEpFmt(ours, capAt), benchEpFmt(theirs, capAt), goal)
 	}

@@ -164,9 +164,10 @@ func TestEndpointsFailbackToIPv6(t *testing.T) {
 	}
 }
 
-// Traffic is flowing when the address in use goes dead: the session's
-// packets go to the next candidate and the tunnel is back without a new
-// handshake.
+// Traffic is flowing when the address in use goes dead: the silence is
+// measured against the round trip, a probe handshake goes unanswered, its
+// copy and the session's packets go to the next candidate, and the tunnel
+// is back there.
 func TestEndpointsTrafficMovesWhenRepliesStop(t *testing.T) {
 	testkit.CheckLeaks(t)
 	// The tunnel must start on IPv6 for this test. Which family a first
@@ -212,11 +213,20 @@ func TestEndpointsTrafficMovesWhenRepliesStop(t *testing.T) {
 	if got := testkit.PeerValue(t, p.dc, p.serverPk, "endpoint"); got != p.relayAddr("127.0.0.2") {
 		t.Errorf("endpoint = %q, want the IPv4 address", got)
 	}
-	if n := p.dc.Stats().HandshakesSent - hs; n != 0 {
-		t.Logf("%d handshakes sent during the move (none needed)", n)
+	// The silence is settled by one probe handshake, whose copy the IPv4
+	// address answers; upstream may add one initiation of its own for
+	// the pings queued meanwhile.
+	if n := p.dc.Stats().HandshakesSent - hs; n > 2 {
+		t.Errorf("%d handshake messages sent during the move, want the probe and at most one more", n)
 	}
 	if p.dc.Stats().EndpointFailovers == 0 {
 		t.Error("no failover counted")
+	}
+	// The peer had another address: the endpoint failover moves it, and
+	// flow escape, which waits one round-trip timeout longer, does not
+	// also rebind.
+	if n := p.dc.Stats().FlowEscapes; n != 0 {
+		t.Errorf("%d flow escapes besides the failover, want 0", n)
 	}
 }
 

@@ -183,11 +183,18 @@ var settingsTable = &settings.Table[daemon]{
 			Doc: "move to a new source port when a peer stops answering (auto and on: only while the listen port is random)",
 			Set: func(d *daemon, v settings.Value) error { d.cfg.HA.FlowEscapeOff = v.Off; return nil }},
 		{Name: "WGHOOKS_FLOW_ESCAPE_SILENCE", Kind: settings.Duration, Builtin: true, Default: "1s", Floor: "10ms", Ceiling: "1m",
-			Doc: "data unanswered this long asks for a probe handshake",
+			Doc: "cap on how long data may go unanswered before a probe handshake (the measured round-trip timeout when shorter)",
 			Set: func(d *daemon, v settings.Value) error { d.cfg.HA.Silence = v.Dur; return nil }},
 		{Name: "WGHOOKS_FLOW_ESCAPE_HANDSHAKE_TIMEOUT", Kind: settings.Duration, Builtin: true, Default: "1s", Floor: "10ms", Ceiling: "1m",
-			Doc: "an initiation unanswered this long is lost",
+			Doc: "cap on how long an initiation may go unanswered before it is lost (twice the measured round-trip timeout when shorter)",
 			Set: func(d *daemon, v settings.Value) error { d.cfg.HA.HandshakeTimeout = v.Dur; return nil }},
+		{Name: "WGHOOKS_PROBE_INTERVAL", Kind: settings.Duration, Off: true, Builtin: true, Default: "15s", Floor: "1s", Ceiling: "24h",
+			Doc: "a peer in use that only receives or only sends keepalives is probed with a handshake after hearing nothing this long, at most once per interval (hostname endpoints, flow escape; off: never)",
+			Set: func(d *daemon, v settings.Value) error {
+				d.cfg.Endpoints.ProbeInterval = durOr(v, -1)
+				d.cfg.HA.ProbeInterval = durOr(v, -1)
+				return nil
+			}},
 
 		// The handshake-flood guard (device/guard).
 		{Name: "WGHOOKS_GUARD_RATE", Kind: settings.Int, Off: true, Builtin: true, Default: "256", Floor: "1", Ceiling: "1000000",

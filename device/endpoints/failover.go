@@ -17,11 +17,13 @@ package endpoints
 //  3. Fail-back: an initiation to an IPv4 address of a peer with an IPv6
 //     candidate is first sent to IPv6 (synchronously, so that copy arrives
 //     first) when a fail-back is due.
-//  4. Replies stopped (monitor, every 100 ms): data sent for ReplyTimeout
-//     with nothing back marks the peer suspect; its data and a keepalive
-//     every Stagger are then copied to one other candidate per Stagger,
-//     after the original has left, so a path that still works wins the
-//     race and the copy is dropped as a replay.
+//  4. Replies stopped (monitor, every 20 ms; probe.go): the peer's
+//     feature.Path says doubt (two sends unanswered for a round-trip
+//     timeout), the monitor sends a probe handshake, and when that is
+//     unanswered too (dead) the peer is suspect: the probe's copies leave,
+//     and its data and a keepalive every Stagger are copied to one other
+//     candidate per Stagger, after the original has left, so a path that
+//     still works wins the race and the copy is dropped as a replay.
 
 import (
 	"container/heap"
@@ -59,7 +61,7 @@ func (e *Endpoints) OnSend(bufs [][]byte, ep wgconn.Endpoint) {
 	}
 	switch b[0] {
 	case conn.MessageTransport:
-		e.sentData(b, ep)
+		e.sentData(bufs, ep)
 	case conn.MessageInitiation:
 		if len(bufs) == 1 && len(b) == conn.MessageInitiationSize {
 			e.sentInitiation(b, ep)
@@ -82,6 +84,9 @@ func (e *Endpoints) OnReceive(p []byte, ep wgconn.Endpoint) conn.Verdict {
 	case conn.MessageTransport:
 		if len(p) >= conn.MessageTransportHeader {
 			if hp := tab.local[le32(p[4:8])]; hp != nil {
+				if len(p) > keepaliveSize {
+					hp.dataRxAt.Store(e.coarseNow())
+				}
 				e.gotReply(hp, ep)
 			}
 		}
@@ -124,15 +129,19 @@ func (hp *hostPeer) noteDst(ep wgconn.Endpoint) netip.AddrPort {
 	return addr
 }
 
-func (e *Endpoints) sentData(b []byte, ep wgconn.Endpoint) {
+// keepaliveSize is the size of a transport message with no payload.
+const keepaliveSize = conn.MessageTransportHeader + 16
+
+func (e *Endpoints) sentData(bufs [][]byte, ep wgconn.Endpoint) {
+	b := bufs[0]
 	hp := e.tab.Load().remote[le32(b[4:8])]
 	if hp == nil {
 		return
 	}
-	now := mono.Now()
+	now := e.coarseNow()
 	hp.txAt.Store(now)
-	if hp.txSinceRx.Load() == 0 {
-		hp.txSinceRx.CompareAndSwap(0, now)
+	if len(b) > keepaliveSize || len(bufs) > 1 {
+		hp.path.Sent() // nothing answers a keepalive
 	}
 	hp.noteDst(ep)
 	if !hp.suspect.Load() {
@@ -154,10 +163,24 @@ func (e *Endpoints) sentInitiation(b []byte, ep wgconn.Endpoint) {
 	hp.noteDst(ep)
 	idx := le32(b[4:8])
 	now := time.Now()
+	m := e.coarseNow() // the clock rxAt is read with
 	hp.mu.Lock()
 	prev := hp.init
 	retry := prev.gen > 0 && !prev.answered && now.Sub(prev.sentAt) < 2*wgdevice.RekeyTimeout
-	hp.init = initiation{gen: prev.gen + 1, idx: idx, sentAt: now, dst: dst}
+	probe := hp.probe.pending
+	hp.probe.pending = false
+	rto := hp.path.RTT.RTO()
+	// The path in use was heard from since the previous initiation left
+	// (or, with none, within 2·RTO): it is alive, and an unanswered
+	// initiation is loss, not death. Its copies wait 2·RTO, as a probe's.
+	rx := hp.rxAt.Load()
+	live := rx != 0 && ((prev.gen > 0 && rx > prev.sentMono) || time.Duration(m-rx) < 2*rto)
+	hp.init = initiation{gen: prev.gen + 1, idx: idx, sentAt: now, sentMono: m, dst: dst, probe: probe}
+	if retry {
+		// Another initiation was outstanding: an answer could be to
+		// either (Karn).
+		hp.init.copied = true
+	}
 	gen := hp.init.gen
 	evicted := hp.local.add(idx)
 	var failback *candidate
@@ -167,8 +190,13 @@ func (e *Endpoints) sentInitiation(b []byte, ep wgconn.Endpoint) {
 			hp.nextFailback = now.Add(hp.failbackInterval(e.cfg.FailbackInterval))
 		}
 	}
-	if retry {
+	if retry && !live {
 		e.forceResolveLocked(hp, now)
+	}
+	var wait time.Duration
+	if probe || live {
+		// Copies leave when the initiation has failed: 2·RTO.
+		wait = min(2*rto, 2*e.cfg.ReplyTimeout)
 	}
 	hp.mu.Unlock()
 	e.updateTable(func(t *peerTable) {
@@ -185,7 +213,7 @@ func (e *Endpoints) sentInitiation(b []byte, ep wgconn.Endpoint) {
 			e.host.Verbosef("%s - trying IPv6 again: initiation to %s first", hp.name, failback.addr)
 		}
 	}
-	e.queue(copyJob{kind: copyInitiation, hp: hp, gen: gen, pkt: append([]byte(nil), b...), dst: dst, skip: skip, retry: retry, at: now})
+	e.queue(copyJob{kind: copyInitiation, hp: hp, gen: gen, pkt: append([]byte(nil), b...), dst: dst, skip: skip, retry: retry && wait == 0, wait: wait, at: now})
 }
 
 func firstV6(cands []candidate, now time.Time) *candidate {
@@ -216,6 +244,7 @@ func (e *Endpoints) sentResponse(b []byte, ep wgconn.Endpoint) {
 	hp.noteDst(ep)
 	local, remote := le32(b[4:8]), le32(b[8:12])
 	hp.mu.Lock()
+	hp.probe.respAt = time.Now()
 	evL := hp.local.add(local)
 	evR := hp.remote.add(remote)
 	hp.mu.Unlock()
@@ -234,10 +263,8 @@ func (e *Endpoints) sentResponse(b []byte, ep wgconn.Endpoint) {
 // gotReply notes that the peer was heard from (data, or an initiation we
 // answered).
 func (e *Endpoints) gotReply(hp *hostPeer, ep wgconn.Endpoint) {
-	hp.rxAt.Store(mono.Now())
-	if hp.txSinceRx.Load() != 0 {
-		hp.txSinceRx.Store(0)
-	}
+	hp.rxAt.Store(e.coarseNow())
+	hp.path.Heard()
 	if hp.suspect.Load() && hp.suspect.CompareAndSwap(true, false) {
 		from := conn.DstAddrPort(ep)
 		hp.mu.Lock()
@@ -270,6 +297,12 @@ func (e *Endpoints) gotAnswer(hp *hostPeer, local, remote uint32, response bool,
 		hp.init.answered = true
 		hp.init.answerBy = from
 		hp.rtt = time.Since(hp.init.sentAt)
+		if response && !hp.init.copied && from == hp.init.dst {
+			hp.path.RTT.Sample(hp.rtt)
+		}
+		if response && hp.init.probe {
+			hp.probe.answered = true
+		}
 		old = hp.init.dst
 		if moved = from != old && from.IsValid(); moved {
 			e.movedLocked(hp, old, from)
@@ -328,34 +361,16 @@ func (e *Endpoints) staggerLocked(hp *hostPeer) time.Duration {
 	return s
 }
 
-// watchReplies runs on the monitor every 100 ms: it marks peers whose
-// data goes unanswered suspect, nudges suspect peers with a keepalive
-// every Stagger (each keepalive, like data, is copied to the next
-// candidate), and starts fail-back handshakes that are due.
+// watchReplies runs on the monitor every 20 ms: it probes peers whose
+// silence is in doubt (probe.go), marks those whose probe failed suspect,
+// nudges suspect peers with a keepalive every Stagger (each keepalive,
+// like data, is copied to the next candidate), and starts fail-back
+// handshakes that are due.
 func (e *Endpoints) watchReplies(now time.Time) {
 	mono := mono.Now()
-	reply := int64(e.cfg.ReplyTimeout)
 	for _, hp := range e.tab.Load().all {
 		var nudge, failback bool
-		if !hp.suspect.Load() {
-			ts := hp.txSinceRx.Load()
-			if ts != 0 && mono-ts > reply && mono-hp.txAt.Load() < 3*reply {
-				hp.mu.Lock()
-				dst := netip.AddrPort{}
-				if box := hp.dst.Load(); box != nil {
-					dst = box.addr
-				}
-				if len(alternatives(hp.cands, dst)) > 0 {
-					hp.suspect.Store(true)
-					hp.suspectSince = now
-					hp.cursor = 0
-					hp.nextNudge = now
-					e.forceResolveLocked(hp, now)
-					e.host.Verbosef("%s - no reply from %s for %v, trying the other addresses of %s", hp.name, dst, time.Duration(mono-ts).Round(time.Millisecond), hp.hp.String())
-				}
-				hp.mu.Unlock()
-			}
-		}
+		probe := e.judge(hp, now, mono)
 		hp.mu.Lock()
 		if hp.suspect.Load() && !now.Before(hp.nextNudge) && now.Sub(hp.suspectSince) < 30*time.Second {
 			if !hp.nextNudge.Equal(hp.suspectSince) {
@@ -373,6 +388,9 @@ func (e *Endpoints) watchReplies(now time.Time) {
 		peer := e.host.Upstream().LookupPeer(hp.pk)
 		if peer == nil {
 			continue
+		}
+		if probe != nil {
+			probe(peer)
 		}
 		if nudge {
 			hp.lastCopy.Store(0) // let this keepalive's copy through
@@ -415,6 +433,7 @@ type copyJob struct {
 	dst   netip.AddrPort // where the original went
 	skip  netip.AddrPort // already sent there (fail-back)
 	retry bool
+	wait  time.Duration // before the first copy, when not the stagger (a probe)
 	at    time.Time
 }
 
@@ -494,7 +513,10 @@ func (e *Endpoints) planInitiation(h *copyHeap, j copyJob) {
 	stagger := e.staggerLocked(hp)
 	hp.mu.Unlock()
 	at := j.at.Add(stagger)
-	if j.retry {
+	switch {
+	case j.wait > 0:
+		at = j.at.Add(j.wait)
+	case j.retry:
 		at = j.at
 	}
 	for _, c := range alts {
@@ -512,11 +534,17 @@ func (e *Endpoints) planInitiation(h *copyHeap, j copyJob) {
 func (e *Endpoints) sendInitiationCopy(sc scheduledCopy) {
 	hp := sc.hp
 	hp.mu.Lock()
-	live := hp.init.gen == sc.gen && !hp.init.answered
+	// A path heard from since the initiation left is alive: its
+	// initiation was lost, or is slow, and upstream retries it there.
+	live := hp.init.gen == sc.gen && !hp.init.answered && hp.rxAt.Load() < hp.init.sentMono
+	if live {
+		hp.init.copied = true
+	}
 	hp.mu.Unlock()
 	if !live {
 		return
 	}
+	hp.path.Taint()
 	e.sendCopy(hp, sc.pkt, sc.cand, "initiation")
 }
 
@@ -539,6 +567,7 @@ func (e *Endpoints) sendDataCopy(j copyJob) {
 	if c.ep == nil {
 		return
 	}
+	hp.path.Taint()
 	e.sendCopy(hp, j.pkt, c, "data")
 }
 

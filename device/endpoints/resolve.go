@@ -24,6 +24,7 @@ const (
 	defaultResolveTimeout   = 5 * time.Second
 	defaultStagger          = 250 * time.Millisecond
 	defaultReplyTimeout     = time.Second
+	defaultProbeInterval    = 15 * time.Second
 	defaultFailbackInterval = 30 * time.Second
 	maxFailbackInterval     = 10 * time.Minute
 	// maxCandidates bounds how many records of one name are tried.

@@ -10,30 +10,42 @@
 // that backend holds the same key and answers a fresh handshake.
 //
 // The watcher tracks each destination endpoint (address and port) with
-// three stamps set on the packet goroutines, ordered by one sequence per
+// stamps set on the packet goroutines, ordered by one sequence per
 // endpoint: the latest data batch sent (keepalives excluded: nothing
-// answers them), the latest handshake initiation sent, and the latest
-// datagram of any type received from it. A goroutine samples them a few
-// times per Config.Silence, only while there is traffic or something
-// unresolved, and decides in the pure flowWatch.step:
+// answers them), the latest handshake initiation sent, the latest
+// datagram of any type received from it, and the latest handshake
+// response. Each endpoint also measures its round trip (feature.Path:
+// initiation to response, data out to anything back). A goroutine samples
+// them every 20 ms, only while there is traffic or something unresolved,
+// and decides in the pure flowWatch.step:
 //
-//  1. Strikes: data sent and nothing heard since for Silence is one; each
-//     initiation left unanswered for HandshakeTimeout is one.
+//  1. Strikes: data in doubt (feature.Path: two sends unanswered for a
+//     round-trip timeout, RTO = SRTT + 4·RTTVAR, at least 100 ms) is one;
+//     each initiation left unanswered for 3·RTO is one (a peer with other
+//     addresses moves there at 2·RTO: endpoint failover goes first).
 //  2. One strike from silence alone asks for a probe: a handshake
 //     initiation to the peers at that endpoint. If upstream's 5 s limit on
 //     initiations swallows it, the next sample forces it (keypairs
-//     expired first). A probe that is answered proves the flow is
-//     one-way, not dead: that endpoint's silence threshold doubles, up to
-//     16 s, and halves again every 2 minutes.
-//  3. Two strikes escape: silence plus an unanswered probe (about
-//     Silence+HandshakeTimeout), or an unanswered initiation and its first
-//     retry when no data flows. The device rebinds to a new random port
+//     expired first). A probe answered by a handshake while the data
+//     stays unanswered proves the flow one-way, not dead: that endpoint
+//     then waits for a silence of at least 1 s, doubling up to 16 s, and
+//     halving again every 2 minutes.
+//  3. Two strikes escape: silence plus an unanswered probe (about 4·RTO,
+//     0.4 s at the least), or an unanswered initiation and its first
+//     retry when no data flows. An endpoint in use that has heard nothing
+//     for ProbeInterval (it only receives, or only sends keepalives) is
+//     probed, at most once per ProbeInterval, and escapes when that probe
+//     is unanswered. The device rebinds to a new random port
 //     (listen_port=0, from the watcher goroutine, never from a packet
 //     goroutine: the rebind waits for the receive goroutines), the peers at
 //     that endpoint get their keypairs expired (which also lifts upstream's
 //     5 s limit) and a new initiation, and other peers in use get an
 //     initiation so that their own balancers re-route them too.
-//  4. After an escape one more unanswered initiation escapes again, after
+//  4. A path whose last doubt was false (within 2 minutes) is lossy: a
+//     swallowed probe is not forced (keypairs expired) but waits for
+//     upstream's 5 s window, as stalled data would make a lost probe
+//     look like death.
+//  5. After an escape one more unanswered initiation escapes again, after
 //     a backoff that doubles from HandshakeTimeout up to MaxBackoff, until
 //     the endpoint is heard from.
 //
@@ -55,6 +67,7 @@ import (
 
 	"github.com/wghooks/wghooks/conn"
 	"github.com/wghooks/wghooks/device/feature"
+	"github.com/wghooks/wghooks/internal/mono"
 	"github.com/wghooks/wghooks/uapi"
 )
 
@@ -66,14 +79,22 @@ type Config struct {
 	// itself.
 	FlowEscapeOff bool
 
-	// Silence is how long data sent to an endpoint may go without
-	// anything coming back before wghooks probes it with a handshake.
+	// Silence caps how long data sent to an endpoint may go without
+	// anything coming back before wghooks probes it with a handshake: the
+	// measured round-trip timeout (feature.RTT) is used when shorter.
 	// Default 1 s.
 	Silence time.Duration
 
-	// HandshakeTimeout is how long a handshake initiation may go
-	// unanswered before it counts as lost. Default 1 s.
+	// HandshakeTimeout caps how long a handshake initiation may go
+	// unanswered before it counts as lost: twice the measured round-trip
+	// timeout is used when shorter. Default 1 s.
 	HandshakeTimeout time.Duration
+
+	// ProbeInterval is how long an endpoint in use that only receives,
+	// or only sends keepalives, may hear nothing before it is probed with
+	// a handshake: at most one extra handshake per interval. Negative:
+	// never. Default 15 s.
+	ProbeInterval time.Duration
 
 	// MaxBackoff caps the wait between two escapes from an endpoint that
 	// stays silent. Default 1 min.
@@ -84,13 +105,17 @@ const (
 	defaultFlowSilence   = time.Second
 	defaultFlowHandshake = time.Second
 	defaultFlowBackoff   = time.Minute
+	defaultProbeInterval = 15 * time.Second
 
-	// maxFlowSilence bounds how far a one-way flow's silence threshold
-	// grows: past upstream's passive keepalive (10 s), which a live peer
-	// sends back to a one-way flow.
-	maxFlowSilence = 16 * time.Second
-	// flowSilenceDecay is how often a raised threshold halves back.
-	flowSilenceDecay = 2 * time.Minute
+	// flowTick is the sampling period while an endpoint is busy: a fifth
+	// of the shortest wait (feature.MinRTO).
+	flowTick = 20 * time.Millisecond
+	// busyFor keeps the watcher sampling this long after the last event.
+	busyFor = time.Second
+
+	// lossyFor is how long a false doubt marks a path lossy: its probes
+	// then never expire keypairs.
+	lossyFor = 2 * time.Minute
 	// maxFlows bounds the endpoints tracked at once.
 	maxFlows = 4096
 	// flowForget drops an endpoint's state after this long unused.
@@ -108,6 +133,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = defaultFlowBackoff
+	}
+	if c.ProbeInterval == 0 {
+		c.ProbeInterval = defaultProbeInterval
 	}
 	return c
 }
@@ -146,9 +174,25 @@ type flowState struct {
 	// data batch sent, initiation sent and datagram received, so the
 	// watcher knows whether a send came after the last answer even when
 	// both fell between two samples.
-	seq              atomic.Uint64
-	data, init, recv atomic.Uint64
-	w                flowWatch
+	seq                    atomic.Uint64
+	data, init, recv, resp atomic.Uint64
+	// path measures the round trip and judges the data's silence.
+	path feature.Path
+	// initAt (mono) and inits (since the last answer) time an initiation
+	// to its response; two outstanding make the sample ambiguous.
+	initAt atomic.Int64
+	inits  atomic.Int32
+	// Flags the watcher swaps to false each sample: anything heard, data
+	// heard, anything sent (keepalives too).
+	heard, heardData, sent atomic.Bool
+	w                      flowWatch
+}
+
+// flag sets b, writing only when it was clear.
+func flag(b *atomic.Bool) {
+	if !b.Load() {
+		b.Store(true)
+	}
 }
 
 // stamp records an event of one kind in st's order.
@@ -217,16 +261,43 @@ func (f *FlowEscape) ReceiveTypes() uint8 {
 
 // OnReceive stamps a datagram heard from a tracked endpoint. Any type
 // counts: a cookie reply, too, says the far end is alive.
-func (f *FlowEscape) OnReceive(_ []byte, ep wgconn.Endpoint) conn.Verdict {
+func (f *FlowEscape) OnReceive(p []byte, ep wgconn.Endpoint) conn.Verdict {
 	if !f.active.Load() {
 		return conn.Pass
 	}
+	st := f.lookup(ep, false)
+	if st == nil {
+		return conn.Pass
+	}
+	flag(&st.heard)
+	if p[0] == conn.MessageTransport && len(p) > keepaliveSize {
+		flag(&st.heardData)
+	}
 	// While nothing was sent since the last answer, another answer
 	// changes nothing the watcher looks at: skip the write.
-	if st := f.lookup(ep, false); st != nil && st.recv.Load() != st.seq.Load() {
+	if st.recv.Load() != st.seq.Load() {
+		if p[0] == conn.MessageResponse {
+			if st.inits.Swap(0) == 1 {
+				st.path.RTT.Sample(time.Duration(mono.Now() - st.initAt.Load()))
+			}
+			st.stamp(&st.resp)
+		}
 		st.stamp(&st.recv)
 	}
+	st.path.Heard()
+	if f.idle.Load() {
+		f.wakeWatcher()
+	}
 	return conn.Pass
+}
+
+func (f *FlowEscape) wakeWatcher() {
+	if f.idle.CompareAndSwap(true, false) {
+		select {
+		case f.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // OnSend stamps initiations (sent alone) and data batches. A batch of
@@ -235,7 +306,7 @@ func (f *FlowEscape) OnSend(bufs [][]byte, ep wgconn.Endpoint) {
 	if len(bufs) == 0 || !f.active.Load() {
 		return
 	}
-	initiation := false
+	initiation, data := false, false
 	switch conn.MessageType(bufs[0]) {
 	case conn.MessageInitiation:
 		if len(bufs) != 1 {
@@ -243,15 +314,11 @@ func (f *FlowEscape) OnSend(bufs [][]byte, ep wgconn.Endpoint) {
 		}
 		initiation = true
 	case conn.MessageTransport:
-		data := false
 		for _, b := range bufs {
 			if len(b) > keepaliveSize {
 				data = true
 				break
 			}
-		}
-		if !data {
-			return
 		}
 	default:
 		return
@@ -260,16 +327,22 @@ func (f *FlowEscape) OnSend(bufs [][]byte, ep wgconn.Endpoint) {
 	if st == nil {
 		return
 	}
-	if initiation {
+	flag(&st.sent)
+	switch {
+	case initiation:
+		st.initAt.Store(mono.Now())
+		st.inits.Add(1)
 		st.stamp(&st.init)
-	} else {
+	case data:
+		st.path.Sent()
 		st.stamp(&st.data)
+	default:
+		// A keepalive: nothing answers it, but it keeps the endpoint in
+		// use for the quiet probe; the watcher need not wake for it.
+		return
 	}
-	if f.idle.Load() && f.idle.CompareAndSwap(true, false) {
-		select {
-		case f.wake <- struct{}{}:
-		default:
-		}
+	if f.idle.Load() {
+		f.wakeWatcher()
 	}
 }
 
@@ -301,13 +374,11 @@ func (f *FlowEscape) lookup(ep wgconn.Endpoint, create bool) *flowState {
 }
 
 // tick is how often the watcher samples while traffic flows.
-func (f *FlowEscape) tick() time.Duration {
-	t := min(f.cfg.Silence, f.cfg.HandshakeTimeout) / 4
-	return max(min(t, 250*time.Millisecond), 20*time.Millisecond)
-}
+func (f *FlowEscape) tick() time.Duration { return flowTick }
 
-// run is the watcher goroutine. It samples while any endpoint is busy and
-// sleeps until the next send otherwise.
+// run is the watcher goroutine. It samples while any endpoint is busy;
+// otherwise it sleeps until the next send or receipt, or, while an
+// endpoint is in use, until its quiet probe may be due.
 func (f *FlowEscape) run() {
 	timer := time.NewTimer(f.tick())
 	defer timer.Stop()
@@ -322,19 +393,28 @@ func (f *FlowEscape) run() {
 			timer.Reset(f.tick())
 			continue
 		}
-		// Nothing to watch: sleep until onSend wakes us. Scan once more
-		// after raising the flag, so a send that raced it is not missed.
+		// Nothing to watch: sleep until a packet wakes us. Scan once more
+		// after raising the flag, so a packet that raced it is not missed.
 		f.idle.Store(true)
-		if f.scan(time.Now()) {
+		busy, inUse := f.scanUse(time.Now())
+		if busy {
 			f.idle.Store(false)
 			timer.Reset(f.tick())
 			continue
+		}
+		var due <-chan time.Time
+		if inUse && f.cfg.ProbeInterval > 0 {
+			timer.Reset(f.cfg.ProbeInterval / 8)
+			due = timer.C
 		}
 		select {
 		case <-f.host.Done():
 			return
 		case <-f.wake:
 			timer.Reset(f.tick())
+		case <-due:
+			f.idle.Store(false)
+			timer.Reset(0)
 		}
 	}
 }
@@ -342,12 +422,19 @@ func (f *FlowEscape) run() {
 // scan steps every tracked endpoint and acts on the decisions. It reports
 // whether any endpoint still needs watching.
 func (f *FlowEscape) scan(now time.Time) (busy bool) {
+	busy, _ = f.scanUse(now)
+	return busy
+}
+
+// scanUse is scan that also reports whether any endpoint is in use (a
+// quiet probe may come due without a packet to wake the watcher).
+func (f *FlowEscape) scanUse(now time.Time) (busy, inUse bool) {
 	if !f.active.Load() {
 		f.flows.Lock()
 		clear(f.flows.m)
 		f.flows.Unlock()
 		f.last.Store(nil)
-		return false
+		return false, false
 	}
 	f.flows.RLock()
 	states := make([]*flowState, 0, len(f.flows.m))
@@ -356,9 +443,25 @@ func (f *FlowEscape) scan(now time.Time) (busy bool) {
 	}
 	f.flows.RUnlock()
 
-	times := flowTimes{silence: f.cfg.Silence, handshake: f.cfg.HandshakeTimeout, maxBackoff: f.cfg.MaxBackoff}
+	m := mono.Now()
 	for _, st := range states {
-		c := flowCounts{data: st.data.Load(), init: st.init.Load(), recv: st.recv.Load()}
+		st.path.Update(m) // the watcher is the path's owner
+		rto := st.path.RTT.RTO()
+		times := flowTimes{
+			// 3·RTO: one more than endpoint failover waits before it
+			// copies the probe to a peer's other addresses, so that move,
+			// when there is one, lands first.
+			handshake:  min(3*rto, f.cfg.HandshakeTimeout),
+			maxBackoff: f.cfg.MaxBackoff,
+			probeEvery: f.cfg.ProbeInterval,
+		}
+		c := flowCounts{
+			data: st.data.Load(), init: st.init.Load(), recv: st.recv.Load(), resp: st.resp.Load(),
+			doubt:     st.path.Check(m, f.cfg.Silence, 0) == feature.Doubt,
+			heard:     st.heard.Swap(false),
+			heardData: st.heardData.Swap(false),
+			sent:      st.sent.Swap(false),
+		}
 		switch st.w.step(now, c, times) {
 		case flowProbe:
 			f.probe(st, false)
@@ -371,11 +474,13 @@ func (f *FlowEscape) scan(now time.Time) (busy bool) {
 		}
 		if st.w.busy(now, times) {
 			busy = true
+		} else if st.w.inUse(now, times) {
+			inUse = true
 		} else if now.Sub(st.w.lastActive) > flowForget {
 			f.forget(st)
 		}
 	}
-	return busy
+	return busy, inUse
 }
 
 func (f *FlowEscape) forget(st *flowState) {
@@ -410,10 +515,24 @@ func (f *FlowEscape) peersAt(addr netip.AddrPort, now time.Time) []feature.Key {
 // queued packets, against up to 5 s of waiting if it is dead.
 func (f *FlowEscape) probe(st *flowState, force bool) {
 	now := time.Now()
+	if force && !st.w.falseAt.IsZero() && now.Sub(st.w.falseAt) < lossyFor {
+		// A path whose last doubt was false is lossy: expiring its
+		// keypairs stalls its data until the probe is answered, and a
+		// lost probe would then look like death. Ask without forcing:
+		// upstream sends it once its 5 s window has passed.
+		force = false
+	}
+	st.path.Taint() // the answer may be the probe's (Karn)
 	pks := f.peersAt(st.addr, now)
 	if !st.w.probeLogged {
 		st.w.probeLogged = true
-		f.host.Verbosef("flow escape: nothing heard from %s for %v while sending, probing %d peer(s) with a handshake", st.addr, now.Sub(st.w.waitingSent).Round(time.Millisecond), len(pks))
+		srtt, rttvar, _ := st.path.RTT.Get()
+		what := "while sending"
+		if st.w.quietProbe {
+			what = "while in use"
+		}
+		f.host.Verbosef("flow escape: nothing heard from %s for %v %s (rtt %v ± %v), probing %d peer(s) with a handshake",
+			st.addr, now.Sub(st.w.silentSince()).Round(time.Millisecond), what, srtt.Round(time.Millisecond), rttvar.Round(time.Millisecond), len(pks))
 	}
 	for _, pk := range pks {
 		if p := f.host.Upstream().LookupPeer(pk); p != nil {
@@ -436,10 +555,11 @@ func (f *FlowEscape) escape(st *flowState, now time.Time) {
 	if !f.host.IsUp() {
 		return
 	}
+	f.peerCache.byEP = nil // read afresh: a peer may have just moved
 	pks := f.peersAt(st.addr, now)
 	if len(pks) == 0 {
-		// Not a configured endpoint (a roaming peer moved on): nothing to
-		// escape from.
+		// Not a configured endpoint (a roaming peer moved on, or endpoint
+		// failover moved it): nothing to escape from.
 		return
 	}
 	oldPort := f.host.Bind().Port()
@@ -453,6 +573,8 @@ func (f *FlowEscape) escape(st *flowState, now time.Time) {
 		newPort = f.host.Bind().Port()
 	}
 	f.host.Counters().FlowEscapes.Add(1)
+	st.path.Reset()
+	st.inits.Store(0)
 	names := make([]string, len(pks))
 	for i, pk := range pks {
 		names[i] = feature.ShortKey(pk)
@@ -485,11 +607,19 @@ func (f *FlowEscape) escape(st *flowState, now time.Time) {
 }
 
 // flowCounts is one sample of an endpoint's stamps: for each kind of
-// event, the sequence number of the latest one (0: none yet).
-type flowCounts struct{ data, init, recv uint64 }
+// event, the sequence number of the latest one (0: none yet); the path's
+// verdict on its data; and whether anything was heard, data heard, or
+// anything sent (keepalives too) since the last sample.
+type flowCounts struct {
+	data, init, recv, resp uint64
+	doubt                  bool
+	heard, heardData, sent bool
+}
 
-// flowTimes are the watcher's thresholds.
-type flowTimes struct{ silence, handshake, maxBackoff time.Duration }
+// flowTimes are the watcher's thresholds: the wait for an initiation's
+// answer (3·RTO, capped), the cap on the wait between escapes, and the
+// quiet probe's interval (<= 0: none).
+type flowTimes struct{ handshake, maxBackoff, probeEvery time.Duration }
 
 type flowAction int
 
@@ -505,59 +635,88 @@ const (
 // reads a sample and the time and says what to do.
 type flowWatch struct {
 	seen        flowCounts
-	lastActive  time.Time     // last step that saw any counter move
-	waiting     bool          // data sent, nothing heard since
-	waitingSent time.Time     // when the first such send was seen
-	initAt      time.Time     // the newest unanswered initiation; zero: none pending
-	unanswered  int           // initiations lost since last heard
-	probing     bool          // silence asked for a probe this episode
-	probeAsks   int           // probes asked for with no initiation seen yet
-	probeLogged bool          // the shell logged this episode's probe
-	silence     time.Duration // this endpoint's threshold; 0: the default
-	decayAt     time.Time     // when silence last changed
-	escapes     int           // escapes since last heard
+	lastActive  time.Time      // last step that saw any counter move
+	lastHeard   time.Time      // last step that saw anything heard
+	lastDataRx  time.Time      // last step that saw data heard
+	lastSent    time.Time      // last step that saw anything sent
+	lastProbe   time.Time      // the last probe asked for
+	falseAt     time.Time      // the last probe whose silence ended: a live, lossy path
+	waiting     bool           // data sent, nothing heard since
+	waitingSent time.Time      // when the first such send was seen
+	initAt      time.Time      // the newest unanswered initiation; zero: none pending
+	unanswered  int            // initiations lost since last heard
+	probing     bool           // silence asked for a probe this episode
+	quietProbe  bool           // the probe is for quiet, not for unanswered data
+	probeAsks   int            // probes asked for with no initiation seen yet
+	probeLogged bool           // the shell logged this episode's probe
+	oneWay      feature.OneWay // least silence before a probe, once shown one-way
+	escapes     int            // escapes since last heard
 	escapedAt   time.Time
 	firstEscape time.Time
 	reason      string // why the last escape happened, for the log
 }
 
 // busy reports whether the endpoint needs sampling: traffic within the
-// last silence period, or something unresolved.
+// last second, or something unresolved.
 func (w *flowWatch) busy(now time.Time, t flowTimes) bool {
-	return w.waiting || !w.initAt.IsZero() || w.unanswered > 0 || w.escapes > 0 ||
-		now.Sub(w.lastActive) <= t.silence
+	return w.waiting || !w.initAt.IsZero() || w.unanswered > 0 || w.escapes > 0 || w.probing ||
+		now.Sub(w.lastActive) <= busyFor
 }
 
-// step takes one sample. Strikes (data unanswered for the silence
-// threshold; each initiation unanswered for the handshake timeout) add up;
-// two escape, as does one lost initiation after an escape.
-func (w *flowWatch) step(now time.Time, c flowCounts, t flowTimes) flowAction {
-	if w.silence == 0 {
-		w.silence = t.silence
+// inUse reports whether the endpoint is in use for the quiet probe:
+// anything sent within the probe interval, or data heard within two.
+func (w *flowWatch) inUse(now time.Time, t flowTimes) bool {
+	if t.probeEvery <= 0 {
+		return false
 	}
+	return (!w.lastSent.IsZero() && now.Sub(w.lastSent) < t.probeEvery) ||
+		(!w.lastDataRx.IsZero() && now.Sub(w.lastDataRx) < 2*t.probeEvery)
+}
+
+// silentSince is when the silence being probed began, for the log.
+func (w *flowWatch) silentSince() time.Time {
+	if w.quietProbe {
+		return w.lastHeard
+	}
+	return w.waitingSent
+}
+
+// step takes one sample. Strikes (data in doubt; each initiation
+// unanswered for the handshake wait) add up; two escape, as does one lost
+// initiation after an escape, or a quiet probe lost.
+func (w *flowWatch) step(now time.Time, c flowCounts, t flowTimes) flowAction {
 	heard := c.recv != w.seen.recv
+	answered := c.resp != w.seen.resp
 	sentData := c.data != w.seen.data
 	sentInit := c.init != w.seen.init
 	w.seen = c
 	if heard || sentData || sentInit {
 		w.lastActive = now
 	}
-	if w.silence > t.silence && now.Sub(w.decayAt) >= flowSilenceDecay {
-		w.silence = max(w.silence/2, t.silence)
-		w.decayAt = now
+	if w.lastHeard.IsZero() || c.heard || heard {
+		w.lastHeard = now // an endpoint is first seen alive
 	}
+	if c.heardData {
+		w.lastDataRx = now
+	}
+	if c.sent || sentData || sentInit {
+		w.lastSent = now
+	}
+	oneWay := w.oneWay.Wait(now)
 
 	action := flowNone
 	if heard {
 		if w.escapes > 0 {
 			action = flowRecovered
-		} else if w.probing {
-			// Silent for the threshold, yet alive: a one-way flow.
-			w.silence = min(2*w.silence, maxFlowSilence)
-			w.decayAt = now
+		} else if w.probing && !w.quietProbe {
+			w.falseAt = now // a doubt that was false: a lossy path
+			if answered && w.waiting {
+				// The probe was answered, the data still is not: one-way.
+				w.oneWay.Grow(now)
+			}
 		}
 		w.waiting, w.initAt, w.unanswered = false, time.Time{}, 0
-		w.probing, w.probeAsks, w.probeLogged, w.escapes = false, 0, false, 0
+		w.probing, w.quietProbe, w.probeAsks, w.probeLogged, w.escapes = false, false, 0, false, 0
 	}
 	// What was sent after the last answer is waiting for one.
 	if c.data > c.recv && (sentData || heard) && !w.waiting {
@@ -574,10 +733,10 @@ func (w *flowWatch) step(now time.Time, c flowCounts, t flowTimes) flowAction {
 		w.unanswered++
 		w.initAt = time.Time{}
 	}
-	silent := w.waiting && now.Sub(w.waitingSent) >= w.silence
+	silent := w.waiting && c.doubt && (oneWay == 0 || now.Sub(w.waitingSent) >= oneWay)
 
 	strikes := w.unanswered
-	if silent {
+	if silent || (w.quietProbe && w.unanswered > 0) {
 		strikes++
 	}
 	if strikes >= 2 || (w.escapes > 0 && w.unanswered > 0) {
@@ -592,12 +751,20 @@ func (w *flowWatch) step(now time.Time, c flowCounts, t flowTimes) flowAction {
 		w.escapedAt = now
 		// The new flow starts clean: keypairs are expired, so data waits
 		// for the handshake and only its initiation is watched.
-		w.waiting, w.initAt, w.unanswered, w.probing, w.probeAsks = false, time.Time{}, 0, false, 0
+		w.waiting, w.initAt, w.unanswered, w.probing, w.quietProbe, w.probeAsks = false, time.Time{}, 0, false, false, 0
 		return flowEscapeNow
 	}
-	if silent && w.initAt.IsZero() && w.unanswered == 0 {
+	quiet := !silent && !w.probing && w.initAt.IsZero() && w.unanswered == 0 && w.escapes == 0 &&
+		w.inUse(now, t) && now.Sub(w.lastHeard) >= t.probeEvery && now.Sub(w.lastProbe) >= t.probeEvery
+	if quiet {
+		w.quietProbe = true
+	}
+	if (silent || w.quietProbe) && w.initAt.IsZero() && w.unanswered == 0 {
 		w.probing = true
 		w.probeAsks++
+		if w.probeAsks == 1 {
+			w.lastProbe = now
+		}
 		if w.probeAsks > 1 {
 			// Upstream swallowed the probe: it sent a handshake in the
 			// last 5 s. Waiting that out would add up to 5 s.
@@ -621,6 +788,9 @@ func (w *flowWatch) describe(now time.Time, silent bool, t flowTimes) string {
 	var parts []string
 	if silent {
 		parts = append(parts, fmt.Sprintf("data unanswered for %v", now.Sub(w.waitingSent).Round(time.Millisecond)))
+	}
+	if w.quietProbe {
+		parts = append(parts, fmt.Sprintf("nothing heard for %v", now.Sub(w.lastHeard).Round(time.Millisecond)))
 	}
 	if w.unanswered > 0 {
 		parts = append(parts, fmt.Sprintf("%d handshake(s) unanswered for %v", w.unanswered, t.handshake))

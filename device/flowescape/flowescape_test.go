@@ -13,27 +13,53 @@ import (
 	"github.com/wghooks/wghooks/uapi"
 )
 
-// flowSim drives a flowWatch with a 250 ms sampling tick, as the watcher
-// does with the default thresholds.
+// flowSim drives a flowWatch with a 250 ms sampling tick. The path's
+// verdict is modelled as feature.Path gives it on a path whose RTO is
+// simRTO: doubt once the first unanswered send is that old.
 type flowSim struct {
-	t   *testing.T
-	w   flowWatch
-	c   flowCounts
-	seq uint64
-	now time.Time
-	tm  flowTimes
+	t      *testing.T
+	w      flowWatch
+	c      flowCounts
+	seq    uint64
+	now    time.Time
+	tm     flowTimes
+	sentAt time.Time // the first send after the last receipt
 }
 
 // send, initiate and hear stamp events in the order they are called, as
-// flowState.stamp does.
-func (s *flowSim) send()     { s.seq++; s.c.data = s.seq }
-func (s *flowSim) initiate() { s.seq++; s.c.init = s.seq }
-func (s *flowSim) hear()     { s.seq++; s.c.recv = s.seq }
+// flowState.stamp does; answer is a handshake response heard.
+func (s *flowSim) send() {
+	if s.c.data <= s.c.recv {
+		s.sentAt = s.now
+	}
+	s.seq++
+	s.c.data = s.seq
+	s.c.sent = true
+}
+func (s *flowSim) initiate()  { s.seq++; s.c.init = s.seq; s.c.sent = true }
+func (s *flowSim) hear()      { s.seq++; s.c.recv = s.seq; s.c.heard = true }
+func (s *flowSim) answer()    { s.seq++; s.c.resp = s.seq; s.c.recv = s.seq; s.c.heard = true }
+func (s *flowSim) keepalive() { s.c.sent = true }
 
-const simTick = 250 * time.Millisecond
+// step is one sample: the path's verdict, then the watcher's flags cleared
+// as the watcher's swaps do.
+func (s *flowSim) step() flowAction {
+	s.c.doubt = s.c.data > s.c.recv && s.now.Sub(s.sentAt) >= simRTO
+	a := s.w.step(s.now, s.c, s.tm)
+	s.c.heard, s.c.heardData, s.c.sent = false, false, false
+	if a == flowEscapeNow {
+		s.sentAt = s.now // the shell resets the path: a new flow
+	}
+	return a
+}
+
+const (
+	simTick = 250 * time.Millisecond
+	simRTO  = time.Second
+)
 
 func newFlowSim(t *testing.T) *flowSim {
-	return &flowSim{t: t, now: time.Unix(1000, 0), tm: flowTimes{silence: time.Second, handshake: time.Second, maxBackoff: time.Minute}}
+	return &flowSim{t: t, now: time.Unix(1000, 0), tm: flowTimes{handshake: time.Second, maxBackoff: time.Minute, probeEvery: 15 * time.Second}}
 }
 
 // run advances n ticks; before each, ev may bump counters (tick index
@@ -45,7 +71,7 @@ func (s *flowSim) run(n int, ev func(i int)) map[int]flowAction {
 		if ev != nil {
 			ev(i)
 		}
-		if a := s.w.step(s.now, s.c, s.tm); a != flowNone {
+		if a := s.step(); a != flowNone {
 			out[i] = a
 		}
 	}
@@ -95,7 +121,7 @@ func TestFlowWatchDeadBackendWithTrafficEscapesAfterProbe(t *testing.T) {
 		if s.w.escapes == 0 {
 			s.send() // after an escape data waits for the handshake
 		}
-		a := s.w.step(s.now, s.c, s.tm)
+		a := s.step()
 		if a == flowProbe {
 			s.initiate() // upstream sends the initiation
 		}
@@ -126,7 +152,7 @@ func TestFlowWatchOneWayFlowBacksOff(t *testing.T) {
 		if i%40 == 39 {
 			s.hear() // passive keepalive every 10 s
 		}
-		a := s.w.step(s.now, s.c, s.tm)
+		a := s.step()
 		switch a {
 		case flowProbe:
 			probes++
@@ -137,12 +163,12 @@ func TestFlowWatchOneWayFlowBacksOff(t *testing.T) {
 		// The probe is answered on the tick after the initiation.
 		if s.w.initAt.Equal(s.now) {
 			s.now = s.now.Add(simTick)
-			s.hear()
-			s.w.step(s.now, s.c, s.tm)
+			s.answer()
+			s.step()
 		}
 	}
-	if s.w.silence != maxFlowSilence {
-		t.Fatalf("silence threshold = %v after a minute of one-way traffic, want %v", s.w.silence, maxFlowSilence)
+	if w := s.w.oneWay.Wait(s.now); w != 16*time.Second {
+		t.Fatalf("one-way silence = %v after a minute of one-way traffic, want 16s", w)
 	}
 	if probes > 6 {
 		t.Fatalf("%d probes in a minute of one-way traffic, want the threshold to grow past the far end's keepalive", probes)
@@ -151,10 +177,10 @@ func TestFlowWatchOneWayFlowBacksOff(t *testing.T) {
 	s.hear()
 	for i := 0; i < 4*60*10; i++ {
 		s.now = s.now.Add(simTick)
-		s.w.step(s.now, s.c, s.tm)
+		s.step()
 	}
-	if s.w.silence != s.tm.silence {
-		t.Fatalf("silence threshold = %v after 10 quiet minutes, want %v", s.w.silence, s.tm.silence)
+	if w := s.w.oneWay.Wait(s.now); w != 0 {
+		t.Fatalf("one-way silence = %v after 10 quiet minutes, want none", w)
 	}
 }
 
@@ -186,7 +212,7 @@ func TestFlowWatchEscapesBackOffAndRecover(t *testing.T) {
 		if s.w.initAt.IsZero() {
 			s.initiate() // each escape (and upstream's retries) sends one
 		}
-		if s.w.step(s.now, s.c, s.tm) == flowEscapeNow {
+		if s.step() == flowEscapeNow {
 			escapesAt = append(escapesAt, s.now.Sub(start))
 		}
 	}
@@ -202,7 +228,7 @@ func TestFlowWatchEscapesBackOffAndRecover(t *testing.T) {
 	}
 	s.now = s.now.Add(simTick)
 	s.hear()
-	if a := s.w.step(s.now, s.c, s.tm); a != flowRecovered {
+	if a := s.step(); a != flowRecovered {
 		t.Fatalf("hearing back after escapes = %v, want flowRecovered", a)
 	}
 	if s.w.escapes != 0 || s.w.busy(s.now.Add(2*time.Second), s.tm) {
@@ -226,7 +252,7 @@ func TestFlowWatchForcesASwallowedProbe(t *testing.T) {
 	for i := 0; i < 12; i++ {
 		s.now = s.now.Add(simTick)
 		s.send()
-		a := s.w.step(s.now, s.c, s.tm)
+		a := s.step()
 		if a == flowForceProbe {
 			s.initiate() // forced: it goes out
 		}
@@ -350,4 +376,77 @@ func BenchmarkFlowEscapeHooks(b *testing.B) {
 			f.OnReceive(pkt, ep)
 		}
 	})
+}
+
+// A client that only sends keepalives hears nothing back from a live
+// server, so silence alone proves nothing: it is probed once per
+// ProbeInterval, and escapes only when the probe is lost.
+func TestFlowWatchKeepaliveOnlyProbesOncePerInterval(t *testing.T) {
+	s := newFlowSim(t)
+	probes := 0
+	for i := 0; i < 4*120; i++ { // two minutes, keepalive every second
+		s.now = s.now.Add(simTick)
+		if i%4 == 0 {
+			s.keepalive()
+		}
+		switch s.step() {
+		case flowProbe:
+			probes++
+			s.initiate()
+			s.now = s.now.Add(simTick)
+			s.answer()
+			if a := s.step(); a != flowNone {
+				t.Fatalf("answered probe: %v", a)
+			}
+		case flowNone:
+		default:
+			t.Fatalf("tick %d: acted on a live keepalive-only flow", i)
+		}
+	}
+	if probes < 7 || probes > 8 {
+		t.Fatalf("%d probes in two minutes, want one per 15 s", probes)
+	}
+}
+
+func TestFlowWatchKeepaliveOnlyDeadBackendEscapes(t *testing.T) {
+	s := newFlowSim(t)
+	var got []int
+	for i := 0; i < 4*20; i++ {
+		s.now = s.now.Add(simTick)
+		if i%4 == 0 {
+			s.keepalive()
+		}
+		a := s.step()
+		if a == flowProbe {
+			s.initiate() // upstream sends it; nothing answers
+		}
+		if a != flowNone {
+			got = append(got, int(a)*100+i)
+		}
+	}
+	// A probe after 15 s of silence, lost 1 s later: escape.
+	if len(got) < 2 || got[0] < 100+59 || got[0] > 100+61 || got[1] != got[0]-100+int(flowEscapeNow)*100+5 {
+		t.Fatalf("actions (action*100+tick) = %v, want a probe at about tick 60 and an escape 5 ticks later (seen, then 1 s)", got)
+	}
+}
+
+// A client that only receives (a download over UDP): when the data stops,
+// it is probed after ProbeInterval, and escapes when the probe is lost.
+func TestFlowWatchReceiveOnlyNoticesDeadBackend(t *testing.T) {
+	s := newFlowSim(t)
+	s.run(40, func(int) { s.c.heard, s.c.heardData = true, true })
+	var got []int
+	for i := 0; i < 4*20; i++ {
+		s.now = s.now.Add(simTick)
+		a := s.step()
+		if a == flowProbe {
+			s.initiate()
+		}
+		if a != flowNone {
+			got = append(got, int(a)*100+i)
+		}
+	}
+	if len(got) < 2 || got[0] != 100+59 || got[1] != int(flowEscapeNow)*100+64 {
+		t.Fatalf("actions (action*100+tick) = %v, want a probe 15 s after the stream stopped and an escape 1 s later", got)
+	}
 }

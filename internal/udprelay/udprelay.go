@@ -1,7 +1,8 @@
 // Package udprelay stands in for the addresses of one UDP server in tests
 // and demos: each relay listens on one address and relays datagrams to the
 // real server and back, and can be cut (dropping everything, both ways,
-// like a dead path) and restored.
+// like a dead path) and restored, or impaired with random loss, delay and
+// jitter (impair.go).
 package udprelay
 
 import (
@@ -24,6 +25,7 @@ type Relay struct {
 	out    atomic.Int64
 	wg     sync.WaitGroup
 	once   sync.Once
+	imp    impairer
 }
 
 // Cut drops everything from now on; Restore relays again.
@@ -102,7 +104,7 @@ func (r *Relay) start() {
 			}
 			r.client.Store(&from)
 			r.in.Add(1)
-			r.fwd.WriteToUDPAddrPort(buf[:n], r.target)
+			r.forward(buf[:n], func(b []byte) { r.fwd.WriteToUDPAddrPort(b, r.target) })
 		}
 	}()
 	go func() {
@@ -118,14 +120,17 @@ func (r *Relay) start() {
 				continue
 			}
 			r.out.Add(1)
-			r.listen.WriteToUDPAddrPort(buf[:n], *c)
+			to := *c
+			r.forward(buf[:n], func(b []byte) { r.listen.WriteToUDPAddrPort(b, to) })
 		}
 	}()
 }
 
-// Close stops the relay and waits for its goroutines. Idempotent.
+// Close stops the relay and waits for its goroutines and the datagrams
+// it holds (dropped). Idempotent.
 func (r *Relay) Close() {
 	r.once.Do(func() {
+		r.alive.Store(false)
 		r.listen.Close()
 		r.fwd.Close()
 		r.wg.Wait()
