@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/wghooks/wghooks/hooks"
+	"github.com/wghooks/wghooks/internal/peerrow"
 )
 
 const stateSchema = `
@@ -32,26 +33,13 @@ CREATE INDEX IF NOT EXISTS peer_state_recent ON peer_state (last_handshake);
 
 var _ hooks.StateStore = (*Store)(nil)
 
-// validState reports what is wrong with s as a state to record.
-func validState(s hooks.PeerState) error {
-	switch ep := s.Endpoint; {
-	case s.Key == (hooks.PublicKey{}):
-		return fmt.Errorf("no public key")
-	case !ep.IsValid() || ep.Port() == 0 || ep.Addr().IsUnspecified():
-		return fmt.Errorf("invalid endpoint %q", ep)
-	case s.LastHandshake.IsZero():
-		return fmt.Errorf("no last handshake")
-	}
-	return nil
-}
-
 // SavePeerState implements hooks.StateStore: one transaction for the
 // batch; per key, the later LastHandshake wins, within the batch and
 // against what is stored. An invalid entry fails the whole batch before
 // anything is written, naming it.
 func (s *Store) SavePeerState(ctx context.Context, states []hooks.PeerState) error {
 	for i, st := range states {
-		if err := validState(st); err != nil {
+		if err := peerrow.ValidState(st); err != nil {
 			return fmt.Errorf("failed to save peer state %d (%s): %w", i, st.Key, err)
 		}
 	}
