@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	wgconn "golang.zx2c4.com/wireguard/conn"
 	wgdevice "golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tai64n"
 
@@ -138,7 +139,14 @@ type jitClient struct {
 
 func newJITClient(t testing.TB, addr string, server *testkit.Node) *jitClient {
 	t.Helper()
-	b := testkit.NewCountingBind(nil)
+	return newJITClientOn(t, addr, server, nil)
+}
+
+// newJITClientOn is newJITClient sending through inner (nil: upstream's
+// default bind), e.g. a testkit.SourceBind on an address of its own.
+func newJITClientOn(t testing.TB, addr string, server *testkit.Node, inner wgconn.Bind) *jitClient {
+	t.Helper()
+	b := testkit.NewCountingBind(inner)
 	n, d := testkit.NewUpstream(t, addr, b)
 	testkit.AddPeer(t, d, server, true)
 	return &jitClient{Node: n, dev: d, bind: b}
