@@ -32,11 +32,14 @@ func jitMassArrival(t *testing.T, newStore func(testing.TB) benchPeerStore) {
 	}
 	testkit.CheckLeaks(t)
 	store := newStore(t)
-	batch, ok := store.Provider.(hooks.BatchProvider)
+	batch, ok := store.Provider.(interface {
+		hooks.Provider
+		hooks.BatchProvider
+	})
 	if !ok {
 		t.Fatalf("%T does not answer in batches", store.Provider)
 	}
-	prov := &countingBatchProvider{Provider: store.Provider, batch: batch}
+	prov := testkit.NewCountingStore(batch)
 	server, sd := newJITServer(t, prov, device.JITConfig{}, nil, nil)
 
 	type client struct {
@@ -90,7 +93,7 @@ func jitMassArrival(t *testing.T, newStore func(testing.TB) benchPeerStore) {
 			t.Errorf("client %d not installed", i)
 		}
 	}
-	single, batched, batches := prov.counts()
+	single, batched, batches := prov.Counts()
 	t.Logf("%d clients in %v, %d retransmitted, %d cookie replies; store asked %d keys one by one and %d in %d batches",
 		clients, took.Round(time.Millisecond), retransmitted, cookies, single, batched, batches)
 	st := sd.Stats()
@@ -99,34 +102,4 @@ func jitMassArrival(t *testing.T, newStore func(testing.TB) benchPeerStore) {
 	if batches == 0 {
 		t.Errorf("the store was never asked for a batch (%d lookups one by one)", single)
 	}
-}
-
-// countingBatchProvider is a store counting its lookups, one by one and
-// batched.
-type countingBatchProvider struct {
-	hooks.Provider
-	batch                    hooks.BatchProvider
-	mu                       sync.Mutex
-	single, batched, batches int
-}
-
-func (p *countingBatchProvider) LookupPeer(ctx context.Context, k hooks.PublicKey) (hooks.PeerConfig, error) {
-	p.mu.Lock()
-	p.single++
-	p.mu.Unlock()
-	return p.Provider.LookupPeer(ctx, k)
-}
-
-func (p *countingBatchProvider) LookupPeers(ctx context.Context, keys []hooks.PublicKey) ([]hooks.PeerResult, error) {
-	p.mu.Lock()
-	p.batched += len(keys)
-	p.batches++
-	p.mu.Unlock()
-	return p.batch.LookupPeers(ctx, keys)
-}
-
-func (p *countingBatchProvider) counts() (single, batched, batches int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.single, p.batched, p.batches
 }

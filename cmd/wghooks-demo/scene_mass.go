@@ -34,7 +34,7 @@ func sceneMass(tl *timeline) error {
 		return err
 	}
 	defer done()
-	store := &massStore{Store: db}
+	store := testkit.NewCountingStore(db)
 
 	gw, err := startNode("gateway", "198.18.50.1", testkit.Keypair{}, 0, device.Config{
 		JIT: device.JITConfig{Provider: store},
@@ -101,7 +101,7 @@ func sceneMass(tl *timeline) error {
 		}
 		most = max(most, n)
 	}
-	single, batched, batches := store.counts()
+	single, batched, batches := store.Counts()
 	resent := "no client needed a second initiation"
 	if retransmitted > 0 {
 		resent = fmt.Sprintf("%d retransmitted their initiation (upstream does after 5 s), the most any sent is %d", retransmitted, most)
@@ -138,33 +138,4 @@ func massCheckSources() error {
 		return fmt.Errorf("the clients need addresses of their own on loopback (127.3.0.0/16): %w", err)
 	}
 	return c.Close()
-}
-
-// massStore is the SQLite store counting how the gateway asked it: one
-// key at a time (hooks.Provider) or in batches (hooks.BatchProvider).
-type massStore struct {
-	*sqlstore.Store
-	mu                       sync.Mutex
-	single, batched, batches int
-}
-
-func (s *massStore) LookupPeer(ctx context.Context, k hooks.PublicKey) (hooks.PeerConfig, error) {
-	s.mu.Lock()
-	s.single++
-	s.mu.Unlock()
-	return s.Store.LookupPeer(ctx, k)
-}
-
-func (s *massStore) LookupPeers(ctx context.Context, keys []hooks.PublicKey) ([]hooks.PeerResult, error) {
-	s.mu.Lock()
-	s.batched += len(keys)
-	s.batches++
-	s.mu.Unlock()
-	return s.Store.LookupPeers(ctx, keys)
-}
-
-func (s *massStore) counts() (single, batched, batches int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.single, s.batched, s.batches
 }

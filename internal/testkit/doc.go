@@ -31,6 +31,8 @@
 //   - leak.go: the goroutine-leak check at Cleanup (CheckLeaks).
 //   - uapi.go: a device with its UAPI served on a socket, and raw protocol
 //     text spoken to it (Device, ServeUAPI, Raw, RoundTrip, Reply).
+//   - countingstore.go: a peer store counting lookups one by one and in
+//     batches (CountingStore).
 //   - statestore.go: the hooks.StateStore contract, the same checks for
 //     every store (CheckStateStore).
 //
