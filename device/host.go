@@ -53,9 +53,9 @@ func (h host) Configure(origin string, c feature.Config) error {
 
 // upstreamView reads upstream's runtime state through its get reply.
 func (d *Device) upstreamView() (feature.View, error) {
-	var b strings.Builder
-	if err := d.wg.IpcGetOperation(&b); err != nil {
+	var r feature.ViewReader
+	if err := d.wg.IpcGetOperation(&r); err != nil {
 		return feature.View{}, fmt.Errorf("failed to read device state: %w", err)
 	}
-	return feature.ParseView(b.String()), nil
+	return r.View(), nil
 }

@@ -38,11 +38,11 @@ func TestPeerStatsParserSplitWrites(t *testing.T) {
 	d.peers.keys[held] = struct{}{} // the second peer is not in the view
 
 	parse := func(chunks []string) []PeerStats {
-		p := peerStatsParser{d: d}
+		r := d.peerStatsReader()
 		for _, c := range chunks {
-			p.Write([]byte(c))
+			r.Write([]byte(c))
 		}
-		return p.finish()
+		return peerStatsOf(r.View())
 	}
 	if got := parse([]string{reply}); !reflect.DeepEqual(got, want) {
 		t.Fatalf("one write: %+v, want %+v", got, want)

@@ -1,10 +1,10 @@
 package feature
 
 import (
+	"bytes"
 	"encoding/hex"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/crypto/curve25519"
@@ -17,11 +17,12 @@ import (
 
 // PeerView is one peer as upstream reports it.
 type PeerView struct {
-	PublicKey Key
-	Endpoint  string         // normalized (IPv4 unmapped); "" when none
-	Addr      netip.AddrPort // the endpoint as upstream reports it; invalid when none
-	Handshake time.Time      // zero when none in this process
-	Rx, Tx    uint64
+	PublicKey  Key
+	Endpoint   string         // normalized (IPv4 unmapped); "" when none
+	Addr       netip.AddrPort // the endpoint as upstream reports it; invalid when none
+	Handshake  time.Time      // zero when none in this process
+	Rx, Tx     uint64
+	AllowedIPs []netip.Prefix // in upstream's order; shares a backing array with the other peers'
 }
 
 // View is the upstream device's state, read through its get reply (about
@@ -48,52 +49,127 @@ func (v *View) PublicKey() (pub Key, ok bool) {
 
 // ParseView reads upstream's get reply. It is pure.
 func ParseView(get string) View {
-	var v View
-	var cur *PeerView
-	var sec, nsec int64
-	flush := func() {
-		if cur != nil && (sec != 0 || nsec != 0) {
-			cur.Handshake = time.Unix(sec, nsec)
-		}
-		sec, nsec = 0, 0
+	var r ViewReader
+	r.Write([]byte(get))
+	return r.View()
+}
+
+// ViewReader reads upstream's get reply as upstream writes it (an
+// io.Writer for IpcGetOperation: no copy of the whole reply, any split of
+// the writes). Preshared keys are skipped as they stream by.
+type ViewReader struct {
+	// Keep, when set, selects the peers to read; the others are skipped.
+	Keep func(Key) bool
+
+	partial  []byte // a line split across writes
+	v        View
+	cur      int      // index of the peer being read in v.Peers; -1: none
+	spans    [][2]int // v.Peers[i]'s window of prefixes
+	prefixes []netip.Prefix
+	sec      int64
+	nsec     int64
+	started  bool
+}
+
+// Write reads the next part of the reply.
+func (r *ViewReader) Write(b []byte) (int, error) {
+	if !r.started {
+		r.started, r.cur = true, -1
 	}
-	for _, line := range strings.Split(get, "\n") {
-		key, value, ok := strings.Cut(line, "=")
-		if !ok {
-			continue
+	n := len(b)
+	if len(r.partial) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			r.partial = append(r.partial, b...)
+			return n, nil
 		}
-		switch {
-		case key == "public_key":
-			flush()
-			k, err := hex.DecodeString(value)
-			if err != nil || len(k) != 32 {
-				cur = nil
-				continue
+		r.partial = append(r.partial, b[:i]...)
+		r.line(r.partial)
+		r.partial = r.partial[:0]
+		b = b[i+1:]
+	}
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			break
+		}
+		r.line(b[:i])
+		b = b[i+1:]
+	}
+	r.partial = append(r.partial, b...)
+	return n, nil
+}
+
+// View reads what is left and returns the state.
+func (r *ViewReader) View() View {
+	if !r.started {
+		r.started, r.cur = true, -1
+	}
+	r.line(r.partial)
+	r.partial = r.partial[:0]
+	r.flush()
+	// Each peer's prefixes are a window of one array, set once it is
+	// complete (appends may have moved it).
+	for i := range r.v.Peers {
+		r.v.Peers[i].AllowedIPs = r.prefixes[r.spans[i][0]:r.spans[i][1]:r.spans[i][1]]
+	}
+	return r.v
+}
+
+// flush ends the current peer.
+func (r *ViewReader) flush() {
+	if r.cur >= 0 {
+		if r.sec != 0 || r.nsec != 0 {
+			r.v.Peers[r.cur].Handshake = time.Unix(r.sec, r.nsec)
+		}
+		r.spans[r.cur][1] = len(r.prefixes)
+	}
+	r.cur, r.sec, r.nsec = -1, 0, 0
+}
+
+func (r *ViewReader) line(l []byte) {
+	key, value, ok := bytes.Cut(l, []byte{'='})
+	if !ok {
+		return
+	}
+	if string(key) == "public_key" {
+		r.flush()
+		var k Key
+		if n, err := hex.Decode(k[:], value); err != nil || n != len(k) || (r.Keep != nil && !r.Keep(k)) {
+			return
+		}
+		r.v.Peers = append(r.v.Peers, PeerView{PublicKey: k})
+		r.spans = append(r.spans, [2]int{len(r.prefixes), len(r.prefixes)})
+		r.cur = len(r.v.Peers) - 1
+		return
+	}
+	if r.cur < 0 {
+		if string(key) == "private_key" && len(r.v.Peers) == 0 {
+			var k [32]byte
+			if n, err := hex.Decode(k[:], value); err == nil && n == len(k) {
+				r.v.PrivateKey = k
 			}
-			v.Peers = append(v.Peers, PeerView{})
-			cur = &v.Peers[len(v.Peers)-1]
-			copy(cur.PublicKey[:], k)
-		case cur == nil:
-			if key == "private_key" {
-				if k, err := hex.DecodeString(value); err == nil && len(k) == 32 {
-					copy(v.PrivateKey[:], k)
-				}
-			}
-		case key == "endpoint":
-			cur.Endpoint = NormalizeEndpoint(value)
-			cur.Addr, _ = netip.ParseAddrPort(value)
-		case key == "last_handshake_time_sec":
-			sec, _ = strconv.ParseInt(value, 10, 64)
-		case key == "last_handshake_time_nsec":
-			nsec, _ = strconv.ParseInt(value, 10, 64)
-		case key == "rx_bytes":
-			cur.Rx, _ = strconv.ParseUint(value, 10, 64)
-		case key == "tx_bytes":
-			cur.Tx, _ = strconv.ParseUint(value, 10, 64)
+		}
+		return
+	}
+	p := &r.v.Peers[r.cur]
+	switch string(key) {
+	case "endpoint":
+		p.Endpoint = NormalizeEndpoint(string(value))
+		p.Addr, _ = netip.ParseAddrPort(string(value))
+	case "last_handshake_time_sec":
+		r.sec, _ = strconv.ParseInt(string(value), 10, 64)
+	case "last_handshake_time_nsec":
+		r.nsec, _ = strconv.ParseInt(string(value), 10, 64)
+	case "rx_bytes":
+		p.Rx, _ = strconv.ParseUint(string(value), 10, 64)
+	case "tx_bytes":
+		p.Tx, _ = strconv.ParseUint(string(value), 10, 64)
+	case "allowed_ip":
+		if pfx, err := netip.ParsePrefix(string(value)); err == nil {
+			r.prefixes = append(r.prefixes, pfx)
 		}
 	}
-	flush()
-	return v
 }
 
 // ByPeer maps each peer with an endpoint to it.
