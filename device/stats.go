@@ -12,6 +12,10 @@ type Stats struct {
 	ProviderLookups                    uint64
 	LookupsRefused                     uint64  // initiations from new sources over the lookup budget, not decoded
 	ProviderLatencySeconds             float64 // sum over lookups
+	InitiationsDecoded                 uint64  // initiations wghooks authenticated itself (just-in-time peers)
+	DecodeSeconds                      float64 // sum over those decodes
+	InstallTransactions                uint64  // just-in-time installs, one upstream transaction each (a batch is one)
+	InstallSeconds                     float64 // sum over those transactions
 	Drains                             uint64
 	EndpointFailovers                  uint64
 	SourceResets                       uint64
@@ -43,6 +47,10 @@ func (d *Device) Stats() Stats {
 		ProviderLookups:        c.ProviderLookups.Load(),
 		LookupsRefused:         c.LookupsRefused.Load(),
 		ProviderLatencySeconds: float64(c.ProviderLatencyNanos.Load()) / 1e9,
+		InitiationsDecoded:     c.InitiationsDecoded.Load(),
+		DecodeSeconds:          float64(c.DecodeNanos.Load()) / 1e9,
+		InstallTransactions:    c.InstallTransactions.Load(),
+		InstallSeconds:         float64(c.InstallNanos.Load()) / 1e9,
 		Drains:                 c.Drains.Load(),
 		EndpointFailovers:      c.EndpointFailovers.Load(),
 		SourceResets:           c.SourceResets.Load(),

@@ -62,6 +62,8 @@ type collector struct {
 	descs   []*prometheus.Desc
 	bytes   *prometheus.Desc
 	latency *prometheus.Desc
+	decode  *prometheus.Desc
+	install *prometheus.Desc
 	ready   *prometheus.Desc
 }
 
@@ -76,6 +78,8 @@ func newCollector(d *device.Device, iface string) *collector {
 	}
 	c.bytes = prometheus.NewDesc("wghooks_transfer_bytes_total", "UDP payload bytes through the device's sockets, by direction (rx, tx).", []string{"direction"}, labels)
 	c.latency = prometheus.NewDesc("wghooks_provider_latency_seconds", "Peer provider lookups and their total time.", nil, labels)
+	c.decode = prometheus.NewDesc("wghooks_initiation_decode_seconds", "Initiations from new sources that wghooks authenticated itself before a just-in-time lookup (two X25519 each), and their total time.", nil, labels)
+	c.install = prometheus.NewDesc("wghooks_peer_install_seconds", "Just-in-time install transactions (one upstream configuration change each; a batch is one), and their total time.", nil, labels)
 	c.ready = prometheus.NewDesc("wghooks_ready", "1 when /readyz answers 200.", nil, labels)
 	return c
 }
@@ -86,6 +90,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	ch <- c.bytes
 	ch <- c.latency
+	ch <- c.decode
+	ch <- c.install
 	ch <- c.ready
 }
 
@@ -97,5 +103,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(s.RxBytes), "rx")
 	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(s.TxBytes), "tx")
 	ch <- prometheus.MustNewConstSummary(c.latency, s.ProviderLookups, s.ProviderLatencySeconds, nil)
+	ch <- prometheus.MustNewConstSummary(c.decode, s.InitiationsDecoded, s.DecodeSeconds, nil)
+	ch <- prometheus.MustNewConstSummary(c.install, s.InstallTransactions, s.InstallSeconds, nil)
 	ch <- prometheus.MustNewConstMetric(c.ready, prometheus.GaugeValue, b2f(Ready(c.d) == ""))
 }

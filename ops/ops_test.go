@@ -100,7 +100,7 @@ func TestMetricsParse(t *testing.T) {
 	for _, name := range []string{
 		"wghooks_handshakes_sent_total", "wghooks_handshakes_received_total", "wghooks_handshake_failures_total",
 		"wghooks_peers_installed_total", "wghooks_peers_evicted_total", "wghooks_peers", "wghooks_peer_misses_total",
-		"wghooks_provider_latency_seconds", "wghooks_provider_errors_total", "wghooks_lookups_refused_total", "wghooks_drains_total",
+		"wghooks_provider_latency_seconds", "wghooks_initiation_decode_seconds", "wghooks_peer_install_seconds", "wghooks_provider_errors_total", "wghooks_lookups_refused_total", "wghooks_drains_total",
 		"wghooks_endpoint_failovers_total", "wghooks_source_resets_total", "wghooks_flow_escapes_total",
 		"wghooks_transfer_bytes_total", "wghooks_up", "wghooks_draining", "wghooks_ready", "go_goroutines",
 	} {

@@ -46,6 +46,12 @@ func TestJITFirstHandshakeOneInitiation(t *testing.T) {
 	if st := sd.Stats(); st.PeersInstalled != 4 || st.PeerMisses != 4 {
 		t.Fatalf("stats: %d installed, %d misses; want 4 and 4", st.PeersInstalled, st.PeerMisses)
 	}
+	// Each first contact's own costs are measured: one decode (the
+	// authentication) and one install transaction each.
+	if st := sd.Stats(); st.InitiationsDecoded != 4 || st.InstallTransactions != 4 || st.DecodeSeconds <= 0 || st.InstallSeconds <= 0 {
+		t.Fatalf("stats: %d decodes in %vs, %d installs in %vs; want 4 and 4, timed",
+			st.InitiationsDecoded, st.DecodeSeconds, st.InstallTransactions, st.InstallSeconds)
+	}
 }
 
 // TestJITUnknownKeyNegativeCache: an unknown key is refused and the

@@ -16,12 +16,16 @@ type Counters struct {
 	ProviderLatencyNanos               atomic.Uint64 // sum over lookups
 	ProviderLookups                    atomic.Uint64
 	LookupsRefused                     atomic.Uint64 // initiations over the jit lookup budget
-	Drains                             atomic.Uint64
-	EndpointFailovers                  atomic.Uint64
-	SourceResets                       atomic.Uint64
-	FlowEscapes                        atomic.Uint64
-	Broadcasts                         atomic.Uint64
-	StaleWakes                         atomic.Uint64
-	GuardDropped, CookiesSent          atomic.Uint64
-	ReplaysDropped                     atomic.Uint64
+	// A first contact's own costs besides the lookup: authenticating the
+	// initiation (jit decode: es and ss) and the install transaction.
+	InitiationsDecoded, DecodeNanos   atomic.Uint64
+	InstallTransactions, InstallNanos atomic.Uint64
+	Drains                            atomic.Uint64
+	EndpointFailovers                 atomic.Uint64
+	SourceResets                      atomic.Uint64
+	FlowEscapes                       atomic.Uint64
+	Broadcasts                        atomic.Uint64
+	StaleWakes                        atomic.Uint64
+	GuardDropped, CookiesSent         atomic.Uint64
+	ReplaysDropped                    atomic.Uint64
 }

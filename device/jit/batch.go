@@ -332,7 +332,11 @@ func (j *JIT) applyAnswers(as []answer) []error {
 		}
 		c.Peers = append(c.Peers, InstallConfig(as[i].key, applied))
 	}
-	if err := j.host.Configure(j.Name(), c); err != nil {
+	began := time.Now()
+	err := j.host.Configure(j.Name(), c)
+	j.c.InstallTransactions.Add(1)
+	j.c.InstallNanos.Add(uint64(time.Since(began)))
+	if err != nil {
 		if len(ok) == 1 {
 			errs[ok[0]] = fmt.Errorf("failed to install peer %s: %w", feature.ShortKey(as[ok[0]].key), err)
 		} else {

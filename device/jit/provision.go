@@ -385,7 +385,10 @@ func (j *JIT) handle(job decodeJob) {
 	if id == nil {
 		return
 	}
+	began := time.Now()
 	init, err := id.Decode(job.pkt[:])
+	j.c.InitiationsDecoded.Add(1)
+	j.c.DecodeNanos.Add(uint64(time.Since(began)))
 	if err != nil {
 		j.host.Verbosef("jit: dropped initiation from %s: %v", job.src, err)
 		return
