@@ -92,6 +92,13 @@ func sceneJIT(tl *timeline) error {
 	inits := alice.dev.Stats().HandshakesSent
 	tl.say("alice fetched %q in %s", body, tl.since(t0))
 	tl.say("peer provisioned on first contact in %s, exactly %d initiation", inst[0].Latency.Round(10*time.Microsecond), inits)
+	if st := gw.dev.Stats(); st.InitiationsDecoded > 0 && st.ProviderLookups > 0 && st.InstallTransactions > 0 {
+		ms := func(sum float64, n uint64) string {
+			return (time.Duration(sum * 1e9 / float64(n))).Round(10 * time.Microsecond).String()
+		}
+		tl.say("  of which: authenticating alice's initiation %s, asking the store %s, installing her peer %s (the rest: queues, then upstream answers as for any peer)",
+			ms(st.DecodeSeconds, st.InitiationsDecoded), ms(st.ProviderLatencySeconds, st.ProviderLookups), ms(st.InstallSeconds, st.InstallTransactions))
+	}
 
 	mallory, err := startNode("mallory", "198.18.1.66", testkit.Keypair{}, 0, device.Config{})
 	if err != nil {
