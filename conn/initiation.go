@@ -105,46 +105,78 @@ func (id *Identity) CheckMAC1(packet []byte) bool {
 // matching ErrNotInitiation, ErrBadMAC1, ErrBadStatic or ErrBadTimestamp
 // when the packet fails the corresponding step. packet is only read.
 func (id *Identity) Decode(packet []byte) (Initiation, error) {
-	var out Initiation
+	o, err := id.Open(packet)
+	if err != nil {
+		return Initiation{}, err
+	}
+	return o.Authenticate()
+}
+
+// Opened is an initiation whose static key is decrypted (es) but not yet
+// authenticated (ss): anyone can encrypt any key to the responder, so
+// Initiator is only a claim until Authenticate.
+type Opened struct {
+	// Initiator is the claimed initiator's static public key.
+	Initiator [32]byte
+	// Sender is the initiator's session index.
+	Sender uint32
+
+	id        *Identity
+	hash      [blake2s.Size]byte
+	chainKey  [blake2s.Size]byte
+	timestamp [tai64n.TimestampSize + chacha20poly1305.Overhead]byte
+}
+
+// Open is Decode's first half: mac1 and es, one X25519. A caller that only
+// needs the claimed key (to pass the packet to a device that holds it and
+// authenticates it itself) stops here.
+func (id *Identity) Open(packet []byte) (*Opened, error) {
 	if len(packet) != MessageInitiationSize || binary.LittleEndian.Uint32(packet) != MessageInitiation {
-		return out, ErrNotInitiation
+		return nil, ErrNotInitiation
 	}
 	if !id.checker.CheckMAC1(packet) {
-		return out, ErrBadMAC1
+		return nil, ErrBadMAC1
 	}
+	o := &Opened{id: id, Sender: binary.LittleEndian.Uint32(packet[initOffSender:])}
 	ephemeral := packet[initOffEphemeral:initOffStatic]
 	static := packet[initOffStatic:initOffTimestamp]
-	timestamp := packet[initOffTimestamp:initOffMAC1]
+	copy(o.timestamp[:], packet[initOffTimestamp:initOffMAC1])
 
-	var hash, chainKey [blake2s.Size]byte
 	var key [chacha20poly1305.KeySize]byte
-	mixHash(&hash, &id.hash0, ephemeral)
-	wgdevice.KDF1(&chainKey, wgdevice.InitialChainKey[:], ephemeral)
+	mixHash(&o.hash, &id.hash0, ephemeral)
+	wgdevice.KDF1(&o.chainKey, wgdevice.InitialChainKey[:], ephemeral)
 
 	// es: decrypt the initiator's static key.
 	es, err := id.dh(ephemeral)
 	if err != nil {
-		return out, fmt.Errorf("%w: %v", ErrBadStatic, err)
+		return nil, fmt.Errorf("%w: %v", ErrBadStatic, err)
 	}
-	wgdevice.KDF2(&chainKey, &key, chainKey[:], es)
+	wgdevice.KDF2(&o.chainKey, &key, o.chainKey[:], es)
 	aead, _ := chacha20poly1305.New(key[:])
 	var zeroNonce [chacha20poly1305.NonceSize]byte
-	if _, err := aead.Open(out.Initiator[:0], zeroNonce[:], static, hash[:]); err != nil {
-		return out, ErrBadStatic
+	if _, err := aead.Open(o.Initiator[:0], zeroNonce[:], static, o.hash[:]); err != nil {
+		return nil, ErrBadStatic
 	}
-	mixHash(&hash, &hash, static)
+	mixHash(&o.hash, &o.hash, static)
+	return o, nil
+}
 
-	// ss: authenticate it by opening the timestamp.
-	ss, err := id.dh(out.Initiator[:])
+// Authenticate is Decode's second half: ss, one X25519, opens the
+// timestamp, which only the holder of Initiator's private key can seal.
+func (o *Opened) Authenticate() (Initiation, error) {
+	out := Initiation{Initiator: o.Initiator, Sender: o.Sender}
+	ss, err := o.id.dh(o.Initiator[:])
 	if err != nil {
-		return out, fmt.Errorf("%w: %v", ErrBadTimestamp, err)
+		return Initiation{}, fmt.Errorf("%w: %v", ErrBadTimestamp, err)
 	}
-	wgdevice.KDF2(&chainKey, &key, chainKey[:], ss)
-	aead, _ = chacha20poly1305.New(key[:])
-	if _, err := aead.Open(out.Timestamp[:0], zeroNonce[:], timestamp, hash[:]); err != nil {
-		return out, ErrBadTimestamp
+	var chainKey [blake2s.Size]byte
+	var key [chacha20poly1305.KeySize]byte
+	wgdevice.KDF2(&chainKey, &key, o.chainKey[:], ss)
+	aead, _ := chacha20poly1305.New(key[:])
+	var zeroNonce [chacha20poly1305.NonceSize]byte
+	if _, err := aead.Open(out.Timestamp[:0], zeroNonce[:], o.timestamp[:], o.hash[:]); err != nil {
+		return Initiation{}, ErrBadTimestamp
 	}
-	out.Sender = binary.LittleEndian.Uint32(packet[initOffSender:])
 	return out, nil
 }
 

@@ -204,6 +204,34 @@ func TestDecode(t *testing.T) {
 	}
 }
 
+// TestOpenClaimsAuthenticateProves: Open names the key an initiation
+// claims, an impersonation's too; only Authenticate tells the real
+// initiator from one who cannot prove the key.
+func TestOpenClaimsAuthenticateProves(t *testing.T) {
+	initiator, responder, victim, eph := newTestKey(t), newTestKey(t), newTestKey(t), newTestKey(t)
+	id := mustIdentity(t, responder.priv)
+	ts := tai64n.Now()
+	impersonation, err := SealInitiationClaiming(victim.pub, initiator.priv, responder.pub, eph.priv, 7, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := id.Open(impersonation)
+	if err != nil || o.Initiator != victim.pub || o.Sender != 7 {
+		t.Fatalf("Open(impersonation) = %+v, %v; want the victim's key claimed, sender 7", o, err)
+	}
+	if _, err := o.Authenticate(); !errors.Is(err, ErrBadTimestamp) {
+		t.Fatalf("Authenticate(impersonation) = %v; want %v", err, ErrBadTimestamp)
+	}
+	o, err = id.Open(seal(t, initiator, responder.pub, ts))
+	if err != nil || o.Initiator != initiator.pub {
+		t.Fatalf("Open(valid) = %+v, %v", o, err)
+	}
+	got, err := o.Authenticate()
+	if err != nil || got.Initiator != initiator.pub || got.Timestamp != ts {
+		t.Fatalf("Authenticate(valid) = %+v, %v", got, err)
+	}
+}
+
 func TestResponseReceiver(t *testing.T) {
 	b := make([]byte, MessageResponseSize)
 	b[0] = MessageResponse

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wghooks/wghooks/conn"
 	"github.com/wghooks/wghooks/device"
 	"github.com/wghooks/wghooks/hooks"
 	"github.com/wghooks/wghooks/hooks/httpprovider"
@@ -461,5 +462,51 @@ func TestJITPersistentKeepalive(t *testing.T) {
 	})
 	if n := log.Count("Failed to send handshake initiation"); n != 0 {
 		t.Fatalf("the device tried %d initiations of its own", n)
+	}
+}
+
+// TestJITHeldKeyPassedToDevice: an initiation from a new source claiming
+// a key the gateway already holds goes to the device, which authenticates
+// it itself: a forged claim of that key gets no answer, the genuine
+// initiation behind it gets its response, and neither costs a lookup.
+func TestJITHeldKeyPassedToDevice(t *testing.T) {
+	testkit.CheckLeaks(t)
+	p := newJITProvider()
+	server, sd := newJITServer(t, p, device.JITConfig{}, nil, nil)
+	held, attacker := testkit.NewKeypair(), testkit.NewKeypair()
+	if err := sd.IpcSet(testkit.UAPI("public_key", held.PubHex(), "allowed_ip", "198.18.1.7/32")); err != nil {
+		t.Fatal(err)
+	}
+	s := newJITSender(t, server)
+	readResponse := func(within time.Duration) (uint32, bool) {
+		buf := make([]byte, 256)
+		s.c.SetReadDeadline(time.Now().Add(within))
+		for {
+			n, err := s.c.Read(buf)
+			if err != nil {
+				return 0, false
+			}
+			if r, ok := conn.ResponseReceiver(buf[:n]); ok {
+				return r, true
+			}
+		}
+	}
+
+	forged := s.claiming(t, held.Pub, attacker)
+	s.send(t, forged)
+	if r, ok := readResponse(time.Second); ok {
+		t.Fatalf("the device answered a forged claim of a key it holds (receiver %d)", r)
+	}
+	genuine := s.initiation(t, held)
+	s.send(t, genuine)
+	r, ok := readResponse(10 * time.Second)
+	if !ok || r != conn.InitiationSender(genuine) {
+		t.Fatalf("genuine initiation of a held key: response %v (receiver %d), want one for sender %d", ok, r, conn.InitiationSender(genuine))
+	}
+	if n := p.totalCalls(); n != 0 {
+		t.Fatalf("provider asked %d times about a key the device holds, want 0", n)
+	}
+	if st := sd.Stats(); st.InitiationsDecoded != 2 || st.PeerMisses != 0 {
+		t.Fatalf("stats: %d decoded, %d misses; want 2 (both initiations, from a new source) and 0", st.InitiationsDecoded, st.PeerMisses)
 	}
 }

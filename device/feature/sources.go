@@ -13,9 +13,10 @@ import (
 // provisioning look at more closely.
 //
 // Only the device's own handshake messages make a source known (the core
-// calls Seen from its send hook): an authenticated initiation may be a
-// replay (upstream rejects its timestamp), so decoding one only names the
-// owner of a source the device may answer next (Learn).
+// calls Seen from its send hook): a decoded initiation may be a replay or
+// a claim of a key its sender cannot prove (upstream rejects either), so
+// decoding one only names the owner of a source the device may answer
+// next (Learn).
 
 const (
 	// MaxSources bounds the set; past it new sources are not remembered.
@@ -65,8 +66,8 @@ func (s *Sources) Seen(src netip.AddrPort, now time.Time) {
 	s.m[src] = e
 }
 
-// Learn records that src carried an authenticated initiation from owner;
-// src becomes known when the device answers it.
+// Learn records that src carried an initiation naming owner; src becomes
+// known when the device answers it, which only the key's holder gets.
 func (s *Sources) Learn(src netip.AddrPort, owner Key, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

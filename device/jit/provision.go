@@ -11,10 +11,10 @@ package jit
 //     source it checks mac1, stands back while the device is under load,
 //     rate-limits per source IP and over all sources (budget.go), and
 //     holds a copy for the decoders.
-//  2. A decoder goroutine authenticates the initiator (conn.Identity:
-//     es and ss DH). A key the device holds is re-injected at once (one
-//     extra DH on a known peer's first contact from a new address). A key
-//     it does not hold is a peer miss.
+//  2. A decoder goroutine decrypts the initiator's static key
+//     (conn.Identity.Open: es). A key the device holds is re-injected at
+//     once: the device authenticates it itself. Any other key is
+//     authenticated (ss) and is a peer miss.
 //  3. A miss keeps only the newest initiation per key, unless the
 //     negative cache says the key was unknown a moment ago, and is queued
 //     for the batchers (batch.go): the misses waiting are asked about
@@ -378,22 +378,37 @@ func (j *JIT) decodeLoop() {
 	}
 }
 
-// handle authenticates one initiation and routes it: known key to the
-// device, unknown key to provisioning, anything forged nowhere.
+// handle decodes one initiation and routes it: a key the device holds
+// to the device, which authenticates it itself; an unknown key, once
+// authenticated, to provisioning; anything forged nowhere.
 func (j *JIT) handle(job decodeJob) {
 	id := j.host.Identity()
 	if id == nil {
 		return
 	}
 	began := time.Now()
-	init, err := id.Decode(job.pkt[:])
-	j.c.InitiationsDecoded.Add(1)
-	j.c.DecodeNanos.Add(uint64(time.Since(began)))
+	opened, err := id.Open(job.pkt[:])
+	spent := time.Since(began) // in X25519 and AEAD, for the counters
+	defer func() {
+		j.c.InitiationsDecoded.Add(1)
+		j.c.DecodeNanos.Add(uint64(spent))
+	}()
 	if err != nil {
 		j.host.Verbosef("jit: dropped initiation from %s: %v", job.src, err)
 		return
 	}
-	key := feature.Key(init.Initiator)
+	key := feature.Key(opened.Initiator)
+	if j.passHeld(key, job) {
+		return
+	}
+	// Unknown to the device: only an authenticated key may cost a lookup.
+	began = time.Now()
+	init, err := opened.Authenticate()
+	spent += time.Since(began)
+	if err != nil {
+		j.host.Verbosef("jit: dropped initiation from %s: %v", job.src, err)
+		return
+	}
 	j.mu.Lock()
 	if _, busy := j.provisioning[key]; busy {
 		kept := j.holdLocked(key, job, init.Timestamp)
@@ -409,11 +424,9 @@ func (j *JIT) handle(job decodeJob) {
 	// restore skips it.
 	delete(j.restoring, key)
 	if j.host.HasPeer(key) {
+		// Installed since passHeld looked.
 		j.mu.Unlock()
-		j.host.Sources().Learn(job.src, key, time.Now())
-		if !job.watched {
-			j.inject(job)
-		}
+		j.passToDevice(key, job)
 		return
 	}
 	j.c.PeerMisses.Add(1)
@@ -433,6 +446,36 @@ func (j *JIT) handle(job decodeJob) {
 	j.mu.Unlock()
 	if start {
 		j.host.Go(j.batchLoop)
+	}
+}
+
+// passHeld hands job to the device when the key it claims is one the
+// device holds and no lookup of it is under way, and says whether it did.
+// The device authenticates the initiation itself (upstream checks the
+// timestamp with the static-static secret it keeps per peer), so wghooks
+// skips its own ss: a known peer's first contact from a new address costs
+// one X25519 here, not two. A forged claim costs no lookup: the device
+// drops it, and its source never becomes known (that needs an answer).
+func (j *JIT) passHeld(key feature.Key, job decodeJob) bool {
+	j.mu.Lock()
+	_, busy := j.provisioning[key]
+	if busy || !j.host.HasPeer(key) {
+		j.mu.Unlock()
+		return false
+	}
+	delete(j.restoring, key)
+	j.mu.Unlock()
+	j.passToDevice(key, job)
+	return true
+}
+
+// passToDevice names key as the owner of job's source (it becomes known
+// when the device answers) and re-injects job, unless the device already
+// saw it (a watched initiation).
+func (j *JIT) passToDevice(key feature.Key, job decodeJob) {
+	j.host.Sources().Learn(job.src, key, time.Now())
+	if !job.watched {
+		j.inject(job)
 	}
 }
 
