@@ -72,9 +72,9 @@ type fleetStore struct {
 	loads atomic.Int32
 }
 
-func (s *fleetStore) LoadPeerState(ctx context.Context, since time.Time, limit int) ([]hooks.PeerState, error) {
+func (s *fleetStore) LoadPeerState(ctx context.Context, gateway hooks.PublicKey, since time.Time, limit int) ([]hooks.PeerState, error) {
 	s.loads.Add(1)
-	return s.fleetConn.LoadPeerState(ctx, since, limit)
+	return s.fleetConn.LoadPeerState(ctx, gateway, since, limit)
 }
 
 // fleetRig is a fleet of one gateway key: the shared store, the
@@ -166,7 +166,7 @@ func (r *fleetRig) firstGateway(tb testing.TB) (initSent, initRecv []int64) {
 		restartJITFirstContact(tb, c, a)
 	}
 	testkit.Eventually(tb, 10*time.Second, "the store to list every client", func() bool {
-		states, err := r.shared.admin.LoadPeerState(context.Background(), time.Now().Add(-time.Minute), 100)
+		states, err := r.shared.admin.LoadPeerState(context.Background(), r.key.Pub, time.Now().Add(-time.Minute), 100)
 		return err == nil && len(states) == len(r.clients)
 	})
 	a.close()
@@ -279,13 +279,13 @@ func TestFleetStateSavedOnDrain(t *testing.T) {
 		restartJITFirstContact(t, c, a)
 	}
 	ctx := context.Background()
-	if states, err := r.shared.admin.LoadPeerState(ctx, time.Time{}, 100); err != nil || len(states) != 0 {
+	if states, err := r.shared.admin.LoadPeerState(ctx, r.key.Pub, time.Time{}, 100); err != nil || len(states) != 0 {
 		t.Fatalf("before the drain the store holds %v (%v), want nothing", states, err)
 	}
 	if err := a.ours.DrainPeers(); err != nil {
 		t.Fatal(err)
 	}
-	states, err := r.shared.admin.LoadPeerState(ctx, time.Time{}, 100)
+	states, err := r.shared.admin.LoadPeerState(ctx, r.key.Pub, time.Time{}, 100)
 	if err != nil || len(states) != len(r.clients) {
 		t.Fatalf("after the drain the store holds %v (%v), want both clients", states, err)
 	}

@@ -85,11 +85,15 @@ const takeoverSource = "the fleet's state store"
 type stored struct {
 	sync.Mutex
 	saved map[feature.Key]hooks.PeerState
+	// gateway is the device's public key the saved states were written
+	// under: the store keeps each key's states apart, so a new private
+	// key starts from nothing saved.
+	gateway feature.Key
 }
 
 // storeChanges returns the states of the peers that have an endpoint and
-// a handshake and differ from saved. It is pure.
-func storeChanges(peers []feature.PeerView, saved map[feature.Key]hooks.PeerState) []hooks.PeerState {
+// a handshake and differ from saved, written by gateway. It is pure.
+func storeChanges(gateway feature.Key, peers []feature.PeerView, saved map[feature.Key]hooks.PeerState) []hooks.PeerState {
 	var out []hooks.PeerState
 	for _, p := range peers {
 		if !p.Addr.IsValid() || p.Handshake.IsZero() {
@@ -99,6 +103,7 @@ func storeChanges(peers []feature.PeerView, saved map[feature.Key]hooks.PeerStat
 			Key:           hooks.PublicKey(p.PublicKey),
 			Endpoint:      netip.AddrPortFrom(p.Addr.Addr().Unmap(), p.Addr.Port()),
 			LastHandshake: p.Handshake,
+			Gateway:       hooks.PublicKey(gateway),
 		}
 		if old, ok := saved[p.PublicKey]; ok && old.Endpoint == st.Endpoint && old.LastHandshake.Equal(st.LastHandshake) {
 			continue
@@ -134,17 +139,26 @@ func (r *Restart) saveStore(ctx context.Context, why string) error {
 	if err != nil {
 		return fmt.Errorf("failed to save state to the fleet's store: %w", err)
 	}
+	own, ok := v.PublicKey()
+	if !ok {
+		return nil // no key yet: nothing learned under one
+	}
 	r.state.Lock()
 	peers := r.withCarriedLocked(&v).Peers
 	r.state.Unlock()
-	return r.saveStoreLocked(ctx, peers, why)
+	return r.saveStoreLocked(ctx, own, peers, why)
 }
 
 // saveStoreLocked sends what changed in peers to the store, in batches,
-// and remembers what the store took. Called with the stored lock held.
-func (r *Restart) saveStoreLocked(ctx context.Context, peers []feature.PeerView, why string) error {
+// written by gateway (the device's public key), and remembers what the
+// store took. Called with the stored lock held.
+func (r *Restart) saveStoreLocked(ctx context.Context, gateway feature.Key, peers []feature.PeerView, why string) error {
 	s := &r.stored
-	changes := storeChanges(peers, s.saved)
+	if s.gateway != gateway {
+		clear(s.saved)
+		s.gateway = gateway
+	}
+	changes := storeChanges(gateway, peers, s.saved)
 	for len(changes) > 0 {
 		batch := changes[:min(storeBatch, len(changes))]
 		bctx, cancel := context.WithTimeout(ctx, storeTimeout)
@@ -222,13 +236,18 @@ func (r *Restart) takeoverStateLocked(own feature.Key, now time.Time) *stateFile
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), takeoverTimeout)
 	defer cancel()
-	states, err := r.store.LoadPeerState(ctx, now.Add(-r.cfg.TakeoverWindow), takeoverLimit)
+	// Only state written under this device's own key: a client answers
+	// an initiation only from the key it configured, so another fleet's
+	// (or a misconfigured machine's) state would cost initiations no
+	// client answers. Rows written before stores recorded the writer's
+	// key are not returned either.
+	states, err := r.store.LoadPeerState(ctx, hooks.PublicKey(own), now.Add(-r.cfg.TakeoverWindow), takeoverLimit)
 	if err != nil {
 		r.host.Errorf("failed to take over the fleet's state (%d peers read): %v", len(states), err)
 	}
 	if len(states) == 0 {
 		if err == nil {
-			r.host.Verbosef("takeover: no peer of the fleet's store had a handshake within %v", r.cfg.TakeoverWindow)
+			r.host.Verbosef("takeover: no peer of the fleet's store had a handshake with this gateway's key within %v", r.cfg.TakeoverWindow)
 		}
 		return nil
 	}
