@@ -359,10 +359,12 @@ func (r *Restart) restoreLocked() {
 		tf := r.takeoverStateLocked(own, time.Now())
 		switch {
 		case tf != nil:
-			if fk, _ := feature.DecodeKey(f.PublicKey); superseded != "" && fk != own {
-				// As a rejected file: the next write must not destroy
-				// what an operator may want to look at.
-				os.Rename(path, path+".rejected")
+			if superseded != "" {
+				if fk, _ := feature.DecodeKey(f.PublicKey); fk != own {
+					// As a rejected file: the next write must not
+					// destroy what an operator may want to look at.
+					os.Rename(path, path+".rejected")
+				}
 			}
 			f, src, maxAge, err = tf, takeoverSource, r.cfg.TakeoverWindow, nil
 		case missing:
