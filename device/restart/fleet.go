@@ -7,20 +7,24 @@ package restart
 //
 //  1. Save (every StoreInterval while up, on drain and on Close): the
 //     endpoint and last handshake of each peer that has both go to the
-//     store, only those that changed since the last save that
-//     succeeded, in batches of storeBatch. A failed batch is retried at
-//     the next save; nothing on the packet paths waits for the store.
+//     store under the device's public key (PeerState.Gateway), only
+//     those that changed since the last save that succeeded, in batches
+//     of storeBatch. A failed batch is retried at the next save; nothing
+//     on the packet paths waits for the store.
 //  2. Takeover (Config.Takeover, off by default): a gateway that starts
-//     with no state file of its own reads the states whose handshake is
-//     within TakeoverWindow and treats them as a state file written now
-//     for its own key: configured peers without an endpoint of the
+//     with no usable state file of its own (none; or one written before
+//     TakeoverWindow or for another private key: supersededBy) reads the
+//     states written under its own public key whose handshake is within
+//     TakeoverWindow and treats them as a state file written now for its
+//     own key: configured peers without an endpoint of the
 //     operator's get the saved one (the startup broadcast then sends each
 //     one initiation), and the others go to the just-in-time restore
 //     (device/jit/restore.go), which asks the provider about each key
 //     again, installs the ones it still serves under the same rules as
 //     any answer (never a static peer's addresses) and sends each one
-//     initiation. A state file, when there is one, wins: it is this
-//     machine's own and more precise.
+//     initiation. A fresh state file for the device's key wins: it is
+//     this machine's own and more precise. A superseded file with nothing
+//     to take over is applied under its usual rules.
 //
 // When a gateway may take over, and when it must not:
 //
@@ -36,9 +40,11 @@ package restart
 //     leave the balancer for this one machine. Behind a balancer, clients
 //     recover on their own side (flow escape, device/flowescape).
 //
-// Only keys the provider still serves are installed, so a store shared by
-// gateways with different keys costs a lookup per foreign key and sends
-// them nothing.
+// Only state written under the device's own key is read: another fleet
+// sharing the store, or a machine configured with another key, sends no
+// initiation a client would not answer. Rows written before stores
+// recorded the writer's key are never read. Of what is read, only keys
+// the provider still serves are installed.
 
 import (
 	"context"
