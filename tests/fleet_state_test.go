@@ -412,6 +412,11 @@ func TestFleetStateTakeoverStaleStateFile(t *testing.T) {
 					t.Errorf("want %q once in the log:\n%s", want, b.log)
 				}
 			}
+			// Another key's file is kept aside for the operator, as a
+			// rejected one is.
+			if _, err := os.Stat(statePath + ".rejected"); (err == nil) != (tc.name == "another key") {
+				t.Errorf("%s.rejected: %v", statePath, err)
+			}
 		})
 	}
 }
