@@ -228,7 +228,7 @@ func (r *Restart) saveStoreOnExit(why string) error {
 	return r.saveStore(ctx, why)
 }
 
-// takeoverEnabled reports whether a start without a state file reads the
+// takeoverEnabled reports whether a start without a usable state file reads the
 // fleet's store.
 func (r *Restart) takeoverEnabled() bool { return r.cfg.Takeover && r.store != nil }
 
