@@ -61,6 +61,10 @@ type PeerState struct {
 	Key           PublicKey
 	Endpoint      netip.AddrPort
 	LastHandshake time.Time
+	// Gateway is the public key of the gateway (the device's own key)
+	// that learned it. Only a gateway with that key can use it: a client
+	// answers an initiation only from the key it has configured.
+	Gateway PublicKey
 }
 
 // StateStore is a Provider that keeps the fleet's learned state, so a
@@ -70,11 +74,15 @@ type PeerState struct {
 //
 // Contract:
 //   - SavePeerState records states (a batch; later LastHandshake wins per
-//     key). It is called off the packet paths, periodically and on drain.
-//   - LoadPeerState returns the states whose LastHandshake is at or after
-//     since, at most limit of them, most recent first.
+//     key and Gateway); each state names its Gateway. It is called off
+//     the packet paths, periodically and on drain.
+//   - LoadPeerState returns the states written with Gateway == gateway
+//     whose LastHandshake is at or after since, at most limit of them,
+//     most recent first. State written under another gateway key (another
+//     fleet sharing the database, a misconfigured machine), or before the
+//     store recorded the writer's key, is never returned.
 //   - Both must return when ctx is done.
 type StateStore interface {
 	SavePeerState(ctx context.Context, states []PeerState) error
-	LoadPeerState(ctx context.Context, since time.Time, limit int) ([]PeerState, error)
+	LoadPeerState(ctx context.Context, gateway PublicKey, since time.Time, limit int) ([]PeerState, error)
 }

@@ -127,7 +127,7 @@ func fleetTakeoverNetns(t *testing.T, newShared func(testing.TB) fleetShared) {
 		cs = append(cs, c)
 	}
 	testkit.Eventually(t, 10*time.Second, "the shared store to list every client", func() bool {
-		states, err := shared.admin.LoadPeerState(ctx, time.Now().Add(-time.Minute), 100)
+		states, err := shared.admin.LoadPeerState(ctx, mustNetnsPub(t, gwKey), time.Now().Add(-time.Minute), 100)
 		return err == nil && len(states) == clients
 	})
 

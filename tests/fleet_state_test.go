@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -72,9 +73,9 @@ type fleetStore struct {
 	loads atomic.Int32
 }
 
-func (s *fleetStore) LoadPeerState(ctx context.Context, since time.Time, limit int) ([]hooks.PeerState, error) {
+func (s *fleetStore) LoadPeerState(ctx context.Context, gateway hooks.PublicKey, since time.Time, limit int) ([]hooks.PeerState, error) {
 	s.loads.Add(1)
-	return s.fleetConn.LoadPeerState(ctx, since, limit)
+	return s.fleetConn.LoadPeerState(ctx, gateway, since, limit)
 }
 
 // fleetRig is a fleet of one gateway key: the shared store, the
@@ -143,11 +144,18 @@ func (r *fleetRig) newClient(tb testing.TB, i int) *restartClient {
 // file (a new machine has none), the shared key and port.
 func (r *fleetRig) gateway(tb testing.TB, takeover bool) (*restartServer, *fleetStore) {
 	tb.Helper()
+	return r.gatewayWithState(tb, takeover, filepath.Join(tb.TempDir(), "wg0.json"))
+}
+
+// gatewayWithState is gateway with the state file at statePath (which
+// may exist: a machine restored from an image).
+func (r *fleetRig) gatewayWithState(tb testing.TB, takeover bool, statePath string) (*restartServer, *fleetStore) {
+	tb.Helper()
 	st := &fleetStore{fleetConn: r.shared.open(tb)}
 	cfg := device.Config{
 		JIT: device.JITConfig{Provider: st},
 		Restart: device.RestartConfig{
-			StateFile:     filepath.Join(tb.TempDir(), "wg0.json"),
+			StateFile:     statePath,
 			StoreInterval: cmp.Or(r.storeInterval, 100*time.Millisecond),
 			Takeover:      takeover,
 		},
@@ -166,7 +174,7 @@ func (r *fleetRig) firstGateway(tb testing.TB) (initSent, initRecv []int64) {
 		restartJITFirstContact(tb, c, a)
 	}
 	testkit.Eventually(tb, 10*time.Second, "the store to list every client", func() bool {
-		states, err := r.shared.admin.LoadPeerState(context.Background(), time.Now().Add(-time.Minute), 100)
+		states, err := r.shared.admin.LoadPeerState(context.Background(), r.key.Pub, time.Now().Add(-time.Minute), 100)
 		return err == nil && len(states) == len(r.clients)
 	})
 	a.close()
@@ -279,13 +287,13 @@ func TestFleetStateSavedOnDrain(t *testing.T) {
 		restartJITFirstContact(t, c, a)
 	}
 	ctx := context.Background()
-	if states, err := r.shared.admin.LoadPeerState(ctx, time.Time{}, 100); err != nil || len(states) != 0 {
+	if states, err := r.shared.admin.LoadPeerState(ctx, r.key.Pub, time.Time{}, 100); err != nil || len(states) != 0 {
 		t.Fatalf("before the drain the store holds %v (%v), want nothing", states, err)
 	}
 	if err := a.ours.DrainPeers(); err != nil {
 		t.Fatal(err)
 	}
-	states, err := r.shared.admin.LoadPeerState(ctx, time.Time{}, 100)
+	states, err := r.shared.admin.LoadPeerState(ctx, r.key.Pub, time.Time{}, 100)
 	if err != nil || len(states) != len(r.clients) {
 		t.Fatalf("after the drain the store holds %v (%v), want both clients", states, err)
 	}
@@ -293,5 +301,122 @@ func TestFleetStateSavedOnDrain(t *testing.T) {
 		if !st.Endpoint.Addr().IsLoopback() || st.LastHandshake.IsZero() {
 			t.Errorf("saved state %+v, want a loopback endpoint and a handshake", st)
 		}
+	}
+}
+
+// State written under another gateway key is never taken over: a second
+// fleet (another key) shares the store, and a replacement of the first
+// fleet sends one initiation to each of its own clients and none to the
+// other fleet's, which the store also serves; a machine started with a
+// third key (misconfigured) and Takeover sends none at all.
+func TestFleetStateTakeoverForeignKeyIgnored(t *testing.T) {
+	testkit.CheckLeaks(t)
+	r := newFleetRig(t, 2)
+	other := newFleetRigOn(t, r.shared, 0)
+	for i := 0; i < 2; i++ {
+		other.addClient(t, 10+i) // tunnel addresses apart from r's
+	}
+	sent0, recv0 := r.firstGateway(t)
+	otherSent0, otherRecv0 := other.firstGateway(t)
+
+	b, _ := r.gateway(t, true)
+	for i, c := range r.clients {
+		if _, err := c.PingUntil(b.Addr, time.Second, 10*time.Second); err != nil {
+			t.Fatalf("client %d: no traffic through the replacement: %v\n%s", i, err, b.log)
+		}
+		if got, sent := c.bind.InitRecv.Load()-recv0[i], c.bind.InitSent.Load()-sent0[i]; got != 1 || sent != 0 {
+			t.Errorf("client %d: %d initiations from the replacement and %d of its own, want exactly 1 and 0", i, got, sent)
+		}
+	}
+	if n := b.bind.InitSent.Load(); n != int64(len(r.clients)) {
+		t.Errorf("the replacement sent %d initiations, want %d (its own fleet's clients only)\n%s", n, len(r.clients), b.log)
+	}
+	for i, c := range other.clients {
+		if got := c.bind.InitRecv.Load() - otherRecv0[i]; got != 0 {
+			t.Errorf("the other fleet's client %d got %d initiations from the replacement, want none", i, got)
+		}
+		if b.ours.HasPeer(c.Key.Pub) {
+			t.Errorf("the replacement installed the other fleet's client %d", i)
+		}
+	}
+
+	// A machine with a key of its own shares the store: nothing to take
+	// over, no initiation sent.
+	stray := newFleetRigOn(t, r.shared, 0)
+	s, st := stray.gateway(t, true)
+	if n := st.loads.Load(); n != 1 {
+		t.Errorf("the stray gateway read the store %d times, want once", n)
+	}
+	if n := s.bind.InitSent.Load(); n != 0 {
+		t.Errorf("the stray gateway sent %d initiations, want none", n)
+	}
+	if !strings.Contains(s.log.String(), "no peer of the fleet's store had a handshake with this gateway's key") {
+		t.Errorf("the stray gateway's log does not say it found nothing under its key:\n%s", s.log)
+	}
+	for i, c := range other.clients {
+		if got, sent := c.bind.InitRecv.Load()-otherRecv0[i], c.bind.InitSent.Load()-otherSent0[i]; got != 0 || sent != 0 {
+			t.Errorf("the other fleet's client %d: %d initiations received and %d sent, want none", i, got, sent)
+		}
+	}
+}
+
+// A machine restored from an image carries a state file of its own, but
+// an unusable one: written long before the takeover window (listing the
+// clients at endpoints they left long ago), or for another private key.
+// With Takeover it counts as missing: the replacement takes over the
+// fleet's state and brings every client back with one initiation.
+func TestFleetStateTakeoverStaleStateFile(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		key     func(r *fleetRig) [32]byte
+		written time.Duration // before now
+		log     string
+	}{
+		{"old image", func(r *fleetRig) [32]byte { return r.key.Pub }, 6 * time.Hour, "more than the takeover window"},
+		{"another key", func(*fleetRig) [32]byte { return testkit.NewKeypair().Pub }, time.Minute, "written for another private key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			testkit.CheckLeaks(t)
+			r := newFleetRig(t, 2)
+			sent0, recv0 := r.firstGateway(t)
+
+			// What the image's file says: the clients at a port where
+			// nothing listens now.
+			written := time.Now().Add(-tc.written).UTC()
+			var entries []string
+			for _, c := range r.clients {
+				entries = append(entries, fmt.Sprintf(`{"public_key":%q,"endpoint":"127.0.0.1:9","last_handshake":%q}`,
+					hooks.PublicKey(c.Key.Pub).String(), written.Add(-time.Minute).Format(time.RFC3339Nano)))
+			}
+			statePath := filepath.Join(t.TempDir(), "wg0.json")
+			file := fmt.Sprintf(`{"version":1,"public_key":%q,"written":%q,"peers":[%s],"sections":{"jit":{"peers":[%s]}}}`,
+				hooks.PublicKey(tc.key(r)).String(), written.Format(time.RFC3339Nano), strings.Join(entries, ","), strings.Join(entries, ","))
+			if err := os.WriteFile(statePath, []byte(file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+
+			b, st := r.gatewayWithState(t, true, statePath)
+			for i, c := range r.clients {
+				if _, err := c.PingUntil(b.Addr, time.Second, 10*time.Second); err != nil {
+					t.Fatalf("client %d: no traffic through the replacement: %v\n%s", i, err, b.log)
+				}
+				if got, sent := c.bind.InitRecv.Load()-recv0[i], c.bind.InitSent.Load()-sent0[i]; got != 1 || sent != 0 {
+					t.Errorf("client %d: %d initiations from the replacement and %d of its own, want exactly 1 and 0", i, got, sent)
+				}
+			}
+			if n := st.loads.Load(); n != 1 {
+				t.Errorf("the replacement read the store %d times, want once", n)
+			}
+			for _, want := range []string{tc.log, "takeover: 2 peers of the fleet's store", "restored 2 just-in-time peers"} {
+				if strings.Count(b.log.String(), want) != 1 {
+					t.Errorf("want %q once in the log:\n%s", want, b.log)
+				}
+			}
+			// Another key's file is kept aside for the operator, as a
+			// rejected one is.
+			if _, err := os.Stat(statePath + ".rejected"); (err == nil) != (tc.name == "another key") {
+				t.Errorf("%s.rejected: %v", statePath, err)
+			}
+		})
 	}
 }

@@ -74,7 +74,7 @@ func sceneFleet(tl *timeline) error {
 		}
 	}
 	if !testkit.Poll(10*time.Second, func() bool {
-		states, err := admin.LoadPeerState(context.Background(), time.Now().Add(-time.Minute), 100)
+		states, err := admin.LoadPeerState(context.Background(), key.Pub, time.Now().Add(-time.Minute), 100)
 		return err == nil && len(states) == len(clients)
 	}) {
 		return fmt.Errorf("the shared store never listed the %d clients' endpoints", len(clients))

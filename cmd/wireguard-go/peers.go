@@ -154,12 +154,12 @@ func (ds *daemonStore) SavePeerState(ctx context.Context, states []hooks.PeerSta
 }
 
 // LoadPeerState implements hooks.StateStore.
-func (ds *daemonStore) LoadPeerState(ctx context.Context, since time.Time, limit int) ([]hooks.PeerState, error) {
+func (ds *daemonStore) LoadPeerState(ctx context.Context, gateway hooks.PublicKey, since time.Time, limit int) ([]hooks.PeerState, error) {
 	s, err := ds.open()
 	if err != nil || s == nil {
 		return nil, err
 	}
-	return s.LoadPeerState(ctx, since, limit)
+	return s.LoadPeerState(ctx, gateway, since, limit)
 }
 
 var _ hooks.StateStore = (*daemonStore)(nil)

@@ -94,12 +94,12 @@ func (p *daemonPG) SavePeerState(ctx context.Context, states []hooks.PeerState) 
 	return s.SavePeerState(ctx, states)
 }
 
-func (p *daemonPG) LoadPeerState(ctx context.Context, since time.Time, limit int) ([]hooks.PeerState, error) {
+func (p *daemonPG) LoadPeerState(ctx context.Context, gateway hooks.PublicKey, since time.Time, limit int) ([]hooks.PeerState, error) {
 	s, err := p.store(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return s.LoadPeerState(ctx, since, limit)
+	return s.LoadPeerState(ctx, gateway, since, limit)
 }
 
 // WatchChanges waits for the store to open, then watches it.

@@ -81,7 +81,7 @@ var settingsTable = &settings.Table[daemon]{
 			Doc: "how often learned endpoints and last handshakes go to the peer store, for a gateway that takes over (off: only on drain and exit)",
 			Set: func(d *daemon, v settings.Value) error { d.cfg.Restart.StoreInterval = durOr(v, -1); return nil }},
 		{Name: "WGHOOKS_TAKEOVER", Kind: settings.Bool, Builtin: true, Default: "off",
-			Doc: "a start without a state file sends one initiation to each peer the peer store saw active within WGHOOKS_TAKEOVER_WINDOW, at its last endpoint: on only for a gateway that took over the address its clients use (a moved IP, DNS now naming it), never behind a UDP load balancer",
+			Doc: "a start without a usable state file (none, older than WGHOOKS_TAKEOVER_WINDOW, or for another key) sends one initiation to each peer the peer store saw active with this gateway's key within WGHOOKS_TAKEOVER_WINDOW, at its last endpoint: on only for a gateway that took over the address its clients use (a moved IP, DNS now naming it), never behind a UDP load balancer",
 			Set: func(d *daemon, v settings.Value) error { d.cfg.Restart.Takeover = v.Bool; return nil }},
 		{Name: "WGHOOKS_TAKEOVER_WINDOW", Kind: settings.Duration, Builtin: true, Default: "5m", Floor: "1s", Ceiling: "24h",
 			Doc: "how recent a peer's last handshake must be for a takeover to reach it",

@@ -7,20 +7,24 @@ package restart
 //
 //  1. Save (every StoreInterval while up, on drain and on Close): the
 //     endpoint and last handshake of each peer that has both go to the
-//     store, only those that changed since the last save that
-//     succeeded, in batches of storeBatch. A failed batch is retried at
-//     the next save; nothing on the packet paths waits for the store.
+//     store under the device's public key (PeerState.Gateway), only
+//     those that changed since the last save that succeeded, in batches
+//     of storeBatch. A failed batch is retried at the next save; nothing
+//     on the packet paths waits for the store.
 //  2. Takeover (Config.Takeover, off by default): a gateway that starts
-//     with no state file of its own reads the states whose handshake is
-//     within TakeoverWindow and treats them as a state file written now
-//     for its own key: configured peers without an endpoint of the
+//     with no usable state file of its own (none; or one written before
+//     TakeoverWindow or for another private key: supersededBy) reads the
+//     states written under its own public key whose handshake is within
+//     TakeoverWindow and treats them as a state file written now for its
+//     own key: configured peers without an endpoint of the
 //     operator's get the saved one (the startup broadcast then sends each
 //     one initiation), and the others go to the just-in-time restore
 //     (device/jit/restore.go), which asks the provider about each key
 //     again, installs the ones it still serves under the same rules as
 //     any answer (never a static peer's addresses) and sends each one
-//     initiation. A state file, when there is one, wins: it is this
-//     machine's own and more precise.
+//     initiation. A fresh state file for the device's key wins: it is
+//     this machine's own and more precise. A superseded file with nothing
+//     to take over is applied under its usual rules.
 //
 // When a gateway may take over, and when it must not:
 //
@@ -36,9 +40,11 @@ package restart
 //     leave the balancer for this one machine. Behind a balancer, clients
 //     recover on their own side (flow escape, device/flowescape).
 //
-// Only keys the provider still serves are installed, so a store shared by
-// gateways with different keys costs a lookup per foreign key and sends
-// them nothing.
+// Only state written under the device's own key is read: another fleet
+// sharing the store, or a machine configured with another key, sends no
+// initiation a client would not answer. Rows written before stores
+// recorded the writer's key are never read. Of what is read, only keys
+// the provider still serves are installed.
 
 import (
 	"context"
@@ -85,11 +91,15 @@ const takeoverSource = "the fleet's state store"
 type stored struct {
 	sync.Mutex
 	saved map[feature.Key]hooks.PeerState
+	// gateway is the device's public key the saved states were written
+	// under: the store keeps each key's states apart, so a new private
+	// key starts from nothing saved.
+	gateway feature.Key
 }
 
 // storeChanges returns the states of the peers that have an endpoint and
-// a handshake and differ from saved. It is pure.
-func storeChanges(peers []feature.PeerView, saved map[feature.Key]hooks.PeerState) []hooks.PeerState {
+// a handshake and differ from saved, written by gateway. It is pure.
+func storeChanges(gateway feature.Key, peers []feature.PeerView, saved map[feature.Key]hooks.PeerState) []hooks.PeerState {
 	var out []hooks.PeerState
 	for _, p := range peers {
 		if !p.Addr.IsValid() || p.Handshake.IsZero() {
@@ -99,6 +109,7 @@ func storeChanges(peers []feature.PeerView, saved map[feature.Key]hooks.PeerStat
 			Key:           hooks.PublicKey(p.PublicKey),
 			Endpoint:      netip.AddrPortFrom(p.Addr.Addr().Unmap(), p.Addr.Port()),
 			LastHandshake: p.Handshake,
+			Gateway:       hooks.PublicKey(gateway),
 		}
 		if old, ok := saved[p.PublicKey]; ok && old.Endpoint == st.Endpoint && old.LastHandshake.Equal(st.LastHandshake) {
 			continue
@@ -134,17 +145,26 @@ func (r *Restart) saveStore(ctx context.Context, why string) error {
 	if err != nil {
 		return fmt.Errorf("failed to save state to the fleet's store: %w", err)
 	}
+	own, ok := v.PublicKey()
+	if !ok {
+		return nil // no key yet: nothing learned under one
+	}
 	r.state.Lock()
 	peers := r.withCarriedLocked(&v).Peers
 	r.state.Unlock()
-	return r.saveStoreLocked(ctx, peers, why)
+	return r.saveStoreLocked(ctx, own, peers, why)
 }
 
 // saveStoreLocked sends what changed in peers to the store, in batches,
-// and remembers what the store took. Called with the stored lock held.
-func (r *Restart) saveStoreLocked(ctx context.Context, peers []feature.PeerView, why string) error {
+// written by gateway (the device's public key), and remembers what the
+// store took. Called with the stored lock held.
+func (r *Restart) saveStoreLocked(ctx context.Context, gateway feature.Key, peers []feature.PeerView, why string) error {
 	s := &r.stored
-	changes := storeChanges(peers, s.saved)
+	if s.gateway != gateway {
+		clear(s.saved)
+		s.gateway = gateway
+	}
+	changes := storeChanges(gateway, peers, s.saved)
 	for len(changes) > 0 {
 		batch := changes[:min(storeBatch, len(changes))]
 		bctx, cancel := context.WithTimeout(ctx, storeTimeout)
@@ -208,7 +228,7 @@ func (r *Restart) saveStoreOnExit(why string) error {
 	return r.saveStore(ctx, why)
 }
 
-// takeoverEnabled reports whether a start without a state file reads the
+// takeoverEnabled reports whether a start without a usable state file reads the
 // fleet's store.
 func (r *Restart) takeoverEnabled() bool { return r.cfg.Takeover && r.store != nil }
 
@@ -222,13 +242,18 @@ func (r *Restart) takeoverStateLocked(own feature.Key, now time.Time) *stateFile
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), takeoverTimeout)
 	defer cancel()
-	states, err := r.store.LoadPeerState(ctx, now.Add(-r.cfg.TakeoverWindow), takeoverLimit)
+	// Only state written under this device's own key: a client answers
+	// an initiation only from the key it configured, so another fleet's
+	// (or a misconfigured machine's) state would cost initiations no
+	// client answers. Rows written before stores recorded the writer's
+	// key are not returned either.
+	states, err := r.store.LoadPeerState(ctx, hooks.PublicKey(own), now.Add(-r.cfg.TakeoverWindow), takeoverLimit)
 	if err != nil {
 		r.host.Errorf("failed to take over the fleet's state (%d peers read): %v", len(states), err)
 	}
 	if len(states) == 0 {
 		if err == nil {
-			r.host.Verbosef("takeover: no peer of the fleet's store had a handshake within %v", r.cfg.TakeoverWindow)
+			r.host.Verbosef("takeover: no peer of the fleet's store had a handshake with this gateway's key within %v", r.cfg.TakeoverWindow)
 		}
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ type fakeStateStore struct {
 	loads   int
 	since   time.Time
 	limit   int
+	gateway hooks.PublicKey
 	fail    error
 	states  []hooks.PeerState
 }
@@ -36,12 +38,20 @@ func (s *fakeStateStore) SavePeerState(_ context.Context, states []hooks.PeerSta
 	return nil
 }
 
-func (s *fakeStateStore) LoadPeerState(_ context.Context, since time.Time, limit int) ([]hooks.PeerState, error) {
+// LoadPeerState returns the states written by gateway, as the contract
+// says.
+func (s *fakeStateStore) LoadPeerState(_ context.Context, gateway hooks.PublicKey, since time.Time, limit int) ([]hooks.PeerState, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.loads++
-	s.since, s.limit = since, limit
-	return s.states, nil
+	s.since, s.limit, s.gateway = since, limit, gateway
+	var out []hooks.PeerState
+	for _, st := range s.states {
+		if st.Gateway == gateway {
+			out = append(out, st)
+		}
+	}
+	return out, nil
 }
 
 func (s *fakeStateStore) sizes() []int {
@@ -68,7 +78,8 @@ func fleetPeers(n int, hs time.Time) []feature.PeerView {
 
 // Saves go in batches of storeBatch, carry only what changed since the
 // last save the store took, skip peers without an endpoint or a
-// handshake, and retry a failed batch at the next save.
+// handshake, retry a failed batch at the next save, name the device's
+// key as the writer, and start over when that key changes.
 func TestFleetStateSavedInBatchesOfChanges(t *testing.T) {
 	h, _ := featuretest.New(t)
 	st := &fakeStateStore{}
@@ -81,15 +92,23 @@ func TestFleetStateSavedInBatchesOfChanges(t *testing.T) {
 	peers := fleetPeers(storeBatch*2+76, hs)
 	peers = append(peers, feature.PeerView{PublicKey: feature.Key{1}}, feature.PeerView{PublicKey: feature.Key{2}, Addr: netip.MustParseAddrPort("198.18.0.1:1")})
 
+	gw := feature.Key{0xf1}
 	r.stored.Lock()
 	defer r.stored.Unlock()
-	if err := r.saveStoreLocked(ctx, peers, "test"); err != nil {
+	if err := r.saveStoreLocked(ctx, gw, peers, "test"); err != nil {
 		t.Fatal(err)
+	}
+	for _, b := range st.batches {
+		for _, s := range b {
+			if s.Gateway != hooks.PublicKey(gw) {
+				t.Fatalf("state %+v saved without the device's key as its gateway", s)
+			}
+		}
 	}
 	if got := st.sizes(); len(got) != 3 || got[0] != storeBatch || got[1] != storeBatch || got[2] != 76 {
 		t.Fatalf("first save: batches %v, want %d, %d, 76", got, storeBatch, storeBatch)
 	}
-	if err := r.saveStoreLocked(ctx, peers, "test"); err != nil {
+	if err := r.saveStoreLocked(ctx, gw, peers, "test"); err != nil {
 		t.Fatal(err)
 	}
 	if got := st.sizes(); len(got) != 0 {
@@ -99,15 +118,22 @@ func TestFleetStateSavedInBatchesOfChanges(t *testing.T) {
 	peers[3].Addr = netip.MustParseAddrPort("198.18.200.1:4000")
 	peers[7].Handshake = hs.Add(30 * time.Second)
 	st.fail = errors.New("store down")
-	if err := r.saveStoreLocked(ctx, peers, "test"); err == nil {
+	if err := r.saveStoreLocked(ctx, gw, peers, "test"); err == nil {
 		t.Fatal("a save to a failing store reported no error")
 	}
 	st.fail = nil
-	if err := r.saveStoreLocked(ctx, peers, "test"); err != nil {
+	if err := r.saveStoreLocked(ctx, gw, peers, "test"); err != nil {
 		t.Fatal(err)
 	}
 	if got := st.sizes(); len(got) != 1 || got[0] != 2 {
 		t.Fatalf("after a failed save: batches %v, want one of the 2 changed peers", got)
+	}
+	// A new private key: the store holds nothing under it yet.
+	if err := r.saveStoreLocked(ctx, feature.Key{0xf2}, peers, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.sizes(); len(got) != 3 {
+		t.Fatalf("under a new key: batches %v, want every peer again", got)
 	}
 }
 
@@ -189,19 +215,49 @@ func mustJSON(t *testing.T, f *stateFile) []byte {
 func TestTakeoverReadsTheWindow(t *testing.T) {
 	h, _ := featuretest.New(t)
 	_, peer := stateTestKey(2)
-	st := &fakeStateStore{states: []hooks.PeerState{{Key: hooks.PublicKey(peer), Endpoint: netip.MustParseAddrPort("198.18.0.2:1"), LastHandshake: time.Now()}}}
+	own := feature.Key{1}
+	st := &fakeStateStore{states: []hooks.PeerState{
+		{Key: hooks.PublicKey(peer), Endpoint: netip.MustParseAddrPort("198.18.0.2:1"), LastHandshake: time.Now(), Gateway: hooks.PublicKey(own)},
+		{Key: hooks.PublicKey{7}, Endpoint: netip.MustParseAddrPort("198.18.0.7:1"), LastHandshake: time.Now(), Gateway: hooks.PublicKey{0xf2}},
+	}}
 	r, err := New(h, Config{Takeover: true, TakeoverWindow: 90 * time.Second, StoreInterval: -1}, Wiring{ProviderPeers: true, Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
 	r.startup.Lock()
-	f := r.takeoverStateLocked(feature.Key{1}, now)
+	f := r.takeoverStateLocked(own, now)
 	r.startup.Unlock()
-	if f == nil || len(f.Peers) != 1 || st.loads != 1 {
-		t.Fatalf("takeover %+v after %d reads, want the one peer after one read", f, st.loads)
+	if f == nil || len(f.Peers) != 1 || st.loads != 1 || st.gateway != hooks.PublicKey(own) {
+		t.Fatalf("takeover %+v after %d reads asking for gateway %v, want the one peer of the device's key after one read", f, st.loads, st.gateway)
 	}
 	if !st.since.Equal(now.Add(-90*time.Second)) || st.limit != takeoverLimit {
 		t.Errorf("read since %v, limit %d; want %v, %d", st.since, st.limit, now.Add(-90*time.Second), takeoverLimit)
+	}
+}
+
+// A state file counts as missing for a takeover when it was written for
+// another private key or before the takeover window; otherwise it is
+// used.
+func TestStateFileSupersededByTakeover(t *testing.T) {
+	_, own := stateTestKey(1)
+	_, other := stateTestKey(2)
+	now := time.Now()
+	for _, tc := range []struct {
+		name    string
+		key     feature.Key
+		written time.Time
+		want    string
+	}{
+		{"fresh", own, now.Add(-time.Minute), ""},
+		{"at the window", own, now.Add(-5 * time.Minute), ""},
+		{"stale", own, now.Add(-6 * time.Minute), "more than the takeover window"},
+		{"another key", other, now, "another private key"},
+	} {
+		f := &stateFile{Version: stateVersion, PublicKey: feature.EncodeKey(tc.key), Written: tc.written}
+		got := supersededBy(f, own, now, 5*time.Minute)
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%s: supersededBy = %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }

@@ -138,9 +138,11 @@ type Config struct {
 	// Default DefaultStoreInterval; negative: only on drain and Close.
 	StoreInterval time.Duration
 
-	// Takeover lets a start without a state file read the fleet's store
-	// and send one handshake initiation to each peer active within
-	// TakeoverWindow, at its last endpoint (fleet.go). Turn it on for a
+	// Takeover lets a start without a usable state file (none, one
+	// written before TakeoverWindow, or one for another private key)
+	// read the fleet's store and send one handshake initiation to each
+	// peer active with the device's key within TakeoverWindow, at its
+	// last endpoint (fleet.go). Turn it on for a
 	// gateway that takes over the address its clients use (a floating
 	// IP, a DNS name moved to it); never behind a UDP load balancer,
 	// where an initiation from the gateway's own address would pull the

@@ -295,6 +295,22 @@ func planRestore(f *stateFile, v *feature.View, configured func(feature.Key) str
 	return items, nil
 }
 
+// supersededBy says why f, this machine's own state file, counts as
+// missing when a takeover is possible, or "" when it is to be used: it
+// was written under another private key (a machine restored from
+// another gateway's image), or before the takeover window (a machine
+// restored from an old image, or down that long): what it knows is
+// older than what the fleet's store may hold. It is pure.
+func supersededBy(f *stateFile, own feature.Key, now time.Time, window time.Duration) string {
+	if fk, _ := feature.DecodeKey(f.PublicKey); fk != own {
+		return fmt.Sprintf("was written for another private key (public key %s, the device's is %s)", f.PublicKey, feature.EncodeKey(own))
+	}
+	if age := now.Sub(f.Written); age > window {
+		return fmt.Sprintf("was written %s ago, more than the takeover window %v", age.Round(time.Second), window)
+	}
+	return ""
+}
+
 // stateKeeper serializes writes of the state file and remembers what the
 // restore carried over, so an entry survives a restart during which its
 // peer stayed silent.
@@ -331,15 +347,34 @@ func (r *Restart) restoreLocked() {
 	if path != "" {
 		f, err = readStateFile(path)
 	}
-	if path == "" || errors.Is(err, fs.ErrNotExist) {
-		f = r.takeoverStateLocked(own, time.Now())
-		if f == nil {
+	missing := path == "" || errors.Is(err, fs.ErrNotExist)
+	var superseded string
+	if !missing && err == nil && r.takeoverEnabled() {
+		superseded = supersededBy(f, own, time.Now(), r.cfg.TakeoverWindow)
+	}
+	if superseded != "" {
+		r.host.Verbosef("state file %q %s: taking over the fleet's state as if there were none", path, superseded)
+	}
+	if missing || superseded != "" {
+		tf := r.takeoverStateLocked(own, time.Now())
+		switch {
+		case tf != nil:
+			if superseded != "" {
+				if fk, _ := feature.DecodeKey(f.PublicKey); fk != own {
+					// As a rejected file: the next write must not
+					// destroy what an operator may want to look at.
+					os.Rename(path, path+".rejected")
+				}
+			}
+			f, src, maxAge, err = tf, takeoverSource, r.cfg.TakeoverWindow, nil
+		case missing:
 			if path != "" {
 				r.host.Verbosef("no state file at %q: starting without saved endpoints", path)
 			}
 			return
 		}
-		src, maxAge, err = takeoverSource, r.cfg.TakeoverWindow, nil
+		// A superseded file with nothing to take over is applied under
+		// its own rules, as without Takeover.
 	}
 	if errors.Is(err, errUnsafeStateDir) {
 		r.host.Errorf("%v; starting without saved endpoints", err)

@@ -199,35 +199,35 @@ func TestPeerState(t *testing.T) {
 	}
 	defer other.Close()
 	ctx := context.Background()
-	a, b := key(t), key(t)
+	a, b, gw := key(t), key(t), key(t)
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	ep1 := netip.MustParseAddrPort("198.18.1.1:1000")
 	ep2 := netip.MustParseAddrPort("[fd00::2]:2000")
-	if err := s.SavePeerState(ctx, []hooks.PeerState{{Key: a, Endpoint: ep1, LastHandshake: t0}, {Key: b, LastHandshake: t0}}); err == nil {
+	if err := s.SavePeerState(ctx, []hooks.PeerState{{Key: a, Endpoint: ep1, LastHandshake: t0, Gateway: gw}, {Key: b, LastHandshake: t0, Gateway: gw}}); err == nil {
 		t.Fatal("a batch with an entry without an endpoint was saved")
 	}
-	if got, _ := s.LoadPeerState(ctx, time.Time{}, 10); len(got) != 0 {
+	if got, _ := s.LoadPeerState(ctx, gw, time.Time{}, 10); len(got) != 0 {
 		t.Fatalf("a refused batch wrote %v", got)
 	}
-	if err := s.SavePeerState(ctx, []hooks.PeerState{{Key: a, Endpoint: ep1, LastHandshake: t0.Add(time.Minute)}, {Key: a, Endpoint: ep2, LastHandshake: t0}, {Key: b, Endpoint: ep1, LastHandshake: t0}}); err != nil {
+	if err := s.SavePeerState(ctx, []hooks.PeerState{{Key: a, Endpoint: ep1, LastHandshake: t0.Add(time.Minute), Gateway: gw}, {Key: a, Endpoint: ep2, LastHandshake: t0, Gateway: gw}, {Key: b, Endpoint: ep1, LastHandshake: t0, Gateway: gw}}); err != nil {
 		t.Fatal(err)
 	}
 	// The other gateway's older view does not roll a back; its newer one
 	// moves b.
-	if err := other.SavePeerState(ctx, []hooks.PeerState{{Key: a, Endpoint: ep2, LastHandshake: t0}, {Key: b, Endpoint: ep2, LastHandshake: t0.Add(2 * time.Minute)}}); err != nil {
+	if err := other.SavePeerState(ctx, []hooks.PeerState{{Key: a, Endpoint: ep2, LastHandshake: t0, Gateway: gw}, {Key: b, Endpoint: ep2, LastHandshake: t0.Add(2 * time.Minute), Gateway: gw}}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.LoadPeerState(ctx, t0, 10)
+	got, err := s.LoadPeerState(ctx, gw, t0, 10)
 	if err != nil || len(got) != 2 {
 		t.Fatal(got, err)
 	}
 	if got[0].Key != b || got[0].Endpoint != ep2 || got[1].Key != a || got[1].Endpoint != ep1 || !got[1].LastHandshake.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("LoadPeerState = %+v", got)
 	}
-	if got, _ := s.LoadPeerState(ctx, t0.Add(90*time.Second), 10); len(got) != 1 || got[0].Key != b {
+	if got, _ := s.LoadPeerState(ctx, gw, t0.Add(90*time.Second), 10); len(got) != 1 || got[0].Key != b {
 		t.Fatalf("since: %+v", got)
 	}
-	if got, _ := s.LoadPeerState(ctx, t0, 1); len(got) != 1 {
+	if got, _ := s.LoadPeerState(ctx, gw, t0, 1); len(got) != 1 {
 		t.Fatalf("limit: %+v", got)
 	}
 	// A stored peer deleted: its state goes too.
@@ -238,7 +238,7 @@ func TestPeerState(t *testing.T) {
 		t.Fatal(err)
 	}
 	sql(t, srv, `UPDATE wghooks_peer_state SET endpoint = 'garbage' WHERE public_key = '\x`+b.Hex()+`'`)
-	got, err = s.LoadPeerState(ctx, time.Time{}, 10)
+	got, err = s.LoadPeerState(ctx, gw, time.Time{}, 10)
 	if len(got) != 0 || !errors.Is(err, pgstore.ErrMalformedState) || !strings.Contains(err.Error(), "garbage") {
 		t.Fatalf("after delete and a malformed row: %+v, %v", got, err)
 	}
@@ -405,4 +405,56 @@ func TestPeerStateContract(t *testing.T) {
 	}
 	defer b.Close()
 	testkit.CheckStateStore(t, a, b)
+}
+
+// TestPeerStateMigrated: state written under schema version 1, which did
+// not record the writer's key, survives `migrate` with an empty gateway
+// key, is never returned for a takeover, and does not stop a gateway
+// writing its own state of the same peer.
+func TestPeerStateMigrated(t *testing.T) {
+	srv := pgtest.New(t)
+	url := srv.URL("postgres")
+	ctx := context.Background()
+	p, gw := key(t), key(t)
+	t0 := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	sql(t, srv, `CREATE TABLE wghooks_schema_version (version integer PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())`,
+		pgstore.Migrations[0],
+		`INSERT INTO wghooks_schema_version (version) VALUES (1)`,
+		`INSERT INTO wghooks_peers (public_key) VALUES ('\x`+p.Hex()+`')`,
+		`INSERT INTO wghooks_peer_state (public_key, endpoint, last_handshake) VALUES ('\x`+p.Hex()+`', '198.18.1.1:1', now())`)
+	v, err := pgstore.Migrate(ctx, url)
+	if err != nil || len(v) != pgstore.SchemaVersion-1 || v[0] != 2 {
+		t.Fatalf("migrate from version 1 applied %v, %v; want from 2 on", v, err)
+	}
+	s, err := pgstore.Open(ctx, pgstore.Config{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, err := s.LoadPeerState(ctx, gw, time.Time{}, 10); err != nil || len(got) != 0 {
+		t.Fatalf("a version 1 row was returned for a takeover: %+v, %v", got, err)
+	}
+	if got, err := s.LoadPeerState(ctx, hooks.PublicKey{}, time.Time{}, 10); err != nil || len(got) != 0 {
+		t.Fatalf("a read without a gateway key returned %+v, %v", got, err)
+	}
+	ep := netip.MustParseAddrPort("198.18.1.2:2")
+	if err := s.SavePeerState(ctx, []hooks.PeerState{{Key: p, Endpoint: ep, LastHandshake: t0, Gateway: gw}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.LoadPeerState(ctx, gw, time.Time{}, 10); err != nil || len(got) != 1 || got[0].Endpoint != ep || got[0].Gateway != gw {
+		t.Fatalf("after a save under the gateway's key: %+v, %v", got, err)
+	}
+	// Deleting the peer still takes all its state rows, old and new.
+	if _, err := s.Delete(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var n int
+	if err := c.QueryRow(ctx, `SELECT count(*) FROM wghooks_peer_state`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("after Delete %d state rows (%v), want none", n, err)
+	}
 }

@@ -91,6 +91,20 @@ CREATE TABLE wghooks_peer_state (
 );
 CREATE INDEX wghooks_peer_state_last ON wghooks_peer_state (last_handshake DESC);
 `,
+	// 2: each state row names the gateway key that wrote it, one row per
+	// peer and gateway key, so a takeover reads only its own fleet's
+	// state. Rows written before keep an empty gateway_key and are never
+	// read for a takeover (nothing says which key learned them).
+	`
+ALTER TABLE wghooks_peer_state
+	ADD COLUMN gateway_key bytea NOT NULL DEFAULT ''::bytea
+		CHECK (length(gateway_key) IN (0, 32));
+ALTER TABLE wghooks_peer_state ALTER COLUMN gateway_key DROP DEFAULT;
+ALTER TABLE wghooks_peer_state DROP CONSTRAINT wghooks_peer_state_pkey;
+ALTER TABLE wghooks_peer_state ADD PRIMARY KEY (public_key, gateway_key);
+DROP INDEX wghooks_peer_state_last;
+CREATE INDEX wghooks_peer_state_gateway_last ON wghooks_peer_state (gateway_key, last_handshake DESC);
+`,
 }
 
 // SchemaVersion is the schema version this package reads and writes.

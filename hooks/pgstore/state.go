@@ -2,7 +2,9 @@ package pgstore
 
 // The fleet's learned state (hooks.StateStore): each peer's last
 // endpoint and handshake, written by every gateway in batches, read by a
-// replacement gateway. A peer deleted from wghooks_peers loses its state
+// replacement gateway with the same key. One row per peer and writing
+// gateway key (schema version 2); rows from version 1 have an empty
+// gateway_key and are never read. A peer deleted from wghooks_peers loses its state
 // row too (the change trigger), so a takeover never reaches for a key the
 // store no longer serves.
 
@@ -27,13 +29,17 @@ const stateBatch = 1000
 // the order of the commits). An invalid entry fails the whole batch
 // before anything is written, naming it.
 func (s *Store) SavePeerState(ctx context.Context, states []hooks.PeerState) error {
-	latest := make(map[hooks.PublicKey]hooks.PeerState, len(states))
+	// ON CONFLICT refuses a statement touching one row twice: keep the
+	// latest state per peer and gateway key.
+	type rowKey struct{ peer, gateway hooks.PublicKey }
+	latest := make(map[rowKey]hooks.PeerState, len(states))
 	for i, st := range states {
 		if err := peerrow.ValidState(st); err != nil {
 			return fmt.Errorf("failed to save peer state %d (%s): %w", i, st.Key, err)
 		}
-		if cur, ok := latest[st.Key]; !ok || st.LastHandshake.After(cur.LastHandshake) {
-			latest[st.Key] = st
+		k := rowKey{st.Key, st.Gateway}
+		if cur, ok := latest[k]; !ok || st.LastHandshake.After(cur.LastHandshake) {
+			latest[k] = st
 		}
 	}
 	if len(latest) == 0 {
@@ -46,25 +52,26 @@ func (s *Store) SavePeerState(ctx context.Context, states []hooks.PeerState) err
 		}
 		defer tx.Rollback(context.Background())
 		var (
-			keys [][]byte
-			eps  []string
-			hs   []time.Time
+			keys, gws [][]byte
+			eps       []string
+			hs        []time.Time
 		)
 		flush := func() error {
 			if len(keys) == 0 {
 				return nil
 			}
-			_, err := tx.Exec(ctx, `INSERT INTO wghooks_peer_state AS s (public_key, endpoint, last_handshake)
-				SELECT * FROM unnest($1::bytea[], $2::text[], $3::timestamptz[])
-				ON CONFLICT (public_key) DO UPDATE SET
+			_, err := tx.Exec(ctx, `INSERT INTO wghooks_peer_state AS s (public_key, gateway_key, endpoint, last_handshake)
+				SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::text[], $4::timestamptz[])
+				ON CONFLICT (public_key, gateway_key) DO UPDATE SET
 					endpoint = EXCLUDED.endpoint, last_handshake = EXCLUDED.last_handshake, updated = now()
-				WHERE s.last_handshake < EXCLUDED.last_handshake`, keys, eps, hs)
-			keys, eps, hs = keys[:0], eps[:0], hs[:0]
+				WHERE s.last_handshake < EXCLUDED.last_handshake`, keys, gws, eps, hs)
+			keys, gws, eps, hs = keys[:0], gws[:0], eps[:0], hs[:0]
 			return err
 		}
-		for k, st := range latest {
+		for _, st := range latest {
 			ep := netip.AddrPortFrom(st.Endpoint.Addr().Unmap(), st.Endpoint.Port())
-			keys = append(keys, append([]byte(nil), k[:]...))
+			keys = append(keys, append([]byte(nil), st.Key[:]...))
+			gws = append(gws, append([]byte(nil), st.Gateway[:]...))
 			eps = append(eps, ep.String())
 			hs = append(hs, st.LastHandshake)
 			if len(keys) == stateBatch {
@@ -85,12 +92,13 @@ func (s *Store) SavePeerState(ctx context.Context, states []hooks.PeerState) err
 // wrapped and naming them, beside the states that did parse.
 var ErrMalformedState = errors.New("malformed peer state")
 
-// LoadPeerState implements hooks.StateStore: the states whose last
-// handshake is at or after since, most recent first, at most limit
-// (limit <= 0: none). A malformed row is skipped and named in an error
-// wrapping ErrMalformedState, returned with the others.
-func (s *Store) LoadPeerState(ctx context.Context, since time.Time, limit int) ([]hooks.PeerState, error) {
-	if limit <= 0 {
+// LoadPeerState implements hooks.StateStore: the states written by
+// gateway whose last handshake is at or after since, most recent first,
+// at most limit (limit <= 0 or no gateway: none). A malformed row is
+// skipped and named in an error wrapping ErrMalformedState, returned with
+// the others.
+func (s *Store) LoadPeerState(ctx context.Context, gateway hooks.PublicKey, since time.Time, limit int) ([]hooks.PeerState, error) {
+	if limit <= 0 || gateway == (hooks.PublicKey{}) {
 		return nil, nil
 	}
 	var (
@@ -100,7 +108,7 @@ func (s *Store) LoadPeerState(ctx context.Context, since time.Time, limit int) (
 	err := s.do(ctx, "load peer state", func(ctx context.Context) error {
 		out, bad = out[:0], bad[:0]
 		rows, err := s.pool.Query(ctx, `SELECT public_key, endpoint, last_handshake FROM wghooks_peer_state
-			WHERE last_handshake >= $1 ORDER BY last_handshake DESC LIMIT $2`, since, limit)
+			WHERE gateway_key = $1 AND last_handshake >= $2 ORDER BY last_handshake DESC LIMIT $3`, gateway[:], since, limit)
 		if err != nil {
 			return err
 		}
@@ -109,7 +117,7 @@ func (s *Store) LoadPeerState(ctx context.Context, since time.Time, limit int) (
 			var (
 				k  []byte
 				ep string
-				st hooks.PeerState
+				st = hooks.PeerState{Gateway: gateway}
 			)
 			if err := rows.Scan(&k, &ep, &st.LastHandshake); err != nil {
 				return err

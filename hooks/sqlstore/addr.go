@@ -217,36 +217,12 @@ func (ix *indexer) index(ctx context.Context, key hooks.PublicKey, ps []netip.Pr
 }
 
 // migrateIndex indexes a store written before the address index existed,
-// once, under a write lock so two openers do not both do it.
+// once (upgrade).
 func (s *Store) migrateIndex(ctx context.Context) error {
-	c, err := s.db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	var v int
-	if err := c.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
-		return err
-	}
-	if v >= indexVersion {
-		return nil
-	}
-	if _, err := c.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
-		return err
-	}
-	if err := backfillIndex(ctx, c); err != nil {
-		c.ExecContext(ctx, `ROLLBACK`)
-		return err
-	}
-	_, err = c.ExecContext(ctx, `COMMIT`)
-	return err
+	return s.upgrade(ctx, indexVersion, backfillIndex)
 }
 
 func backfillIndex(ctx context.Context, c *sql.Conn) error {
-	var v int
-	if err := c.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil || v >= indexVersion {
-		return err // another opener indexed it meanwhile
-	}
 	if _, err := c.ExecContext(ctx, `DELETE FROM peer_prefixes`); err != nil {
 		return err
 	}
@@ -273,8 +249,7 @@ func backfillIndex(ctx context.Context, c *sql.Conn) error {
 		}
 		after = batch[len(batch)-1].key[:]
 	}
-	_, err = c.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, indexVersion))
-	return err
+	return nil
 }
 
 type indexRow struct {

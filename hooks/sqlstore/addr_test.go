@@ -159,7 +159,7 @@ func TestLookupAddrIndexesOlderStores(t *testing.T) {
 	wantAddr(t, s, "198.18.0.2", key(1))
 	wantAddr(t, s, "fd00::2", key(1))
 	var v int
-	if err := s.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil || v != indexVersion {
-		t.Fatalf("user_version = %d, %v; want %d", v, err, indexVersion)
+	if err := s.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil || v < indexVersion {
+		t.Fatalf("user_version = %d, %v; want at least %d", v, err, indexVersion)
 	}
 }

@@ -83,7 +83,7 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to open peer store %q: %w", path, err)
 	}
-	if _, err := db.Exec(schema + prefixSchema + stateSchema); err != nil {
+	if _, err := db.Exec(schema + prefixSchema + stateTable); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("failed to open peer store %q: %w", path, err)
 	}
@@ -91,6 +91,10 @@ func Open(path string) (*Store, error) {
 	if err := s.migrateIndex(context.Background()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("failed to index peer store %q by address: %w", path, err)
+	}
+	if err := s.migrateState(context.Background()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("failed to upgrade the peer state of store %q: %w", path, err)
 	}
 	s.lookup, err = db.Prepare(`SELECT allowed_ips, preshared_key, persistent_keepalive, endpoint FROM peers WHERE public_key = ?`)
 	if err == nil {
@@ -101,6 +105,45 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("failed to open peer store %q: %w", path, err)
 	}
 	return s, nil
+}
+
+// upgrade brings a store below version (PRAGMA user_version) to it:
+// step runs once, in a transaction under the write lock (BEGIN
+// IMMEDIATE), so two openers do not both run it, and records version.
+// Versions go up one at a time, in the order Open calls upgrade.
+func (s *Store) upgrade(ctx context.Context, version int, step func(context.Context, *sql.Conn) error) error {
+	c, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var v int
+	if err := c.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+		return err
+	}
+	if v >= version {
+		return nil
+	}
+	if _, err := c.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		return err
+	}
+	err = func() error {
+		// Another opener may have upgraded it meanwhile.
+		if err := c.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil || v >= version {
+			return err
+		}
+		if err := step(ctx, c); err != nil {
+			return err
+		}
+		_, err := c.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, version))
+		return err
+	}()
+	if err != nil {
+		c.ExecContext(ctx, `ROLLBACK`)
+		return err
+	}
+	_, err = c.ExecContext(ctx, `COMMIT`)
+	return err
 }
 
 // createRegular creates path mode 0600 when missing, and refuses an

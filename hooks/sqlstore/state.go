@@ -5,14 +5,21 @@ package sqlstore
 // gateway that shares this file and read by a replacement gateway that
 // takes over the address its clients use (device/restart's takeover).
 //
-// One row per peer key in peer_state. A write is an upsert that keeps the
-// later handshake: two gateways (or two batches) that race leave the most
-// recent state, whatever order they commit in. Rows are independent of
-// peers: a peer removed with Delete loses its row too, so a takeover
-// never reaches for a key the store no longer serves.
+// One row per peer key and writing gateway key in peer_state. A write is
+// an upsert that keeps the later handshake: two gateways of one fleet (or
+// two batches) that race leave the most recent state, whatever order they
+// commit in; gateways with other keys keep rows of their own. Rows are
+// independent of peers: a peer removed with Delete loses its rows too, so
+// a takeover never reaches for a key the store no longer serves.
+//
+// A store written before the writer's key was recorded is moved to the
+// new table once, at Open (PRAGMA user_version 2); its rows keep an empty
+// gateway_key and are never returned for a takeover, as nothing says
+// which key learned them.
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -22,19 +29,60 @@ import (
 	"github.com/wghooks/wghooks/internal/peerrow"
 )
 
-const stateSchema = `
+// stateTable is peer_state as this version writes it; gateway_key is
+// empty only in rows moved from a store of version 1.
+const stateTable = `
 CREATE TABLE IF NOT EXISTS peer_state (
-	public_key     BLOB PRIMARY KEY CHECK (length(public_key) = 32),
+	public_key     BLOB NOT NULL CHECK (length(public_key) = 32),
+	gateway_key    BLOB NOT NULL CHECK (length(gateway_key) IN (0, 32)),
 	endpoint       TEXT NOT NULL,
-	last_handshake INTEGER NOT NULL -- Unix nanoseconds
+	last_handshake INTEGER NOT NULL, -- Unix nanoseconds
+	PRIMARY KEY (public_key, gateway_key)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS peer_state_recent ON peer_state (last_handshake);
 `
+
+// stateIndex is the takeover's read: one gateway's most recent rows.
+const stateIndex = `
+CREATE INDEX IF NOT EXISTS peer_state_gateway_recent ON peer_state (gateway_key, last_handshake);
+`
+
+// stateVersion is the user_version of a store whose peer_state records
+// the writer's key.
+const stateVersion = 2
+
+// migrateState moves a peer_state of version 1 (keyed by the peer alone)
+// to stateTable, once (upgrade), and creates stateIndex.
+func (s *Store) migrateState(ctx context.Context) error {
+	return s.upgrade(ctx, stateVersion, moveState)
+}
+
+func moveState(ctx context.Context, c *sql.Conn) error {
+	var n int
+	if err := c.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('peer_state') WHERE name = 'gateway_key'`).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		for _, q := range []string{
+			`ALTER TABLE peer_state RENAME TO peer_state_v1`,
+			`DROP INDEX IF EXISTS peer_state_recent`,
+			stateTable,
+			`INSERT INTO peer_state (public_key, gateway_key, endpoint, last_handshake)
+				SELECT public_key, x'', endpoint, last_handshake FROM peer_state_v1`,
+			`DROP TABLE peer_state_v1`,
+		} {
+			if _, err := c.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := c.ExecContext(ctx, stateIndex)
+	return err
+}
 
 var _ hooks.StateStore = (*Store)(nil)
 
 // SavePeerState implements hooks.StateStore: one transaction for the
-// batch; per key, the later LastHandshake wins, within the batch and
+// batch; per peer and gateway key, the later LastHandshake wins, within the batch and
 // against what is stored. An invalid entry fails the whole batch before
 // anything is written, naming it.
 func (s *Store) SavePeerState(ctx context.Context, states []hooks.PeerState) error {
@@ -51,8 +99,8 @@ func (s *Store) SavePeerState(ctx context.Context, states []hooks.PeerState) err
 		return fmt.Errorf("failed to save peer state: %w", err)
 	}
 	defer tx.Rollback()
-	up, err := tx.PrepareContext(ctx, `INSERT INTO peer_state (public_key, endpoint, last_handshake) VALUES (?, ?, ?)
-		ON CONFLICT (public_key) DO UPDATE SET endpoint = excluded.endpoint, last_handshake = excluded.last_handshake
+	up, err := tx.PrepareContext(ctx, `INSERT INTO peer_state (public_key, gateway_key, endpoint, last_handshake) VALUES (?, ?, ?, ?)
+		ON CONFLICT (public_key, gateway_key) DO UPDATE SET endpoint = excluded.endpoint, last_handshake = excluded.last_handshake
 		WHERE excluded.last_handshake > peer_state.last_handshake`)
 	if err != nil {
 		return fmt.Errorf("failed to save peer state: %w", err)
@@ -60,7 +108,7 @@ func (s *Store) SavePeerState(ctx context.Context, states []hooks.PeerState) err
 	defer up.Close()
 	for _, st := range states {
 		ep := netip.AddrPortFrom(st.Endpoint.Addr().Unmap(), st.Endpoint.Port())
-		if _, err := up.ExecContext(ctx, st.Key[:], ep.String(), st.LastHandshake.UnixNano()); err != nil {
+		if _, err := up.ExecContext(ctx, st.Key[:], st.Gateway[:], ep.String(), st.LastHandshake.UnixNano()); err != nil {
 			return fmt.Errorf("failed to save peer state of %s: %w", st.Key, err)
 		}
 	}
@@ -75,16 +123,17 @@ func (s *Store) SavePeerState(ctx context.Context, states []hooks.PeerState) err
 // naming them, beside the states that did parse.
 var ErrMalformedState = errors.New("malformed peer state")
 
-// LoadPeerState implements hooks.StateStore: the states whose last
-// handshake is at or after since, most recent first, at most limit
-// (limit <= 0: none). A malformed row is skipped and named in an error
-// wrapping ErrMalformedState, returned with the others.
-func (s *Store) LoadPeerState(ctx context.Context, since time.Time, limit int) ([]hooks.PeerState, error) {
-	if limit <= 0 {
+// LoadPeerState implements hooks.StateStore: the states written by
+// gateway whose last handshake is at or after since, most recent first,
+// at most limit (limit <= 0 or no gateway: none). A malformed row is
+// skipped and named in an error wrapping ErrMalformedState, returned with
+// the others.
+func (s *Store) LoadPeerState(ctx context.Context, gateway hooks.PublicKey, since time.Time, limit int) ([]hooks.PeerState, error) {
+	if limit <= 0 || gateway == (hooks.PublicKey{}) {
 		return nil, nil
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT public_key, endpoint, last_handshake FROM peer_state
-		WHERE last_handshake >= ? ORDER BY last_handshake DESC LIMIT ?`, since.UnixNano(), limit)
+		WHERE gateway_key = ? AND last_handshake >= ? ORDER BY last_handshake DESC LIMIT ?`, gateway[:], since.UnixNano(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("failed to load peer state: %w", err)
 	}
@@ -102,7 +151,7 @@ func (s *Store) LoadPeerState(ctx context.Context, since time.Time, limit int) (
 		if err := rows.Scan(&k, &ep, &ns); err != nil {
 			return out, fmt.Errorf("failed to load peer state: %w", err)
 		}
-		st := hooks.PeerState{LastHandshake: time.Unix(0, ns)}
+		st := hooks.PeerState{LastHandshake: time.Unix(0, ns), Gateway: gateway}
 		copy(st.Key[:], k)
 		if st.Endpoint, err = netip.ParseAddrPort(ep); err != nil {
 			bad = append(bad, fmt.Errorf("%s: endpoint %q", st.Key, ep))

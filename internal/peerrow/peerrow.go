@@ -116,12 +116,14 @@ func ContainsAddr(ps []netip.Prefix, a netip.Addr) bool {
 }
 
 // ValidState reports what is wrong with s as a peer's learned state to
-// record (hooks.StateStore): it needs a key, a usable endpoint and a
-// handshake time.
+// record (hooks.StateStore): it needs a key, a usable endpoint, a
+// handshake time and the writing gateway's key.
 func ValidState(s hooks.PeerState) error {
 	switch ep := s.Endpoint; {
 	case s.Key == (hooks.PublicKey{}):
 		return fmt.Errorf("no public key")
+	case s.Gateway == (hooks.PublicKey{}):
+		return fmt.Errorf("no gateway key")
 	case !ep.IsValid() || ep.Port() == 0 || ep.Addr().IsUnspecified():
 		return fmt.Errorf("invalid endpoint %q", ep)
 	case s.LastHandshake.IsZero():

@@ -17,7 +17,9 @@ import (
 // connections to the same empty store: a batch is all or nothing; per
 // key the later handshake wins, within a batch and across connections,
 // whatever the order of the writes; LoadPeerState selects since, most
-// recent first, at most limit.
+// recent first, at most limit; state written under one gateway key is
+// never returned to a reader asking with another, and does not displace
+// that other key's state of the same peer.
 func CheckStateStore(t *testing.T, a, b hooks.StateStore) {
 	t.Helper()
 	ctx := context.Background()
@@ -28,22 +30,29 @@ func CheckStateStore(t *testing.T, a, b hooks.StateStore) {
 		}
 		return k
 	}
+	// gw is the fleet's gateway key; foreign another fleet's (or a
+	// misconfigured machine's) sharing the database.
+	gw, foreign := key(0xf1), key(0xf2)
 	st := func(n byte, ep string, at time.Time) hooks.PeerState {
-		return hooks.PeerState{Key: key(n), Endpoint: netip.MustParseAddrPort(ep), LastHandshake: at}
+		return hooks.PeerState{Key: key(n), Endpoint: netip.MustParseAddrPort(ep), LastHandshake: at, Gateway: gw}
 	}
-	load := func(s hooks.StateStore, since time.Time, limit int) []hooks.PeerState {
+	loadAs := func(s hooks.StateStore, g hooks.PublicKey, since time.Time, limit int) []hooks.PeerState {
 		t.Helper()
-		got, err := s.LoadPeerState(ctx, since, limit)
+		got, err := s.LoadPeerState(ctx, g, since, limit)
 		if err != nil {
 			t.Fatalf("LoadPeerState: %v", err)
 		}
 		return got
 	}
+	load := func(s hooks.StateStore, since time.Time, limit int) []hooks.PeerState {
+		t.Helper()
+		return loadAs(s, gw, since, limit)
+	}
 	want := func(what string, got []hooks.PeerState, want ...hooks.PeerState) {
 		t.Helper()
 		ok := len(got) == len(want)
 		for i := 0; ok && i < len(want); i++ {
-			ok = got[i].Key == want[i].Key && got[i].Endpoint == want[i].Endpoint && got[i].LastHandshake.Equal(want[i].LastHandshake)
+			ok = got[i].Key == want[i].Key && got[i].Endpoint == want[i].Endpoint && got[i].LastHandshake.Equal(want[i].LastHandshake) && got[i].Gateway == want[i].Gateway
 		}
 		if !ok {
 			t.Fatalf("%s: LoadPeerState = %v, want %v", what, got, want)
@@ -56,6 +65,11 @@ func CheckStateStore(t *testing.T, a, b hooks.StateStore) {
 		t.Fatal("SavePeerState of a batch with an entry without an endpoint succeeded")
 	}
 	want("after a refused batch", load(a, time.Time{}, 10))
+	noGateway := st(1, "198.18.0.2:1", t0)
+	noGateway.Gateway = hooks.PublicKey{}
+	if err := a.SavePeerState(ctx, []hooks.PeerState{noGateway}); err == nil {
+		t.Fatal("SavePeerState of an entry without a gateway key succeeded")
+	}
 
 	// One batch naming key 1 twice, the later entry first.
 	if err := a.SavePeerState(ctx, []hooks.PeerState{
@@ -85,4 +99,27 @@ func CheckStateStore(t *testing.T, a, b hooks.StateStore) {
 	want("since", load(b, t0.Add(5*time.Minute), 10), batch[4], batch[3], batch[2])
 	want("limit", load(a, time.Time{}, 2), batch[4], batch[3])
 	want("limit 0", load(a, time.Time{}, 0))
+
+	// Another gateway key writes a newer state of key 1 and a state of a
+	// key of its own: the fleet's reads see neither, and its own reads see
+	// only what it wrote.
+	alien := func(n byte, ep string, at time.Time) hooks.PeerState {
+		s := st(n, ep, at)
+		s.Gateway = foreign
+		return s
+	}
+	if err := b.SavePeerState(ctx, []hooks.PeerState{
+		alien(1, "198.18.0.66:1", t0.Add(time.Hour)),
+		alien(8, "198.18.0.66:8", t0.Add(2*time.Hour)),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want("another gateway key's writes", load(a, t0.Add(7*time.Minute), 10), batch[4])
+	want("the fleet's state of keys 1 and 2", load(b, t0.Add(20*time.Second), 10),
+		batch[4], batch[3], batch[2], batch[1], batch[0],
+		st(2, "[fd00::3]:2002", t0.Add(30*time.Second)), st(1, "198.18.0.2:1002", t0.Add(20*time.Second)))
+	want("read with the other gateway key", loadAs(a, foreign, time.Time{}, 10),
+		alien(8, "198.18.0.66:8", t0.Add(2*time.Hour)), alien(1, "198.18.0.66:1", t0.Add(time.Hour)))
+	want("read with a key that wrote nothing", loadAs(a, key(0xf3), time.Time{}, 10))
+	want("read without a gateway key", loadAs(a, hooks.PublicKey{}, time.Time{}, 10))
 }

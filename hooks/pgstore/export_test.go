@@ -1,0 +1,4 @@
+package pgstore
+
+// Migrations lets the tests build a database of an older version.
+var Migrations = migrations
