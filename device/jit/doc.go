@@ -9,7 +9,12 @@
 // The feature sees the device only through feature.Host. Its files, each
 // opening with its flow:
 //
-//	provision.go     the receive path, lookups and installs; the UAPI keys
+//	provision.go     the flow: decode, hold, answer once installed
+//	config.go        the settings and their defaults
+//	receive.go       the receive path: admission, known sources watched
+//	lookup.go        provider calls: timed, checked, the negative cache
+//	install.go       installs through the host, the just-in-time mark
+//	uapi.go          transactions followed, the UAPI keys
 //	batch.go         mass arrival: waiting misses asked and installed together
 //	budget.go        the lookup budget over all sources
 //	faillog.go       repeated failure lines, one summary per interval

@@ -4,7 +4,7 @@ package jit
 // initiation arrives, from a hooks.Provider, and answered without a
 // client retransmit. The flow, in order:
 //
-//  1. onReceive (receive goroutine, never blocks) sees each initiation.
+//  1. OnReceive (receive.go; receive goroutine, never blocks) sees each initiation.
 //     From a source address that recently handshook with us (a known
 //     source) it passes untouched: known peers pay one map look-up, and
 //     the initiation is watched until the device answers it. From a new
@@ -18,16 +18,18 @@ package jit
 //  3. A miss keeps only the newest initiation per key, unless the
 //     negative cache says the key was unknown a moment ago, and is queued
 //     for the batchers (batch.go): the misses waiting are asked about
-//     together (context, timeout, merged with any concurrent ask of the
-//     same key), a lone one at once.
-//  4. The peers are installed through one Host.Configure (origin "jit")
+//     together (lookup.go: context, timeout, merged with any concurrent
+//     ask of the same key), a lone one at once.
+//  4. The peers are installed through one Host.Configure (install.go; origin "jit")
 //     and marked just in time in the feature's own map; only after
 //     Configure returned is each held initiation re-injected, so the
 //     device answers it.
 //  5. A watched initiation the device did not answer in watchAfter (a
 //     known source now used by an unknown key) is decoded as in 2.
 //
-// Eviction, the cap and revalidation are in evict.go.
+// Eviction, the cap and revalidation are in evict.go; the settings in
+// config.go; what the feature reads from transactions and its UAPI keys
+// in uapi.go.
 //
 // Lock order: installMu, then mu, then the core's peer set; the Sources
 // lock and watch.mu are leaves. Host.Configure is called with installMu
@@ -35,7 +37,6 @@ package jit
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"runtime"
@@ -49,123 +50,7 @@ import (
 	"github.com/wghooks/wghooks/conn"
 	"github.com/wghooks/wghooks/device/feature"
 	"github.com/wghooks/wghooks/hooks"
-	"github.com/wghooks/wghooks/uapi"
 )
-
-// Config configures just-in-time peers (peer-miss provisioning,
-// eviction, revalidation). The zero value turns the feature off.
-type Config struct {
-	// Provider says which peer a public key belongs to. Default (nil): no
-	// just-in-time peers; an initiation from an unknown key is dropped as
-	// upstream drops it, and nothing of this feature runs.
-	Provider hooks.Provider
-
-	// LookupTimeout bounds one provider lookup. Default 3 s.
-	LookupTimeout time.Duration
-
-	// NegativeTTL is how long a key the provider called unknown is refused
-	// without asking again. Default 1 min.
-	NegativeTTL time.Duration
-
-	// ErrorRetry is how long after a failed lookup (error, timeout,
-	// invalid answer) the same key is asked again. Default 2 s.
-	ErrorRetry time.Duration
-
-	// HoldTimeout is how long a held initiation stays worth answering;
-	// older ones are dropped (their initiator has moved on to a newer one,
-	// it retransmits after 5 s). Default 4 s.
-	HoldTimeout time.Duration
-
-	// IdleTimeout evicts a just-in-time peer that has had no handshake and
-	// no traffic for this long. WireGuard repeats the handshake at least
-	// every 3 minutes while any traffic flows, so anything above that
-	// never cuts a live session. Default 10 min; negative never evicts.
-	IdleTimeout time.Duration
-
-	// MaxPeers caps installed just-in-time peers; installing one more
-	// first evicts the least recently active. Static peers do not count.
-	// Default 16384.
-	MaxPeers int
-
-	// RevalidateInterval re-asks the provider about every installed
-	// just-in-time peer at this interval: a key now unknown is removed
-	// (revocation), a changed configuration is applied, and a failed
-	// lookup keeps the peer (an outage cuts no one off), and so does a
-	// changed answer refused by the rules of a first install (one taking a
-	// static peer's allowed IPs). Default 5 min;
-	// negative never revalidates.
-	RevalidateInterval time.Duration
-
-	// MaxLookups bounds concurrent provider calls (a batch lookup counts
-	// as one); a lookup beyond it waits for one to end, an outbound one
-	// is dropped. Default 64.
-	MaxLookups int
-
-	// MaxLookupRate bounds, over all sources together, the initiations
-	// from new sources decoded (and so looked up) each second, with a
-	// burst of one second's worth (budget.go); per source they are
-	// limited as well. An initiation beyond it passes to upstream
-	// undecoded (an unknown key's is dropped there, and its client
-	// retransmits) and counts in Counters.LookupsRefused. Default 200;
-	// negative: no limit.
-	MaxLookupRate int
-
-	// RestoreDeadline bounds how long a restarted device spends
-	// reinstalling the just-in-time peers its state file lists
-	// (restore.go); the ones not reached by then come back when their
-	// clients knock, as their own timers make them within about two
-	// minutes. Default 2 min.
-	RestoreDeadline time.Duration
-
-	// OnPeerEvent is notified of installs, refusals, failures, evictions,
-	// revocations and updates. Default: nothing.
-	OnPeerEvent hooks.OnPeerEvent
-
-	// Outbound turns on the outbound side: a packet from the TUN to an
-	// address no installed peer covers asks the provider which peer holds
-	// it and installs that peer, so the gateway can reach a client first
-	// (outbound.go). The provider must implement hooks.AddrProvider.
-	// Default false: such packets are dropped, as upstream drops them.
-	Outbound bool
-}
-
-const (
-	decodeQueueLen = 1024
-	maxHeld        = 4096
-	maxWatched     = 1024
-	maxNegative    = 1 << 16
-	// watchAfter is how long the device gets to answer an initiation
-	// from a known source before wghooks decodes it itself.
-	watchAfter = 300 * time.Millisecond
-	// removedMemory is how long a removal cancels a lookup that was
-	// already under way for the same key.
-	removedMemory = time.Minute
-)
-
-func (c Config) withDefaults() Config {
-	def := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	def(&c.LookupTimeout, 3*time.Second)
-	def(&c.NegativeTTL, time.Minute)
-	def(&c.ErrorRetry, 2*time.Second)
-	def(&c.HoldTimeout, 4*time.Second)
-	def(&c.IdleTimeout, 10*time.Minute)
-	def(&c.RevalidateInterval, 5*time.Minute)
-	def(&c.RestoreDeadline, 2*time.Minute)
-	if c.MaxPeers <= 0 {
-		c.MaxPeers = 16384
-	}
-	if c.MaxLookups <= 0 {
-		c.MaxLookups = 64
-	}
-	if c.MaxLookupRate == 0 {
-		c.MaxLookupRate = defaultLookupRate
-	}
-	return c
-}
 
 // JIT is the just-in-time provisioning feature.
 type JIT struct {
@@ -225,12 +110,6 @@ type heldInit struct {
 	ts  tai64n.Timestamp
 }
 
-type lookupCall struct {
-	done chan struct{}
-	cfg  hooks.PeerConfig
-	err  error
-}
-
 // New builds the feature on host and starts its goroutines. Without a
 // provider it only answers its keys (every peer is static).
 func New(host feature.Host, cfg Config) (*JIT, error) {
@@ -283,87 +162,6 @@ func (j *JIT) Close() {
 	j.cancel()
 	if j.enabled() {
 		j.limiter.Close()
-	}
-}
-
-// ReceiveTypes selects initiations while a provider is set.
-func (j *JIT) ReceiveTypes() uint8 {
-	if !j.enabled() {
-		return 0
-	}
-	return conn.TypeMask(conn.MessageInitiation)
-}
-
-// OnReceive runs on a receive goroutine: it never blocks. It calls the
-// upstream device's IsUnderLoad, which reads a channel length and an
-// atomic and takes no lock.
-func (j *JIT) OnReceive(pkt []byte, ep wgconn.Endpoint) conn.Verdict {
-	if len(pkt) != conn.MessageInitiationSize {
-		return conn.Pass
-	}
-	id := j.host.Identity()
-	if id == nil {
-		return conn.Pass
-	}
-	src := conn.DstAddrPort(ep)
-	if !src.IsValid() {
-		return conn.Pass
-	}
-	now := time.Now()
-	if j.host.Sources().Known(src, now) {
-		j.watchInitiation(pkt, ep, src, now)
-		return conn.Pass
-	}
-	if !j.admit(id, pkt, src) {
-		return conn.Pass
-	}
-	job := decodeJob{ep: ep, src: src, at: now}
-	copy(job.pkt[:], pkt)
-	select {
-	case j.jobs <- job:
-		return conn.Hold
-	default:
-		return conn.Pass
-	}
-}
-
-// admit decides from cheap signals whether an initiation may cost a
-// decode: a valid mac1, a device and decoders that are not under load
-// (then upstream's cookie defence handles everything), the source IP
-// within its rate, and all sources together within the lookup budget.
-func (j *JIT) admit(id *feature.Identity, pkt []byte, src netip.AddrPort) bool {
-	if !id.CheckMAC1(pkt) {
-		return false
-	}
-	if j.host.Upstream().IsUnderLoad() || len(j.jobs) >= cap(j.jobs)/2 {
-		return false
-	}
-	if !j.limiter.Allow(src.Addr()) {
-		return false
-	}
-	if !j.budget.allow(time.Now()) {
-		j.c.LookupsRefused.Add(1)
-		return false
-	}
-	return true
-}
-
-// OnSend learns which watched initiations the device answered (the
-// core learns known sources from the same messages).
-func (j *JIT) OnSend(bufs [][]byte, _ wgconn.Endpoint) {
-	if !j.enabled() || len(bufs) != 1 {
-		return
-	}
-	pkt := bufs[0]
-	switch conn.MessageType(pkt) {
-	case conn.MessageResponse:
-		if r, ok := conn.ResponseReceiver(pkt); ok {
-			j.watch.answered(r)
-		}
-	case conn.MessageCookieReply:
-		if len(pkt) == conn.MessageCookieReplySize {
-			j.watch.answered(conn.InitiationSender(pkt))
-		}
 	}
 }
 
@@ -499,26 +297,6 @@ func (j *JIT) inject(job decodeJob) {
 	}
 }
 
-// installLooked installs key with the configuration its lookup returned
-// (applyLooked), and counts the install.
-func (j *JIT) installLooked(key feature.Key, cfg hooks.PeerConfig, lost string) bool {
-	if !j.applyLooked(key, cfg, lost) {
-		return false
-	}
-	j.c.PeersInstalled.Add(1)
-	return true
-}
-
-// applyLooked applies a provider's answer for key (applyAnswer). A
-// refusal or failure is reported (answerRefused) and false returned.
-func (j *JIT) applyLooked(key feature.Key, cfg hooks.PeerConfig, lost string) bool {
-	if err := j.applyAnswer(key, cfg); err != nil {
-		j.answerRefused(key, err, lost)
-		return false
-	}
-	return true
-}
-
 // answerRefused reports an answer for key that was refused or failed to
 // apply: counted as a provider error, logged after lost (what it costs),
 // reported as a failed lookup.
@@ -570,387 +348,8 @@ func (j *JIT) setKeepalive(key feature.Key, every time.Duration) {
 	}
 }
 
-// lookup asks the provider about key, merging concurrent asks of the same
-// key into one call. The answer is validated: invalid data is an error.
-func (j *JIT) lookup(key feature.Key) (hooks.PeerConfig, error) {
-	j.mu.Lock()
-	if c, ok := j.calls[key]; ok {
-		j.mu.Unlock()
-		select {
-		case <-c.done:
-			return c.cfg, c.err
-		case <-j.ctx.Done():
-			return hooks.PeerConfig{}, fmt.Errorf("failed to look up %s: %w", feature.ShortKey(key), j.ctx.Err())
-		}
-	}
-	c := &lookupCall{done: make(chan struct{})}
-	j.calls[key] = c
-	j.mu.Unlock()
-
-	start := time.Now()
-	c.cfg, c.err = j.withSlot(key, func() (hooks.PeerConfig, error) { return j.callProvider(key) })
-	j.countLookup(uint64(time.Since(start)), c.err)
-	close(c.done)
-	j.mu.Lock()
-	delete(j.calls, key)
-	j.mu.Unlock()
-	return c.cfg, c.err
-}
-
-// countLookup counts one key's lookup that took lat nanoseconds (a
-// batch's whole call for each of its keys) and ended with err.
-func (j *JIT) countLookup(lat uint64, err error) {
-	j.c.ProviderLookups.Add(1)
-	j.c.ProviderLatencyNanos.Add(lat)
-	if err != nil && !errors.Is(err, hooks.ErrUnknownPeer) {
-		j.c.ProviderErrors.Add(1)
-	}
-}
-
-// callProvider runs one provider call with the lookup timeout. The call
-// runs on a goroutine of its own so a provider that ignores its context
-// costs that goroutine, not the device's; a panic is an error.
-func (j *JIT) callProvider(key feature.Key) (hooks.PeerConfig, error) {
-	cfg, err := j.callTimed(func(ctx context.Context) (hooks.PeerConfig, error) {
-		return j.cfg.Provider.LookupPeer(ctx, hooks.PublicKey(key))
-	})
-	return j.checkAnswer(key, cfg, err)
-}
-
-// checkAnswer is the provider's answer about key as the device takes it:
-// ErrUnknownPeer as it is, another error or invalid data as a failed
-// lookup.
-func (j *JIT) checkAnswer(key feature.Key, cfg hooks.PeerConfig, err error) (hooks.PeerConfig, error) {
-	if err != nil {
-		if errors.Is(err, hooks.ErrUnknownPeer) {
-			return cfg, err
-		}
-		return cfg, fmt.Errorf("failed to look up %s: %w", feature.ShortKey(key), err)
-	}
-	if err := cfg.Validate(hooks.PublicKey(key)); err != nil {
-		return cfg, fmt.Errorf("failed to look up %s: %w", feature.ShortKey(key), err)
-	}
-	return cfg, nil
-}
-
-// callTimed runs one provider call with the lookup timeout (timedCall).
-func (j *JIT) callTimed(call func(ctx context.Context) (hooks.PeerConfig, error)) (hooks.PeerConfig, error) {
-	return timedCall(j, call)
-}
-
-// timedCall runs one provider call with the lookup timeout, on a
-// goroutine of its own; a panic is an error.
-func timedCall[T any](j *JIT, call func(ctx context.Context) (T, error)) (T, error) {
-	ctx, cancel := context.WithTimeout(j.ctx, j.cfg.LookupTimeout)
-	defer cancel()
-	type result struct {
-		v   T
-		err error
-	}
-	res := make(chan result, 1)
-	go func() {
-		var r result
-		defer func() {
-			if p := recover(); p != nil {
-				r.err = fmt.Errorf("provider panicked: %v", p)
-			}
-			res <- r
-		}()
-		r.v, r.err = call(ctx)
-	}()
-	select {
-	case r := <-res:
-		return r.v, r.err
-	case <-ctx.Done():
-		var zero T
-		return zero, ctx.Err()
-	}
-}
-
-// applyAnswer installs or updates key with cfg, a provider's answer. It
-// is the one path every answer takes (a first install, revalidation, the
-// outbound side, a restart restore), so all follow the same rules: an
-// answer for the key of a static peer is refused, and so is one whose
-// allowed IPs overlap a static peer's; installing one more peer first
-// evicts the least recently active if the cap is reached. A new peer's
-// persistent keepalive is left to the caller (see provision); an
-// installed one's is set with the rest.
-func (j *JIT) applyAnswer(key feature.Key, cfg hooks.PeerConfig) error {
-	return j.applyAnswers([]answer{{key, cfg}})[0]
-}
-
-// configurePeer installs or updates key with cfg through the host and
-// marks it just in time. installMu is held: the cap counts the mark.
-func (j *JIT) configurePeer(key feature.Key, cfg hooks.PeerConfig) error {
-	c := feature.Config{Peers: []feature.PeerConfig{InstallConfig(key, cfg)}}
-	if err := j.host.Configure(j.Name(), c); err != nil {
-		return err
-	}
-	j.mark(key, true)
-	return nil
-}
-
-// InstallConfig is the typed change that installs or updates key with a
-// provider's answer cfg: its allowed IPs replace the peer's, its preshared
-// key (all zero: none) and keepalive are set, and its endpoint when it
-// has one. It is pure.
-func InstallConfig(key feature.Key, cfg hooks.PeerConfig) feature.PeerConfig {
-	psk := [32]byte(cfg.PresharedKey)
-	keepalive := cfg.PersistentKeepalive
-	pc := feature.PeerConfig{
-		PublicKey:         key,
-		Endpoint:          cfg.Endpoint,
-		PresharedKey:      &psk,
-		Keepalive:         &keepalive,
-		ReplaceAllowedIPs: true,
-		AllowedIPs:        cfg.AllowedIPs,
-	}
-	return pc
-}
-
-func (j *JIT) setNegative(key feature.Key, ttl time.Duration) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if len(j.negative) >= maxNegative {
-		now := time.Now()
-		for k, until := range j.negative {
-			if now.After(until) {
-				delete(j.negative, k)
-			}
-		}
-		if len(j.negative) >= maxNegative {
-			return
-		}
-	}
-	j.negative[key] = time.Now().Add(ttl)
-}
-
-func (j *JIT) removedSince(key feature.Key, t time.Time) bool {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	at, ok := j.removed[key]
-	return ok && !at.Before(t)
-}
-
 func (j *JIT) event(ev hooks.PeerEvent) {
 	if f := j.cfg.OnPeerEvent; f != nil {
 		f(ev)
 	}
-}
-
-// Configured follows every configuration transaction after upstream
-// applied it. Every origin's moves routes (the outbound route set) and
-// removes peers; only the operator's pins routes of static peers, and
-// makes a peer it configures without wghooks_jit static (never evicted).
-// The feature's own changes (origin "jit") and other features' (a
-// restart restoring an endpoint) leave a just-in-time peer as it is.
-func (j *JIT) Configured(c feature.Change) {
-	set := c.Set
-	if c.ByOperator() {
-		j.static.apply(set)
-	}
-	if j.out != nil {
-		j.out.routes.apply(set, j.host.HasPeer)
-	}
-	var gone []feature.Key
-	j.mu.Lock()
-	for _, p := range set.Peers {
-		key := feature.Key(p.PublicKey)
-		switch {
-		case p.Remove:
-			gone = append(gone, key)
-		case c.ByOperator() && !hasLine(p.Ext, "wghooks_jit"):
-			delete(j.peers, key)
-		}
-	}
-	if set.ReplacePeers {
-		for key := range j.peers {
-			if !j.host.HasPeer(key) {
-				gone = append(gone, key)
-			}
-		}
-	}
-	j.mu.Unlock()
-	if len(gone) > 0 {
-		j.forget(gone)
-	}
-}
-
-func hasLine(lines []uapi.Line, key string) bool {
-	for _, l := range lines {
-		if l.Key == key {
-			return true
-		}
-	}
-	return false
-}
-
-// lineValue is the value of the last line with key, "" without one.
-func lineValue(lines []uapi.Line, key string) string {
-	v := ""
-	for _, l := range lines {
-		if l.Key == key {
-			v = l.Value
-		}
-	}
-	return v
-}
-
-// forget drops wghooks' state for removed peers: they are no longer just
-// in time, their lookups under way must not reinstall them, and their
-// source addresses must be decoded again.
-func (j *JIT) forget(keys []feature.Key) {
-	now := time.Now()
-	j.mu.Lock()
-	for _, k := range keys {
-		delete(j.peers, k)
-		j.removed[k] = now
-	}
-	j.mu.Unlock()
-	j.host.Sources().Purge(keys)
-}
-
-// watchSet holds copies of initiations passed to the device from known
-// sources until the device answers them (a response or cookie reply to
-// their sender index), and lets provisioning wait for an answer.
-type watchSet struct {
-	mu      sync.Mutex
-	m       map[uint32]decodeJob
-	waiters map[uint32]chan struct{}
-}
-
-func (j *JIT) watchInitiation(pkt []byte, ep wgconn.Endpoint, src netip.AddrPort, now time.Time) {
-	w := &j.watch
-	w.mu.Lock()
-	if len(w.m) >= maxWatched {
-		w.mu.Unlock()
-		return
-	}
-	job := decodeJob{ep: ep, src: src, at: now, watched: true}
-	copy(job.pkt[:], pkt)
-	w.m[conn.InitiationSender(pkt)] = job
-	first := len(w.m) == 1
-	w.mu.Unlock()
-	if first {
-		select {
-		case j.kick <- struct{}{}:
-		default:
-		}
-	}
-}
-
-func (w *watchSet) answered(sender uint32) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	delete(w.m, sender)
-	if ch, ok := w.waiters[sender]; ok {
-		close(ch)
-		delete(w.waiters, sender)
-	}
-}
-
-// await returns a channel closed when the device answers sender.
-func (w *watchSet) await(sender uint32) <-chan struct{} {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.waiters == nil {
-		w.waiters = make(map[uint32]chan struct{})
-	}
-	ch := make(chan struct{})
-	w.waiters[sender] = ch
-	return ch
-}
-
-func (w *watchSet) forget(sender uint32) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	delete(w.waiters, sender)
-}
-
-// unanswered removes and returns the watched initiations older than
-// watchAfter, and reports whether any remain.
-func (w *watchSet) unanswered(now time.Time) (due []decodeJob, more bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for k, job := range w.m {
-		if now.Sub(job.at) >= watchAfter {
-			due = append(due, job)
-			delete(w.m, k)
-		}
-	}
-	return due, len(w.m) > 0
-}
-
-// redecode sends unanswered initiations to the decoders, under the same
-// gates as new sources.
-func (j *JIT) redecode(due []decodeJob) {
-	id := j.host.Identity()
-	for _, job := range due {
-		if id == nil || !j.admit(id, job.pkt[:], job.src) {
-			continue
-		}
-		select {
-		case j.jobs <- job:
-		default:
-			return
-		}
-	}
-}
-
-// Keys are the feature's UAPI keys. It works on a zero value: the
-// closures only call methods of j when a key is applied.
-func (j *JIT) Keys() []feature.ExtKey {
-	return []feature.ExtKey{
-		{
-			Name: "wghooks_jit", Peer: true,
-			Doc:      "true marks a just-in-time peer (evictable, revalidated); false makes it static",
-			Validate: feature.ValidateBool,
-			ApplyPeer: func(pk feature.Key, v string) error {
-				j.mark(pk, v == "true")
-				return nil
-			},
-		},
-		{
-			Name:     "wghooks_jit_forget",
-			Doc:      "hex public key: forget a cached \"unknown\" answer so the key's next initiation asks the provider again",
-			Validate: feature.ValidateHexKey,
-			ApplyDevice: func(v string) error {
-				k, _ := uapi.ParseKey(v)
-				j.mu.Lock()
-				delete(j.negative, k)
-				j.mu.Unlock()
-				return nil
-			},
-		},
-	}
-}
-
-// PeerGetLines says wghooks_jit=true for a just-in-time peer.
-func (j *JIT) PeerGetLines(pk feature.Key) []uapi.Line {
-	if j.isJIT(pk) {
-		return []uapi.Line{{Key: "wghooks_jit", Value: "true"}}
-	}
-	return nil
-}
-
-// mark makes pk a just-in-time peer (jit) or a static one.
-func (j *JIT) mark(pk feature.Key, isJIT bool) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if !isJIT {
-		delete(j.peers, pk)
-		return
-	}
-	if _, ok := j.peers[pk]; ok || !j.host.HasPeer(pk) {
-		return
-	}
-	now := time.Now()
-	j.peers[pk] = &jitPeer{installed: now, lastActive: now, rx: -1, tx: -1}
-}
-
-func (j *JIT) isJIT(pk feature.Key) bool {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	_, ok := j.peers[pk]
-	return ok
 }
