@@ -58,11 +58,12 @@
 //     rebinds in the first seconds, then one per 5 s (beside an initiation
 //     upstream would send anyway) and one per minute after 90 s.
 //  6. A rebind moves every flow, so each escape nudges the other peers in
-//     use (heard from or sent to within 2 minutes): a keepalive, which a
-//     plain server follows to the new port at once, and, at most once per
-//     5 s across the device, an initiation, so a balancer in front of
-//     them re-routes them too: at most one handshake per 5 s for each
-//     other peer, one per escape once a spell is past 90 s.
+//     use (anything heard, or data or a handshake sent, within 2 minutes):
+//     a keepalive, which a plain server follows to the new port at once,
+//     and, at most once per 5 s across the device, an initiation, so a
+//     balancer in front of them re-routes them too: at most one handshake
+//     per 5 s for each other peer, one per escape once a spell is past
+//     90 s.
 //
 // Flow escape is off when a fixed listen_port is configured (a server: its
 // port is its address), and can be turned off by Config.FlowEscapeOff or
