@@ -47,7 +47,7 @@ func TestBenchHANginx(t *testing.T) {
 	for r := 0; r < runs; r++ {
 		t.Run(fmt.Sprintf("wghooks-%d", r), func(t *testing.T) {
 			// A round can be stuck by chance: each escape lands on the dead
-			// backend half the time, and the wait between escapes doubles.
+			// backend half the time (10 escapes in 30 s: 1 round in 1000).
 			e := nginxBenchRound(t, fmt.Sprintf("198.18.%d.1", 41+r), fmt.Sprintf("198.18.%d.2", 41+r), true, upstreamCap)
 			ds = append(ds, e.after)
 			fmt.Printf("ha:   round %d nginx     wghooks: %s\n", r+1, e)

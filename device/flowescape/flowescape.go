@@ -39,15 +39,31 @@
 //     (listen_port=0, from the watcher goroutine, never from a packet
 //     goroutine: the rebind waits for the receive goroutines), the peers at
 //     that endpoint get their keypairs expired (which also lifts upstream's
-//     5 s limit) and a new initiation, and other peers in use get an
-//     initiation so that their own balancers re-route them too.
+//     5 s limit) and a new initiation, and other peers in use are nudged
+//     (6. below).
 //  4. A path whose last doubt was false (within 2 minutes) is lossy: a
 //     swallowed probe is not forced (keypairs expired) but waits for
 //     upstream's 5 s window, as stalled data would make a lost probe
 //     look like death.
-//  5. After an escape one more unanswered initiation escapes again, after
-//     a backoff that doubles from HandshakeTimeout up to MaxBackoff, until
-//     the endpoint is heard from.
+//  5. After an escape one more unanswered initiation escapes again, until
+//     the endpoint is heard from (a silent spell). The first six escapes
+//     of a spell follow each other as soon as the new flow's initiation
+//     is lost (the handshake wait); then one per 5 s (upstream's
+//     REKEY_TIMEOUT, the pace of its own handshake retries) until the
+//     spell is 90 s old (REKEY_ATTEMPT_TIME), then one per MaxBackoff
+//     (1 min). Behind a balancer that hashes each new flow to one dead
+//     backend of two, k escapes all land on it with probability 2^-k:
+//     10 escapes in the first 30 s leave about 1 client in 1000 stuck
+//     that long, 23 by 90 s leave none worth counting. A server that is simply down costs 6
+//     rebinds in the first seconds, then one per 5 s (beside an initiation
+//     upstream would send anyway) and one per minute after 90 s.
+//  6. A rebind moves every flow, so each escape nudges the other peers in
+//     use (anything heard, or data or a handshake sent, within 2 minutes):
+//     a keepalive, which a plain server follows to the new port at once,
+//     and, at most once per 5 s across the device, an initiation, so a
+//     balancer in front of them re-routes them too: at most one handshake
+//     per 5 s for each other peer, one per escape once a spell is past
+//     90 s.
 //
 // Flow escape is off when a fixed listen_port is configured (a server: its
 // port is its address), and can be turned off by Config.FlowEscapeOff or
@@ -64,6 +80,7 @@ import (
 	"time"
 
 	wgconn "golang.zx2c4.com/wireguard/conn"
+	wgdevice "golang.zx2c4.com/wireguard/device"
 
 	"github.com/wghooks/wghooks/conn"
 	"github.com/wghooks/wghooks/device/feature"
@@ -97,7 +114,9 @@ type Config struct {
 	ProbeInterval time.Duration
 
 	// MaxBackoff caps the wait between two escapes from an endpoint that
-	// stays silent. Default 1 min.
+	// stays silent: the wait is one handshake timeout for the first six
+	// escapes, 5 s until the first escape is 90 s old, then MaxBackoff.
+	// Default 1 min.
 	MaxBackoff time.Duration
 }
 
@@ -106,6 +125,24 @@ const (
 	defaultFlowHandshake = time.Second
 	defaultFlowBackoff   = time.Minute
 	defaultProbeInterval = 15 * time.Second
+
+	// quickEscapes is how many escapes after the first of a silent spell
+	// wait only for the new flow's initiation to be lost: each is one more
+	// coin toss behind a balancer with a dead backend.
+	quickEscapes = 5
+	// steadyBackoff is the wait between escapes after those, until the
+	// spell is steadyFor old: upstream's own handshake retry pace, for as
+	// long as upstream retries a handshake. Past that, a balancer with one
+	// dead backend of two would have let through one of 23 new flows
+	// (2^-23 that none did): the endpoint is down, and MaxBackoff applies.
+	steadyBackoff = wgdevice.RekeyTimeout
+	steadyFor     = wgdevice.RekeyAttemptTime
+	// nudgeEvery bounds the initiations an escape sends to other peers:
+	// upstream swallows one sent within RekeyTimeout of the last anyway.
+	nudgeEvery = wgdevice.RekeyTimeout
+	// othersInUse is how recently another endpoint must have been active
+	// for an escape to nudge its peers.
+	othersInUse = 2 * time.Minute
 
 	// flowTick is the sampling period while an endpoint is busy: a fifth
 	// of the shortest wait (feature.MinRTO).
@@ -158,6 +195,10 @@ type FlowEscape struct {
 
 	idle atomic.Bool   // the watcher sleeps until wake
 	wake chan struct{} // capacity 1
+
+	// nudgedAt is when an escape last sent other peers an initiation;
+	// watcher goroutine only.
+	nudgedAt time.Time
 
 	// peerCache maps endpoints to peer keys; watcher goroutine only.
 	peerCache struct {
@@ -587,23 +628,40 @@ func (f *FlowEscape) escape(st *flowState, now time.Time) {
 			p.SendHandshakeInitiation(false)
 		}
 	}
-	// Every flow moved: peers in use elsewhere get a fresh handshake so a
-	// balancer in front of them re-routes them at once.
+	others, initiate := f.nudges(st, now)
+	for _, a := range others {
+		for _, pk := range f.peersAt(a, now) {
+			if p := f.host.Upstream().LookupPeer(pk); p != nil {
+				p.SendKeepalive()
+				if initiate {
+					p.SendHandshakeInitiation(false)
+				}
+			}
+		}
+	}
+}
+
+// nudges says which other endpoints' peers an escape from st nudges, and
+// whether with an initiation. Every flow moved: a keepalive on every
+// escape lets a plain server follow at once (it is not rate-limited and
+// stalls nothing); an initiation, which a balancer that re-hashed the new
+// flow needs, goes at most once per nudgeEvery across the device, so a
+// burst of escapes, or several silent endpoints, cost a live peer at most
+// one handshake per 5 s. Peers that are themselves silent need no more:
+// their own watch escapes for them.
+func (f *FlowEscape) nudges(st *flowState, now time.Time) (others []netip.AddrPort, initiate bool) {
 	f.flows.RLock()
-	var others []netip.AddrPort
 	for a, o := range f.flows.m {
-		if a != st.addr && now.Sub(o.w.lastActive) < 2*time.Minute {
+		if a != st.addr && !o.w.lastActive.IsZero() && now.Sub(o.w.lastActive) < othersInUse {
 			others = append(others, a)
 		}
 	}
 	f.flows.RUnlock()
-	for _, a := range others {
-		for _, pk := range f.peersAt(a, now) {
-			if p := f.host.Upstream().LookupPeer(pk); p != nil {
-				p.SendHandshakeInitiation(false)
-			}
-		}
+	if len(others) > 0 && (f.nudgedAt.IsZero() || now.Sub(f.nudgedAt) >= nudgeEvery) {
+		f.nudgedAt = now
+		initiate = true
 	}
+	return others, initiate
 }
 
 // flowCounts is one sample of an endpoint's stamps: for each kind of
@@ -740,7 +798,7 @@ func (w *flowWatch) step(now time.Time, c flowCounts, t flowTimes) flowAction {
 		strikes++
 	}
 	if strikes >= 2 || (w.escapes > 0 && w.unanswered > 0) {
-		if w.escapes > 0 && now.Sub(w.escapedAt) < w.backoff(t) {
+		if w.escapes > 0 && now.Sub(w.escapedAt) < w.backoff(now, t) {
 			return flowNone
 		}
 		w.reason = w.describe(now, silent, t)
@@ -775,11 +833,17 @@ func (w *flowWatch) step(now time.Time, c flowCounts, t flowTimes) flowAction {
 	return flowNone
 }
 
-// backoff is the wait before the next escape from a still-silent endpoint.
-func (w *flowWatch) backoff(t flowTimes) time.Duration {
-	b := t.handshake
-	for i := 1; i < w.escapes && b < t.maxBackoff; i++ {
-		b *= 2
+// backoff is the wait before the next escape from a still-silent endpoint
+// (package doc, 5.): one handshake wait for the first quickEscapes after
+// the first, steadyBackoff while the spell is younger than steadyFor, then
+// maxBackoff, which also caps the others.
+func (w *flowWatch) backoff(now time.Time, t flowTimes) time.Duration {
+	b := t.maxBackoff
+	switch {
+	case w.escapes <= quickEscapes:
+		b = t.handshake
+	case now.Sub(w.firstEscape) < steadyFor:
+		b = steadyBackoff
 	}
 	return min(b, t.maxBackoff)
 }

@@ -202,12 +202,16 @@ func TestFlowWatchIdleNeedsFirstRetry(t *testing.T) {
 	only(t, got, map[int]flowAction{4: flowEscapeNow})
 }
 
-func TestFlowWatchEscapesBackOffAndRecover(t *testing.T) {
+// TestFlowWatchSilentSpellSchedule: an endpoint that never answers again
+// (a server down, or a balancer that keeps hashing to a dead backend) is
+// escaped from quickly at first, then at upstream's retry pace, then once
+// per MaxBackoff; hearing from it ends the spell.
+func TestFlowWatchSilentSpellSchedule(t *testing.T) {
 	s := newFlowSim(t)
 	s.w.escapes, s.w.escapedAt, s.w.firstEscape = 1, s.now, s.now
-	var escapesAt []time.Duration
 	start := s.now
-	for i := 0; i < 4*40; i++ {
+	escapesAt := []time.Duration{0}
+	for i := 0; i < 4*300; i++ { // five minutes
 		s.now = s.now.Add(simTick)
 		if s.w.initAt.IsZero() {
 			s.initiate() // each escape (and upstream's retries) sends one
@@ -216,16 +220,44 @@ func TestFlowWatchEscapesBackOffAndRecover(t *testing.T) {
 			escapesAt = append(escapesAt, s.now.Sub(start))
 		}
 	}
-	// Lost initiations escape again after 1, 2, 4, 8, 16 s.
-	want := []time.Duration{1250 * time.Millisecond, 3250 * time.Millisecond, 7250 * time.Millisecond, 15250 * time.Millisecond, 31250 * time.Millisecond}
-	if len(escapesAt) != len(want) {
-		t.Fatalf("escapes at %v, want %v", escapesAt, want)
+	count := func(before time.Duration) int {
+		n := 0
+		for _, at := range escapesAt {
+			if at < before {
+				n++
+			}
+		}
+		return n
 	}
-	for i := range want {
-		if escapesAt[i] != want[i] {
-			t.Fatalf("escapes at %v, want %v", escapesAt, want)
+	// Behind a balancer with one dead backend of two, each escape is a
+	// coin toss: at least 10 within 30 s leave at most 1 in 1024 stuck.
+	if n := count(28 * time.Second); n < 10 {
+		t.Errorf("%d escapes in the first 28 s of a silent spell, want at least 10: %v", n, escapesAt)
+	}
+	if n := count(7 * time.Second); n != 1+quickEscapes {
+		t.Errorf("%d escapes in the first 7 s, want %d quick ones: %v", n, 1+quickEscapes, escapesAt)
+	}
+	// While upstream retries (90 s), escapes are never further apart than
+	// its retry pace nor closer than the handshake wait, and never more
+	// frequent than that pace once the quick ones are done.
+	for i := 1; i < len(escapesAt); i++ {
+		gap, at := escapesAt[i]-escapesAt[i-1], escapesAt[i-1]
+		switch {
+		case gap < s.tm.handshake:
+			t.Errorf("escape at %v only %v after the last one", escapesAt[i], gap)
+		case at+steadyBackoff < steadyFor && gap > steadyBackoff+simTick:
+			t.Errorf("escape at %v came %v after the last one, want at most %v while the spell is young", escapesAt[i], gap, steadyBackoff)
+		case i > 1+quickEscapes && gap < steadyBackoff:
+			t.Errorf("escape at %v came %v after the last one, want at least %v after the quick ones", escapesAt[i], gap, steadyBackoff)
+		case at+steadyBackoff >= steadyFor && (gap < s.tm.maxBackoff || gap > s.tm.maxBackoff+simTick):
+			t.Errorf("escape at %v came %v after the last one, want MaxBackoff (%v) once the spell is 90 s old", escapesAt[i], gap, s.tm.maxBackoff)
 		}
 	}
+	// A server simply down: the cost is bounded, one per minute at length.
+	if n := count(5 * time.Minute); n > 1+quickEscapes+int(steadyFor/steadyBackoff)+4 {
+		t.Errorf("%d escapes in 5 minutes of silence: %v", n, escapesAt)
+	}
+
 	s.now = s.now.Add(simTick)
 	s.hear()
 	if a := s.step(); a != flowRecovered {
@@ -237,10 +269,91 @@ func TestFlowWatchEscapesBackOffAndRecover(t *testing.T) {
 }
 
 func TestFlowWatchBackoffCapped(t *testing.T) {
-	w := flowWatch{escapes: 30}
-	tm := flowTimes{handshake: time.Second, maxBackoff: time.Minute}
-	if b := w.backoff(tm); b != time.Minute {
-		t.Fatalf("backoff after 30 escapes = %v, want the 1 min cap", b)
+	now := time.Unix(1000, 0)
+	for _, tc := range []struct {
+		escapes int
+		age     time.Duration
+		max     time.Duration
+		want    time.Duration
+	}{
+		{1, time.Second, time.Minute, time.Second},
+		{quickEscapes + 1, 10 * time.Second, time.Minute, steadyBackoff},
+		{30, 2 * time.Minute, time.Minute, time.Minute},
+		{30, 2 * time.Minute, 2 * time.Second, 2 * time.Second}, // MaxBackoff caps every phase
+		{quickEscapes + 1, 10 * time.Second, 2 * time.Second, 2 * time.Second},
+	} {
+		w := flowWatch{escapes: tc.escapes, firstEscape: now.Add(-tc.age)}
+		if b := w.backoff(now, flowTimes{handshake: time.Second, maxBackoff: tc.max}); b != tc.want {
+			t.Errorf("backoff after %d escapes in %v (MaxBackoff %v) = %v, want %v", tc.escapes, tc.age, tc.max, b, tc.want)
+		}
+	}
+}
+
+// TestFlowEscapeNudgesOtherPeersBounded: while one endpoint stays silent
+// and escapes again and again, another peer in use gets a keepalive on
+// every escape (its flow moved each time) but at most one initiation per
+// 5 s; a peer idle for longer than othersInUse gets nothing.
+func TestFlowEscapeNudgesOtherPeersBounded(t *testing.T) {
+	f := &FlowEscape{cfg: Config{}.withDefaults()}
+	f.flows.m = map[netip.AddrPort]*flowState{}
+	dead := netip.MustParseAddrPort("198.18.0.1:51820")
+	live := netip.MustParseAddrPort("198.18.0.2:51820")
+	idle := netip.MustParseAddrPort("198.18.0.3:51820")
+	for _, a := range []netip.AddrPort{dead, live, idle} {
+		f.flows.m[a] = &flowState{addr: a}
+	}
+	s := newFlowSim(t)
+	f.flows.m[idle].w.lastActive = s.now.Add(-othersInUse - time.Second)
+	s.w.escapes, s.w.escapedAt, s.w.firstEscape = 1, s.now, s.now
+	f.flows.m[live].w.lastActive = s.now
+
+	var keepalives, initiations []time.Time
+	var burst int // initiations during the quick escapes
+	nudge := func() {
+		others, initiate := f.nudges(f.flows.m[dead], s.now)
+		for _, a := range others {
+			switch a {
+			case live:
+				keepalives = append(keepalives, s.now)
+				if initiate {
+					initiations = append(initiations, s.now)
+					if len(keepalives) <= 1+quickEscapes {
+						burst++
+					}
+				}
+			default:
+				t.Fatalf("escape nudged %v, want only the peer in use", a)
+			}
+		}
+	}
+	nudge() // the first escape
+	escapes := 1
+	for i := 0; i < 4*180; i++ { // three minutes
+		s.now = s.now.Add(simTick)
+		f.flows.m[live].w.lastActive = s.now // two-way traffic
+		if s.w.initAt.IsZero() {
+			s.initiate()
+		}
+		if s.step() == flowEscapeNow {
+			escapes++
+			nudge()
+		}
+	}
+	if len(keepalives) != escapes {
+		t.Errorf("the peer in use got %d keepalives for %d escapes, want one each", len(keepalives), escapes)
+	}
+	if len(initiations) == 0 || !initiations[0].Equal(keepalives[0]) {
+		t.Fatalf("the first escape sent the peer in use no initiation (%v)", initiations)
+	}
+	for i := 1; i < len(initiations); i++ {
+		if gap := initiations[i].Sub(initiations[i-1]); gap < nudgeEvery {
+			t.Errorf("initiations to the peer in use %v apart, want at most one per %v", gap, nudgeEvery)
+		}
+	}
+	// The quick escapes, about a second apart, cost it one or two
+	// handshakes, not one each.
+	if burst > 2 {
+		t.Errorf("%d initiations during the first %d escapes, want at most 2", burst, 1+quickEscapes)
 	}
 }
 
