@@ -65,8 +65,8 @@ type Initiation struct {
 // Identity is a responder's static identity, prepared for decoding
 // initiations addressed to it. It is safe for concurrent use.
 type Identity struct {
-	priv, pub [32]byte
-	// key is priv for crypto/ecdh, made once: curve25519.X25519 makes
+	pub [32]byte
+	// key is the private key for crypto/ecdh, made once: curve25519.X25519 makes
 	// one per call, which derives the public key again (a second scalar
 	// multiplication for every DH).
 	key     *ecdh.PrivateKey
@@ -81,7 +81,7 @@ func NewIdentity(priv [32]byte) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to derive public key: %w", err)
 	}
-	id := &Identity{priv: priv, key: key}
+	id := &Identity{key: key}
 	copy(id.pub[:], key.PublicKey().Bytes())
 	mixHash(&id.hash0, &wgdevice.InitialHash, id.pub[:])
 	id.checker.Init(id.pub)

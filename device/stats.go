@@ -12,7 +12,7 @@ type Stats struct {
 	ProviderLookups                    uint64
 	LookupsRefused                     uint64  // initiations from new sources over the lookup budget, not decoded
 	ProviderLatencySeconds             float64 // sum over lookups
-	InitiationsDecoded                 uint64  // initiations wghooks authenticated itself (just-in-time peers)
+	InitiationsDecoded                 uint64  // initiations from new sources wghooks decoded itself (just-in-time peers: es, and ss for a key the device does not hold)
 	DecodeSeconds                      float64 // sum over those decodes
 	InstallTransactions                uint64  // just-in-time installs, one upstream transaction each (a batch is one)
 	InstallSeconds                     float64 // sum over those transactions

@@ -78,7 +78,7 @@ func newCollector(d *device.Device, iface string) *collector {
 	}
 	c.bytes = prometheus.NewDesc("wghooks_transfer_bytes_total", "UDP payload bytes through the device's sockets, by direction (rx, tx).", []string{"direction"}, labels)
 	c.latency = prometheus.NewDesc("wghooks_provider_latency_seconds", "Peer provider lookups and their total time.", nil, labels)
-	c.decode = prometheus.NewDesc("wghooks_initiation_decode_seconds", "Initiations from new sources that wghooks authenticated itself before a just-in-time lookup (two X25519 each), and their total time.", nil, labels)
+	c.decode = prometheus.NewDesc("wghooks_initiation_decode_seconds", "Initiations from new sources that wghooks decoded itself (one X25519 for a key the device holds, two before a just-in-time lookup), and their total time.", nil, labels)
 	c.install = prometheus.NewDesc("wghooks_peer_install_seconds", "Just-in-time install transactions (one upstream configuration change each; a batch is one), and their total time.", nil, labels)
 	c.ready = prometheus.NewDesc("wghooks_ready", "1 when /readyz answers 200.", nil, labels)
 	return c

@@ -16,8 +16,9 @@ type Counters struct {
 	ProviderLatencyNanos               atomic.Uint64 // sum over lookups
 	ProviderLookups                    atomic.Uint64
 	LookupsRefused                     atomic.Uint64 // initiations over the jit lookup budget
-	// A first contact's own costs besides the lookup: authenticating the
-	// initiation (jit decode: es and ss) and the install transaction.
+	// A first contact's own costs besides the lookup: decoding the
+	// initiation (jit: es, and ss for a key the device does not hold) and
+	// the install transaction.
 	InitiationsDecoded, DecodeNanos   atomic.Uint64
 	InstallTransactions, InstallNanos atomic.Uint64
 	Drains                            atomic.Uint64
