@@ -268,8 +268,8 @@ func planRestore(f *stateFile, v *feature.View, configured func(feature.Key) str
 	if !ok {
 		return nil, fmt.Errorf("the device has no private key")
 	}
-	if fk, _ := feature.DecodeKey(f.PublicKey); fk != own {
-		return nil, fmt.Errorf("written for another private key (public key %s, the device's is %s)", f.PublicKey, feature.EncodeKey(own))
+	if err := keyMismatch(f, own); err != nil {
+		return nil, err
 	}
 	if age := now.Sub(f.Written); age > maxAge {
 		return nil, fmt.Errorf("stale: written %s ago, more than %s", age.Round(time.Second), maxAge)
@@ -302,13 +302,22 @@ func planRestore(f *stateFile, v *feature.View, configured func(feature.Key) str
 // restored from an old image, or down that long): what it knows is
 // older than what the fleet's store may hold. It is pure.
 func supersededBy(f *stateFile, own feature.Key, now time.Time, window time.Duration) string {
-	if fk, _ := feature.DecodeKey(f.PublicKey); fk != own {
-		return fmt.Sprintf("was written for another private key (public key %s, the device's is %s)", f.PublicKey, feature.EncodeKey(own))
+	if err := keyMismatch(f, own); err != nil {
+		return "was " + err.Error()
 	}
 	if age := now.Sub(f.Written); age > window {
 		return fmt.Sprintf("was written %s ago, more than the takeover window %v", age.Round(time.Second), window)
 	}
 	return ""
+}
+
+// keyMismatch says why f, if written under another public key than own,
+// is not this device's; nil when it is.
+func keyMismatch(f *stateFile, own feature.Key) error {
+	if fk, _ := feature.DecodeKey(f.PublicKey); fk != own {
+		return fmt.Errorf("written for another private key (public key %s, the device's is %s)", f.PublicKey, feature.EncodeKey(own))
+	}
+	return nil
 }
 
 // stateKeeper serializes writes of the state file and remembers what the
@@ -359,12 +368,10 @@ func (r *Restart) restoreLocked() {
 		tf := r.takeoverStateLocked(own, time.Now())
 		switch {
 		case tf != nil:
-			if superseded != "" {
-				if fk, _ := feature.DecodeKey(f.PublicKey); fk != own {
-					// As a rejected file: the next write must not
-					// destroy what an operator may want to look at.
-					os.Rename(path, path+".rejected")
-				}
+			if superseded != "" && keyMismatch(f, own) != nil {
+				// Another key's file is kept aside as a rejected one;
+				// the reason is logged above.
+				r.keepAside()
 			}
 			f, src, maxAge, err = tf, takeoverSource, r.cfg.TakeoverWindow, nil
 		case missing:
@@ -447,13 +454,19 @@ func (r *Restart) restoreSectionsLocked(f *stateFile, v *feature.View, maxAge ti
 // rejectStateFile logs why the file is ignored and moves it aside, so the
 // next write does not destroy what an operator may want to look at.
 func (r *Restart) rejectStateFile(err error) {
-	path := r.cfg.StateFile
-	kept := path + ".rejected"
-	if rerr := os.Rename(path, kept); rerr != nil {
+	kept, ok := r.keepAside()
+	if !ok {
 		r.host.Errorf("%v; starting without saved endpoints", err)
 		return
 	}
 	r.host.Errorf("%v; starting without saved endpoints (file kept as %q)", err, kept)
+}
+
+// keepAside moves the state file to FILE.rejected, so the next write does
+// not destroy it, and says where and whether it did.
+func (r *Restart) keepAside() (string, bool) {
+	kept := r.cfg.StateFile + ".rejected"
+	return kept, os.Rename(r.cfg.StateFile, kept) == nil
 }
 
 // SaveState writes the state file now. Without a StateFile it does
