@@ -143,11 +143,6 @@ func (j *JIT) provisionBatch(batch []miss) {
 	}
 }
 
-// provision is provisionBatch of one key.
-func (j *JIT) provision(key feature.Key, src netip.AddrPort) {
-	j.provisionBatch([]miss{{key: key, src: src}})
-}
-
 // answerInstalled reports key installed and answers its held initiation
 // h (ok: there is one), unless it is too old to matter.
 func (j *JIT) answerInstalled(key feature.Key, src netip.AddrPort, h heldInit, ok bool, keepalive time.Duration) {

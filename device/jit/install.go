@@ -42,17 +42,6 @@ func (j *JIT) applyAnswer(key feature.Key, cfg hooks.PeerConfig) error {
 	return j.applyAnswers([]answer{{key, cfg}})[0]
 }
 
-// configurePeer installs or updates key with cfg through the host and
-// marks it just in time. installMu is held: the cap counts the mark.
-func (j *JIT) configurePeer(key feature.Key, cfg hooks.PeerConfig) error {
-	c := feature.Config{Peers: []feature.PeerConfig{InstallConfig(key, cfg)}}
-	if err := j.host.Configure(j.Name(), c); err != nil {
-		return err
-	}
-	j.mark(key, true)
-	return nil
-}
-
 // InstallConfig is the typed change that installs or updates key with a
 // provider's answer cfg: its allowed IPs replace the peer's, its preshared
 // key (all zero: none) and keepalive are set, and its endpoint when it

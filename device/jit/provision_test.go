@@ -137,14 +137,13 @@ func TestStateFollowsConfiguration(t *testing.T) {
 		j.Configured(feature.Change{Set: set, Origin: origin})
 	}
 
-	// The install path: Configure, then the mark.
-	h.AddPeer(k)
-	j.installMu.Lock()
-	err := j.configurePeer(k, hooks.PeerConfig{AllowedIPs: []netip.Prefix{netip.MustParsePrefix("198.18.0.9/32")}})
-	j.installMu.Unlock()
-	if err != nil {
+	// The install path: Configure (the core then holds the peer), then
+	// the mark.
+	h.OnConfigure = func(feature.Config) { h.AddPeer(k) }
+	if err := j.applyAnswer(k, hooks.PeerConfig{AllowedIPs: []netip.Prefix{netip.MustParsePrefix("198.18.0.9/32")}}); err != nil {
 		t.Fatal(err)
 	}
+	h.OnConfigure = nil
 	if len(h.Configs) != 1 || strings.Contains(h.Configs[0].UAPI(), "wghooks_jit") {
 		t.Fatalf("install configured %+v, want one typed change without wghooks_jit", h.Configs)
 	}

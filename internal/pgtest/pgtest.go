@@ -165,18 +165,13 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// Stop stops the server cleanly (pg_ctl stop -m fast).
-func (s *Server) Stop() error { return s.stop("fast") }
-
 // Crash stops the server at once, as a power cut would (pg_ctl stop -m
 // immediate): connections drop without a goodbye.
-func (s *Server) Crash() error { return s.stop("immediate") }
-
-func (s *Server) stop(mode string) error {
+func (s *Server) Crash() error {
 	if !s.running {
 		return nil
 	}
-	if err := s.run("pg_ctl", "stop", "-w", "-t", "60", "-D", s.data(), "-m", mode); err != nil {
+	if err := s.run("pg_ctl", "stop", "-w", "-t", "60", "-D", s.data(), "-m", "immediate"); err != nil {
 		return err
 	}
 	s.running = false
@@ -185,7 +180,7 @@ func (s *Server) stop(mode string) error {
 
 // Close stops the server and removes its directory.
 func (s *Server) Close() {
-	s.stop("immediate")
+	s.Crash()
 	os.RemoveAll(s.dir)
 }
 

@@ -34,6 +34,10 @@ type Host struct {
 	draining bool
 	// Configs records what Configure was asked, in order.
 	Configs []feature.Config
+	// OnConfigure, when set, is called by Configure after recording c
+	// (outside the host's lock): a test applies there what the core
+	// would (AddPeer).
+	OnConfigure func(c feature.Config)
 }
 
 var _ feature.Host = (*Host)(nil)
@@ -109,8 +113,12 @@ func (h *Host) Identity() *feature.Identity { return h.identity }
 func (h *Host) Sources() *feature.Sources   { return h.sources }
 func (h *Host) Configure(origin string, c feature.Config) error {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.Configs = append(h.Configs, c)
+	on := h.OnConfigure
+	h.mu.Unlock()
+	if on != nil {
+		on(c)
+	}
 	return nil
 }
 func (h *Host) IsUp() bool       { return true }
