@@ -310,22 +310,20 @@ func (s *Store) LookupPeers(ctx context.Context, keys []hooks.PublicKey) ([]hook
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				k []byte
-				r row
-			)
-			if err := rows.Scan(r.cols(&k)...); err != nil {
-				return err
+		var (
+			k []byte
+			r row
+		)
+		_, err = pgx.ForEachRow(rows, r.cols(&k), func() error {
+			if len(k) != len(hooks.PublicKey{}) {
+				return nil // the table's CHECK keeps keys 32 bytes
 			}
-			i, ok := index[hooks.PublicKey(k)]
-			if len(k) != 32 || !ok || !r.enabled {
-				continue
+			if i, ok := index[hooks.PublicKey(k)]; ok && r.enabled {
+				out[i].Config, out[i].Err = r.decode(keys[i])
 			}
-			out[i].Config, out[i].Err = r.decode(keys[i])
-		}
-		return rows.Err()
+			return nil
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/wghooks/wghooks/hooks"
 	"github.com/wghooks/wghooks/internal/peerrow"
 )
@@ -112,24 +114,23 @@ func (s *Store) LoadPeerState(ctx context.Context, gateway hooks.PublicKey, sinc
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				k  []byte
-				ep string
-				st = hooks.PeerState{Gateway: gateway}
-			)
-			if err := rows.Scan(&k, &ep, &st.LastHandshake); err != nil {
-				return err
-			}
+		var (
+			k  []byte
+			ep string
+			at time.Time
+		)
+		_, err = pgx.ForEachRow(rows, []any{&k, &ep, &at}, func() error {
+			st := hooks.PeerState{Gateway: gateway, LastHandshake: at}
 			copy(st.Key[:], k)
+			var err error
 			if st.Endpoint, err = netip.ParseAddrPort(ep); err != nil || peerrow.ValidState(st) != nil {
 				bad = append(bad, fmt.Sprintf("%s: endpoint %q", st.Key, ep))
-				continue
+				return nil
 			}
 			out = append(out, st)
-		}
-		return rows.Err()
+			return nil
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err
