@@ -108,7 +108,6 @@ func (s *Store) LoadPeerState(ctx context.Context, gateway hooks.PublicKey, sinc
 		bad []string
 	)
 	err := s.do(ctx, "load peer state", func(ctx context.Context) error {
-		out, bad = out[:0], bad[:0]
 		rows, err := s.pool.Query(ctx, `SELECT public_key, endpoint, last_handshake FROM wghooks_peer_state
 			WHERE gateway_key = $1 AND last_handshake >= $2 ORDER BY last_handshake DESC LIMIT $3`, gateway[:], since, limit)
 		if err != nil {
