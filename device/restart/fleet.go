@@ -91,14 +91,12 @@ const takeoverSource = "the fleet's state store"
 type stored struct {
 	sync.Mutex
 	saved map[feature.Key]hooks.PeerState
-	// gateway is the device's public key the saved states were written
-	// under: the store keeps each key's states apart, so a new private
-	// key starts from nothing saved.
-	gateway feature.Key
 }
 
 // storeChanges returns the states of the peers that have an endpoint and
-// a handshake and differ from saved, written by gateway. It is pure.
+// a handshake and differ from saved, written by gateway. It is pure. A
+// state saved under another gateway key differs: the store keeps each
+// key's states apart, so a new private key starts from nothing saved.
 func storeChanges(gateway feature.Key, peers []feature.PeerView, saved map[feature.Key]hooks.PeerState) []hooks.PeerState {
 	var out []hooks.PeerState
 	for _, p := range peers {
@@ -111,7 +109,7 @@ func storeChanges(gateway feature.Key, peers []feature.PeerView, saved map[featu
 			LastHandshake: p.Handshake,
 			Gateway:       hooks.PublicKey(gateway),
 		}
-		if old, ok := saved[p.PublicKey]; ok && old.Endpoint == st.Endpoint && old.LastHandshake.Equal(st.LastHandshake) {
+		if old, ok := saved[p.PublicKey]; ok && old.Gateway == st.Gateway && old.Endpoint == st.Endpoint && old.LastHandshake.Equal(st.LastHandshake) {
 			continue
 		}
 		out = append(out, st)
@@ -160,10 +158,6 @@ func (r *Restart) saveStore(ctx context.Context, why string) error {
 // store took. Called with the stored lock held.
 func (r *Restart) saveStoreLocked(ctx context.Context, gateway feature.Key, peers []feature.PeerView, why string) error {
 	s := &r.stored
-	if s.gateway != gateway {
-		clear(s.saved)
-		s.gateway = gateway
-	}
 	changes := storeChanges(gateway, peers, s.saved)
 	for len(changes) > 0 {
 		batch := changes[:min(storeBatch, len(changes))]

@@ -238,7 +238,28 @@ func isDown(err error) bool {
 	return !errors.Is(err, context.Canceled)
 }
 
+// peerColumns are a peer's columns as row reads them (row.cols). None of
+// the names is in wghooks_peer_prefixes, so a join needs no qualifier.
 const peerColumns = `allowed_ips, preshared_key, persistent_keepalive, endpoint, enabled`
+
+// row is one peer's peerColumns.
+type row struct {
+	ips, ep string
+	psk     []byte
+	ka      int64
+	enabled bool
+}
+
+// cols are the scan targets of front (the columns selected before
+// peerColumns) and then of peerColumns.
+func (r *row) cols(front ...any) []any {
+	return append(front, &r.ips, &r.psk, &r.ka, &r.ep, &r.enabled)
+}
+
+// decode reads r as key's configuration (peerrow.Decode).
+func (r *row) decode(key hooks.PublicKey) (hooks.PeerConfig, error) {
+	return peerrow.Decode(key, r.ips, r.psk, r.ka, r.ep)
+}
 
 // LookupPeer implements hooks.Provider. A disabled peer is unknown.
 func (s *Store) LookupPeer(ctx context.Context, key hooks.PublicKey) (hooks.PeerConfig, error) {
@@ -250,7 +271,7 @@ func (s *Store) LookupPeer(ctx context.Context, key hooks.PublicKey) (hooks.Peer
 	err := s.do(ctx, "look up peer "+key.String(), func(ctx context.Context) error {
 		var r row
 		err := s.pool.QueryRow(ctx, `SELECT `+peerColumns+` FROM wghooks_peers WHERE public_key = $1`, key[:]).
-			Scan(&r.ips, &r.psk, &r.ka, &r.ep, &r.enabled)
+			Scan(r.cols()...)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
@@ -259,7 +280,7 @@ func (s *Store) LookupPeer(ctx context.Context, key hooks.PublicKey) (hooks.Peer
 		}
 		found = r.enabled
 		if found {
-			cfg, rerr = peerrow.Decode(key, r.ips, r.psk, r.ka, r.ep)
+			cfg, rerr = r.decode(key)
 		}
 		return nil
 	})
@@ -270,13 +291,6 @@ func (s *Store) LookupPeer(ctx context.Context, key hooks.PublicKey) (hooks.Peer
 		return hooks.PeerConfig{}, hooks.ErrUnknownPeer
 	}
 	return cfg, rerr
-}
-
-type row struct {
-	ips, ep string
-	psk     []byte
-	ka      int64
-	enabled bool
 }
 
 // LookupPeers implements hooks.BatchProvider: one query for all keys.
@@ -296,22 +310,20 @@ func (s *Store) LookupPeers(ctx context.Context, keys []hooks.PublicKey) ([]hook
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				k []byte
-				r row
-			)
-			if err := rows.Scan(&k, &r.ips, &r.psk, &r.ka, &r.ep, &r.enabled); err != nil {
-				return err
+		var (
+			k []byte
+			r row
+		)
+		_, err = pgx.ForEachRow(rows, r.cols(&k), func() error {
+			if len(k) != len(hooks.PublicKey{}) {
+				return nil // the table's CHECK keeps keys 32 bytes
 			}
-			i, ok := index[hooks.PublicKey(k)]
-			if len(k) != 32 || !ok || !r.enabled {
-				continue
+			if i, ok := index[hooks.PublicKey(k)]; ok && r.enabled {
+				out[i].Config, out[i].Err = r.decode(keys[i])
 			}
-			out[i].Config, out[i].Err = peerrow.Decode(keys[i], r.ips, r.psk, r.ka, r.ep)
-		}
-		return rows.Err()
+			return nil
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -333,7 +345,7 @@ func (s *Store) LookupAddr(ctx context.Context, addr netip.Addr) (hooks.PeerConf
 		both     error
 	)
 	err := s.do(ctx, "look up address "+addr.String(), func(ctx context.Context) error {
-		rows, err := s.pool.Query(ctx, `SELECT masklen(x.prefix), p.public_key, p.allowed_ips, p.preshared_key, p.persistent_keepalive, p.endpoint
+		rows, err := s.pool.Query(ctx, `SELECT masklen(x.prefix), p.public_key, `+peerColumns+`
 			FROM wghooks_peer_prefixes x JOIN wghooks_peers p ON p.public_key = x.public_key
 			WHERE x.prefix >>= $1::inet AND p.enabled
 			ORDER BY masklen(x.prefix) DESC`, addr.String())
@@ -347,7 +359,7 @@ func (s *Store) LookupAddr(ctx context.Context, addr netip.Addr) (hooks.PeerConf
 				k    []byte
 				r    row
 			)
-			if err := rows.Scan(&bits, &k, &r.ips, &r.psk, &r.ka, &r.ep); err != nil {
+			if err := rows.Scan(r.cols(&bits, &k)...); err != nil {
 				return err
 			}
 			if foundLen >= 0 && bits != foundLen {
@@ -356,7 +368,7 @@ func (s *Store) LookupAddr(ctx context.Context, addr netip.Addr) (hooks.PeerConf
 			if len(k) != 32 {
 				continue
 			}
-			cfg, err := peerrow.Decode(hooks.PublicKey(k), r.ips, r.psk, r.ka, r.ep)
+			cfg, err := r.decode(hooks.PublicKey(k))
 			if err != nil || !peerrow.ContainsAddr(cfg.AllowedIPs, addr) {
 				continue
 			}
@@ -496,10 +508,10 @@ func (s *Store) Each(ctx context.Context, fn func(Peer) error) error {
 			note string
 			at   time.Time
 		)
-		if err := rows.Scan(&k, &r.ips, &r.psk, &r.ka, &r.ep, &r.enabled, &note, &at); err != nil {
+		if err := rows.Scan(append(r.cols(&k), &note, &at)...); err != nil {
 			return fmt.Errorf("failed to list peers of %s: %s", s.redacted, s.scrub(err))
 		}
-		cfg, err := peerrow.Decode(hooks.PublicKey(k), r.ips, r.psk, r.ka, r.ep)
+		cfg, err := r.decode(hooks.PublicKey(k))
 		if err != nil {
 			return err
 		}

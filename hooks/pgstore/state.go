@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/wghooks/wghooks/hooks"
 	"github.com/wghooks/wghooks/internal/peerrow"
 )
@@ -106,30 +108,28 @@ func (s *Store) LoadPeerState(ctx context.Context, gateway hooks.PublicKey, sinc
 		bad []string
 	)
 	err := s.do(ctx, "load peer state", func(ctx context.Context) error {
-		out, bad = out[:0], bad[:0]
 		rows, err := s.pool.Query(ctx, `SELECT public_key, endpoint, last_handshake FROM wghooks_peer_state
 			WHERE gateway_key = $1 AND last_handshake >= $2 ORDER BY last_handshake DESC LIMIT $3`, gateway[:], since, limit)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				k  []byte
-				ep string
-				st = hooks.PeerState{Gateway: gateway}
-			)
-			if err := rows.Scan(&k, &ep, &st.LastHandshake); err != nil {
-				return err
-			}
+		var (
+			k  []byte
+			ep string
+			at time.Time
+		)
+		_, err = pgx.ForEachRow(rows, []any{&k, &ep, &at}, func() error {
+			st := hooks.PeerState{Gateway: gateway, LastHandshake: at}
 			copy(st.Key[:], k)
+			var err error
 			if st.Endpoint, err = netip.ParseAddrPort(ep); err != nil || peerrow.ValidState(st) != nil {
 				bad = append(bad, fmt.Sprintf("%s: endpoint %q", st.Key, ep))
-				continue
+				return nil
 			}
 			out = append(out, st)
-		}
-		return rows.Err()
+			return nil
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err

@@ -203,40 +203,34 @@ func (w *watcher) pollOnce(ctx context.Context, c *pgx.Conn) (full bool, err err
 		return false, err
 	}
 	var (
-		xmin int64
-		n    int
-		keys []hooks.PublicKey
-		dup  = make(map[hooks.PublicKey]struct{})
+		xmin     int64
+		n        int
+		keys     []hooks.PublicKey
+		dup      = make(map[hooks.PublicKey]struct{})
+		seq, xid *int64
+		k        []byte
 	)
-	for rows.Next() {
-		var (
-			seq, xid *int64
-			k        []byte
-		)
-		if err := rows.Scan(&xmin, &seq, &k, &xid); err != nil {
-			rows.Close()
-			return false, err
-		}
+	_, err = pgx.ForEachRow(rows, []any{&xmin, &seq, &k, &xid}, func() error {
 		if seq == nil {
-			continue // no rows: only the snapshot
+			return nil // no rows: only the snapshot
 		}
 		n++
 		if _, ok := w.seen[*seq]; ok {
-			continue
+			return nil
 		}
 		w.seen[*seq] = *xid
 		w.maxSeq = max(w.maxSeq, *seq)
 		if len(k) != 32 {
-			continue
+			return nil
 		}
 		key := hooks.PublicKey(k)
 		if _, ok := dup[key]; !ok {
 			dup[key] = struct{}{}
 			keys = append(keys, key)
 		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return false, err
 	}
 	full = n >= pollLimit
