@@ -166,12 +166,19 @@ func (j *JIT) answerInstalled(key feature.Key, src netip.AddrPort, h heldInit, o
 
 // lookupMany asks the provider about keys, merging each with an ask of
 // the same key already under way (revalidation, a restore), and returns
-// one validated answer per key, in order.
+// one validated answer per key, in order. A lone key is asked as lookup
+// asks it.
 func (j *JIT) lookupMany(keys []feature.Key) []lookupResult {
 	if len(keys) == 1 {
 		cfg, err := j.lookup(keys[0])
 		return []lookupResult{{cfg, err}}
 	}
+	return j.merged(keys, j.callProviderMany)
+}
+
+// merged answers each of keys with the ask of that key already under way,
+// or else with ask, called once with every key not yet asked.
+func (j *JIT) merged(keys []feature.Key, ask func([]feature.Key) []lookupResult) []lookupResult {
 	calls := make([]*lookupCall, len(keys))
 	var mine []feature.Key
 	var mineCalls []*lookupCall
@@ -190,7 +197,7 @@ func (j *JIT) lookupMany(keys []feature.Key) []lookupResult {
 	j.mu.Unlock()
 
 	if len(mine) > 0 {
-		res := j.callProviderMany(mine)
+		res := ask(mine)
 		for n, c := range mineCalls {
 			c.cfg, c.err = res[n].cfg, res[n].err
 			close(c.done)
@@ -229,7 +236,7 @@ func (j *JIT) callProviderMany(keys []feature.Key) []lookupResult {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				res[i].cfg, res[i].err = j.withSlot(k, func() (hooks.PeerConfig, error) { return j.callProvider(k) })
+				res[i].cfg, res[i].err = withSlot(j, k, func() (hooks.PeerConfig, error) { return j.callProvider(k) })
 			}()
 		}
 		wg.Wait()
@@ -248,13 +255,10 @@ func (j *JIT) callBatch(bp hooks.BatchProvider, keys []feature.Key) []lookupResu
 	for i, k := range keys {
 		pub[i] = hooks.PublicKey(k)
 	}
-	var got []hooks.PeerResult
-	_, err := j.withSlot(keys[0], func() (hooks.PeerConfig, error) {
-		var err error
-		got, err = timedCall(j, func(ctx context.Context) ([]hooks.PeerResult, error) {
+	got, err := withSlot(j, keys[0], func() ([]hooks.PeerResult, error) {
+		return timedCall(j, func(ctx context.Context) ([]hooks.PeerResult, error) {
 			return bp.LookupPeers(ctx, pub)
 		})
-		return hooks.PeerConfig{}, err
 	})
 	if err == nil && len(got) != len(keys) {
 		err = fmt.Errorf("the provider answered %d of %d keys", len(got), len(keys))
@@ -272,11 +276,12 @@ func (j *JIT) callBatch(bp hooks.BatchProvider, keys []feature.Key) []lookupResu
 
 // withSlot runs call within a lookup slot (MaxLookups), waiting for one;
 // the device closing ends the wait.
-func (j *JIT) withSlot(key feature.Key, call func() (hooks.PeerConfig, error)) (hooks.PeerConfig, error) {
+func withSlot[T any](j *JIT, key feature.Key, call func() (T, error)) (T, error) {
 	select {
 	case j.slots <- struct{}{}:
 	case <-j.ctx.Done():
-		return hooks.PeerConfig{}, fmt.Errorf("failed to look up %s: %w", feature.ShortKey(key), j.ctx.Err())
+		var zero T
+		return zero, fmt.Errorf("failed to look up %s: %w", feature.ShortKey(key), j.ctx.Err())
 	}
 	defer func() { <-j.slots }()
 	return call()

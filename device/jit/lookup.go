@@ -22,28 +22,13 @@ type lookupCall struct {
 // lookup asks the provider about key, merging concurrent asks of the same
 // key into one call. The answer is validated: invalid data is an error.
 func (j *JIT) lookup(key feature.Key) (hooks.PeerConfig, error) {
-	j.mu.Lock()
-	if c, ok := j.calls[key]; ok {
-		j.mu.Unlock()
-		select {
-		case <-c.done:
-			return c.cfg, c.err
-		case <-j.ctx.Done():
-			return hooks.PeerConfig{}, fmt.Errorf("failed to look up %s: %w", feature.ShortKey(key), j.ctx.Err())
-		}
-	}
-	c := &lookupCall{done: make(chan struct{})}
-	j.calls[key] = c
-	j.mu.Unlock()
-
-	start := time.Now()
-	c.cfg, c.err = j.withSlot(key, func() (hooks.PeerConfig, error) { return j.callProvider(key) })
-	j.countLookup(uint64(time.Since(start)), c.err)
-	close(c.done)
-	j.mu.Lock()
-	delete(j.calls, key)
-	j.mu.Unlock()
-	return c.cfg, c.err
+	r := j.merged([]feature.Key{key}, func([]feature.Key) []lookupResult {
+		start := time.Now()
+		cfg, err := withSlot(j, key, func() (hooks.PeerConfig, error) { return j.callProvider(key) })
+		j.countLookup(uint64(time.Since(start)), err)
+		return []lookupResult{{cfg, err}}
+	})[0]
+	return r.cfg, r.err
 }
 
 // countLookup counts one key's lookup that took lat nanoseconds (a
@@ -60,7 +45,7 @@ func (j *JIT) countLookup(lat uint64, err error) {
 // runs on a goroutine of its own so a provider that ignores its context
 // costs that goroutine, not the device's; a panic is an error.
 func (j *JIT) callProvider(key feature.Key) (hooks.PeerConfig, error) {
-	cfg, err := j.callTimed(func(ctx context.Context) (hooks.PeerConfig, error) {
+	cfg, err := timedCall(j, func(ctx context.Context) (hooks.PeerConfig, error) {
 		return j.cfg.Provider.LookupPeer(ctx, hooks.PublicKey(key))
 	})
 	return j.checkAnswer(key, cfg, err)
@@ -80,11 +65,6 @@ func (j *JIT) checkAnswer(key feature.Key, cfg hooks.PeerConfig, err error) (hoo
 		return cfg, fmt.Errorf("failed to look up %s: %w", feature.ShortKey(key), err)
 	}
 	return cfg, nil
-}
-
-// callTimed runs one provider call with the lookup timeout (timedCall).
-func (j *JIT) callTimed(call func(ctx context.Context) (hooks.PeerConfig, error)) (hooks.PeerConfig, error) {
-	return timedCall(j, call)
 }
 
 // timedCall runs one provider call with the lookup timeout, on a

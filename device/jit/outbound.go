@@ -290,7 +290,7 @@ func (o *outbound) resolve(dst netip.Addr) {
 func (o *outbound) lookup(dst netip.Addr) (hooks.PeerConfig, error) {
 	j := o.j
 	start := time.Now()
-	cfg, err := j.callTimed(func(ctx context.Context) (hooks.PeerConfig, error) {
+	cfg, err := timedCall(j, func(ctx context.Context) (hooks.PeerConfig, error) {
 		return o.ap.LookupAddr(ctx, dst)
 	})
 	j.c.ProviderLookups.Add(1)
