@@ -10,7 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 
-	"github.com/wghooks/wghooks/device"
 	"github.com/wghooks/wghooks/hooks"
 )
 
@@ -18,7 +17,6 @@ import (
 // 0.0.4, which every Prometheus accepts): the registry's families
 // (wghooks_*, go_*, process_*), then the per-peer series.
 type metricsHandler struct {
-	d      *device.Device
 	reg    prometheus.Gatherer
 	peers  *peerSeries
 	errorf hooks.Logf
@@ -48,7 +46,7 @@ func (h *metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.errorf.Printf("metrics: failed to encode %s: %v", mf.GetName(), err)
 		}
 	}
-	body, err := h.peers.appendText(buf.Bytes(), h.d.Stats().PeersActive)
+	body, err := h.peers.appendText(buf.Bytes())
 	if err != nil {
 		h.errorf.Printf("metrics: %v", err)
 	}

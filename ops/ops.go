@@ -74,7 +74,6 @@ func Handler(d *device.Device, cfg Config) http.Handler {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	mux.Handle("GET /metrics", requireToken(cfg.Token, &metricsHandler{
-		d:      d,
 		reg:    reg,
 		peers:  newPeerSeries(d, iface, cfg.MaxPeers),
 		errorf: cfg.Errorf,

@@ -4,29 +4,16 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"strings"
 	"testing"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/wghooks/wghooks/device"
-	"github.com/wghooks/wghooks/tun"
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 func newDevice(t *testing.T) *device.Device {
 	t.Helper()
-	tdev, _, err := tun.NewNetstack([]netip.Addr{netip.MustParseAddr("198.18.9.1")}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := device.New(tdev, device.Config{Errorf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
+	return testkit.Device(t, "198.18.9.1", device.Config{Errorf: t.Logf})
 }
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {
@@ -87,16 +74,7 @@ func TestReadinessFollowsConfiguration(t *testing.T) {
 
 func TestMetricsParse(t *testing.T) {
 	d := newDevice(t)
-	h := Handler(d, Config{Interface: "wg7"})
-	code, body := get(t, h, "/metrics")
-	if code != 200 {
-		t.Fatalf("/metrics = %d", code)
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
-	if err != nil {
-		t.Fatalf("failed to parse /metrics: %v\n%s", err, body)
-	}
+	fams := scrapeFamilies(t, Handler(d, Config{Interface: "wg7"}))
 	for _, name := range []string{
 		"wghooks_handshakes_sent_total", "wghooks_handshakes_received_total", "wghooks_handshake_failures_total",
 		"wghooks_peers_installed_total", "wghooks_peers_evicted_total", "wghooks_peers", "wghooks_peer_misses_total",
@@ -111,13 +89,7 @@ func TestMetricsParse(t *testing.T) {
 		}
 		if strings.HasPrefix(name, "wghooks_") {
 			for _, m := range f.Metric {
-				var iface string
-				for _, l := range m.Label {
-					if l.GetName() == "interface" {
-						iface = l.GetValue()
-					}
-				}
-				if iface != "wg7" {
+				if iface := labelOf(m, "interface"); iface != "wg7" {
 					t.Errorf("%s has interface label %q, want wg7", name, iface)
 				}
 			}

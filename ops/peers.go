@@ -70,11 +70,11 @@ func newPeerSeries(d *device.Device, iface string, limit int) *peerSeries {
 	return &peerSeries{d: d, iface: escapeLabel(iface), max: limit, labels: make(map[wgdevice.NoisePublicKey]*peerLabels)}
 }
 
-// appendText appends the per-peer families to b in the text format;
-// peers is the size of the core's peer view, all that is needed when
-// they are off.
-func (s *peerSeries) appendText(b []byte, peers int) ([]byte, error) {
+// appendText appends the per-peer families to b in the text format.
+// When they are off, the size of the core's peer view is all it needs.
+func (s *peerSeries) appendText(b []byte) ([]byte, error) {
 	if s.max < 0 {
+		peers := s.d.Stats().PeersActive
 		return s.appendCounts(b, peers, peers), nil
 	}
 	s.mu.Lock()

@@ -29,7 +29,7 @@ func scrapeFamilies(t *testing.T, h http.Handler) map[string]*dto.MetricFamily {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
 	if err != nil {
-		t.Fatalf("failed to parse /metrics: %v", err)
+		t.Fatalf("failed to parse /metrics: %v\n%s", err, body)
 	}
 	return fams
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -34,10 +33,7 @@ func TestBenchHAFailover(t *testing.T) {
 	if os.Getenv("WGTEST_BENCH_HA") != "1" {
 		t.Skip("benchmark: set WGTEST_BENCH_HA=1 (scripts/bench/ha.sh)")
 	}
-	runs := 3
-	if v, err := strconv.Atoi(os.Getenv("RUNS")); err == nil && v > 0 {
-		runs = v
-	}
+	runs := benchJITEnvInt("RUNS", 3)
 	const upstreamCap = 60 * time.Second
 
 	var upstream time.Duration

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -28,10 +27,7 @@ func TestBenchHANginx(t *testing.T) {
 		t.Skip("benchmark: set WGTEST_BENCH_HA=1 (scripts/bench/ha.sh)")
 	}
 	nginxRequire(t)
-	runs := 3
-	if v, err := strconv.Atoi(os.Getenv("RUNS")); err == nil && v > 0 {
-		runs = v
-	}
+	runs := benchJITEnvInt("RUNS", 3)
 	const upstreamCap = 60 * time.Second
 
 	var upstream nginxEscape

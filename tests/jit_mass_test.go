@@ -18,7 +18,7 @@ import (
 // own address, their keys in the SQLite store; with the default settings
 // every one gets in and none sends more than two initiations (at most
 // one retransmit), and the store was asked in batches. Under the race
-// detector 64 clients knock (see raceEnabled).
+// detector 64 clients knock (see testkit.RaceEnabled).
 func TestJITMassArrival(t *testing.T) {
 	jitMassArrival(t, newBenchSQLiteStore)
 }
@@ -27,7 +27,7 @@ func TestJITMassArrival(t *testing.T) {
 // BatchProvider).
 func jitMassArrival(t *testing.T, newStore func(testing.TB) benchPeerStore) {
 	clients := 200
-	if raceEnabled {
+	if testkit.RaceEnabled {
 		clients = 64
 	}
 	testkit.CheckLeaks(t)

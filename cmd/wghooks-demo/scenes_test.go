@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/wghooks/wghooks/internal/testkit"
 )
 
 // TestScenes runs every scene as `make demo` does: each must succeed,
@@ -12,7 +14,7 @@ import (
 // README's main command stays true. Their figures are printed, never
 // checked.
 func TestScenes(t *testing.T) {
-	if raceEnabled {
+	if testkit.RaceEnabled {
 		massClients = 64
 	}
 	want := map[string]bool{"tunnel": true, "restart": true, "endpoints": true, "jit": true, "flood": true, "ha": true,

@@ -18,6 +18,7 @@ package main
 import (
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
@@ -36,10 +37,7 @@ type systemdNotifier struct {
 	watchdog time.Duration // between WATCHDOG=1 pings; 0: no watchdog
 	stop     chan struct{}
 	wg       sync.WaitGroup
-
-	mu     sync.Mutex
-	status string // the last STATUS sent
-	failed bool   // a send failed and was logged; later failures are not
+	failed   atomic.Bool // a send failed and was logged; later failures are not
 }
 
 // newSystemdNotifier returns the notifier of a daemon started with
@@ -68,12 +66,9 @@ func (n *systemdNotifier) ready(notReady func() string) {
 		return
 	}
 	status := statusText(notReady())
-	n.mu.Lock()
-	n.status = status
-	n.mu.Unlock()
 	n.send(sddaemon.SdNotifyReady + "\nSTATUS=" + status)
 	n.wg.Add(1)
-	go n.loop(notReady)
+	go n.loop(notReady, status)
 }
 
 // stopping sends STOPPING=1 and ends the loop. It may be called more
@@ -92,7 +87,9 @@ func (n *systemdNotifier) stopping() {
 	n.send(sddaemon.SdNotifyStopping + "\nSTATUS=stopping")
 }
 
-func (n *systemdNotifier) loop(notReady func() string) {
+// loop pings the watchdog and sends STATUS when it changes from status,
+// the one last sent.
+func (n *systemdNotifier) loop(notReady func() string, status string) {
 	defer n.wg.Done()
 	var ping <-chan time.Time
 	if n.watchdog > 0 {
@@ -110,12 +107,8 @@ func (n *systemdNotifier) loop(notReady func() string) {
 		case <-ping:
 			n.send(sddaemon.SdNotifyWatchdog)
 		case <-check.C:
-			status := statusText(notReady())
-			n.mu.Lock()
-			changed := status != n.status
-			n.status = status
-			n.mu.Unlock()
-			if changed {
+			if s := statusText(notReady()); s != status {
+				status = s
 				n.send("STATUS=" + status)
 			}
 		}
@@ -124,14 +117,8 @@ func (n *systemdNotifier) loop(notReady func() string) {
 
 // send writes one notification; the first failure is logged.
 func (n *systemdNotifier) send(state string) {
-	if _, err := sddaemon.SdNotify(false, state); err != nil {
-		n.mu.Lock()
-		first := !n.failed
-		n.failed = true
-		n.mu.Unlock()
-		if first {
-			n.errorf("Failed to notify systemd: %v", err)
-		}
+	if _, err := sddaemon.SdNotify(false, state); err != nil && n.failed.CompareAndSwap(false, true) {
+		n.errorf("Failed to notify systemd: %v", err)
 	}
 }
 
