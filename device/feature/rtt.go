@@ -181,9 +181,11 @@ func (p *Path) Heard() {
 func (p *Path) Taint() { p.tainted.Store(true) }
 
 // Update reads what the packet goroutines counted since the last call;
-// the owner's timer calls it before Check.
-func (p *Path) Update(now int64) {
+// the owner's timer calls it before Check. heard reports whether anything
+// was heard since the last call, so the owner needs no flag of its own.
+func (p *Path) Update(now int64) (heard bool) {
 	if p.heard.Load() && p.heard.Swap(false) {
+		heard = true
 		p.first, p.second, p.probe = 0, 0, 0
 		if p.tainted.Load() {
 			p.tainted.Store(false)
@@ -201,6 +203,7 @@ func (p *Path) Update(now int64) {
 		p.wantAt = now
 		p.want.Store(true)
 	}
+	return heard
 }
 
 // Probed notes that a probe (a handshake initiation) left at now.

@@ -64,10 +64,10 @@ type flowState struct {
 	// to its response; two outstanding make the sample ambiguous.
 	initAt atomic.Int64
 	inits  atomic.Int32
-	// Flags the watcher swaps to false each sample: anything heard, data
-	// heard, anything sent (keepalives too).
-	heard, heardData, sent atomic.Bool
-	w                      flowWatch
+	// Flags the watcher swaps to false each sample: data heard, anything
+	// sent (keepalives too). Anything heard is path's own flag (Update).
+	heardData, sent atomic.Bool
+	w               flowWatch
 }
 
 // flag sets b, writing only when it was clear.
@@ -151,7 +151,6 @@ func (f *FlowEscape) OnReceive(p []byte, ep wgconn.Endpoint) conn.Verdict {
 	if st == nil {
 		return conn.Pass
 	}
-	flag(&st.heard)
 	if p[0] == conn.MessageTransport && len(p) > keepaliveSize {
 		flag(&st.heardData)
 	}
