@@ -274,6 +274,20 @@ func (p *Path) Reset() {
 	p.first, p.second, p.probe = 0, 0, 0
 }
 
+// Lossy remembers a path's last false doubt (a probed silence that ended
+// without a failover): for 2 minutes after it the path is lossy, and its
+// probes never expire keypairs, whose stalled data would make a lost
+// probe look like death. Its owner's goroutine only.
+type Lossy struct{ at time.Time }
+
+const lossyFor = 2 * time.Minute
+
+// FalseDoubt notes at now that a doubt proved false.
+func (l *Lossy) FalseDoubt(now time.Time) { l.at = now }
+
+// Is reports whether the path is lossy at now.
+func (l *Lossy) Is(now time.Time) bool { return !l.at.IsZero() && now.Sub(l.at) < lossyFor }
+
 // OneWay is how long a path shown one-way (a probe answered while its
 // data was not: a peer that never answers that traffic) waits in silence
 // before the next probe: none at first, then 1 s doubling up to 16 s

@@ -72,9 +72,6 @@ const (
 	// busyFor keeps the watcher sampling this long after the last event.
 	busyFor = time.Second
 
-	// lossyFor is how long a false doubt marks a path lossy: its probes
-	// then never expire keypairs.
-	lossyFor = 2 * time.Minute
 	// maxFlows bounds the endpoints tracked at once.
 	maxFlows = 4096
 	// flowForget drops an endpoint's state after this long unused.

@@ -154,7 +154,7 @@ func (f *FlowEscape) peersAt(addr netip.AddrPort, now time.Time) []feature.Key {
 // queued packets, against up to 5 s of waiting if it is dead.
 func (f *FlowEscape) probe(st *flowState, force bool) {
 	now := time.Now()
-	if force && !st.w.falseAt.IsZero() && now.Sub(st.w.falseAt) < lossyFor {
+	if force && st.w.lossy.Is(now) {
 		// A path whose last doubt was false is lossy: expiring its
 		// keypairs stalls its data until the probe is answered, and a
 		// lost probe would then look like death. Ask without forcing:
