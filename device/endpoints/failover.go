@@ -84,7 +84,7 @@ func (e *Endpoints) OnReceive(p []byte, ep wgconn.Endpoint) conn.Verdict {
 	case conn.MessageTransport:
 		if len(p) >= conn.MessageTransportHeader {
 			if hp := tab.local[le32(p[4:8])]; hp != nil {
-				if len(p) > keepaliveSize {
+				if len(p) > conn.MessageKeepaliveSize {
 					hp.dataRxAt.Store(e.coarseNow())
 				}
 				e.gotReply(hp, ep)
@@ -129,9 +129,6 @@ func (hp *hostPeer) noteDst(ep wgconn.Endpoint) netip.AddrPort {
 	return addr
 }
 
-// keepaliveSize is the size of a transport message with no payload.
-const keepaliveSize = conn.MessageTransportHeader + 16
-
 func (e *Endpoints) sentData(bufs [][]byte, ep wgconn.Endpoint) {
 	b := bufs[0]
 	hp := e.tab.Load().remote[le32(b[4:8])]
@@ -140,7 +137,7 @@ func (e *Endpoints) sentData(bufs [][]byte, ep wgconn.Endpoint) {
 	}
 	now := e.coarseNow()
 	hp.txAt.Store(now)
-	if len(b) > keepaliveSize || len(bufs) > 1 {
+	if len(b) > conn.MessageKeepaliveSize || len(bufs) > 1 {
 		hp.path.Sent() // nothing answers a keepalive
 	}
 	hp.noteDst(ep)

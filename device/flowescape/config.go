@@ -6,8 +6,6 @@ import (
 	"time"
 
 	wgdevice "golang.zx2c4.com/wireguard/device"
-
-	"github.com/wghooks/wghooks/conn"
 )
 
 // Config configures behaviour behind UDP load balancers.
@@ -76,8 +74,6 @@ const (
 	maxFlows = 4096
 	// flowForget drops an endpoint's state after this long unused.
 	flowForget = 5 * time.Minute
-	// keepaliveSize is the size of a transport message with no payload.
-	keepaliveSize = conn.MessageTransportHeader + 16
 )
 
 func (c Config) withDefaults() Config {

@@ -151,7 +151,7 @@ func (f *FlowEscape) OnReceive(p []byte, ep wgconn.Endpoint) conn.Verdict {
 	if st == nil {
 		return conn.Pass
 	}
-	if p[0] == conn.MessageTransport && len(p) > keepaliveSize {
+	if p[0] == conn.MessageTransport && len(p) > conn.MessageKeepaliveSize {
 		flag(&st.heardData)
 	}
 	// While nothing was sent since the last answer, another answer
@@ -196,7 +196,7 @@ func (f *FlowEscape) OnSend(bufs [][]byte, ep wgconn.Endpoint) {
 		initiation = true
 	case conn.MessageTransport:
 		for _, b := range bufs {
-			if len(b) > keepaliveSize {
+			if len(b) > conn.MessageKeepaliveSize {
 				data = true
 				break
 			}
