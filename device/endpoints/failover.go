@@ -29,6 +29,7 @@ import (
 	"container/heap"
 	"encoding/binary"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	wgconn "golang.zx2c4.com/wireguard/conn"
@@ -85,7 +86,7 @@ func (e *Endpoints) OnReceive(p []byte, ep wgconn.Endpoint) conn.Verdict {
 		if len(p) >= conn.MessageTransportHeader {
 			if hp := tab.local[le32(p[4:8])]; hp != nil {
 				if len(p) > conn.MessageKeepaliveSize {
-					hp.dataRxAt.Store(e.coarseNow())
+					touch(&hp.dataRxAt, e.coarseNow())
 				}
 				e.gotReply(hp, ep)
 			}
@@ -129,6 +130,14 @@ func (hp *hostPeer) noteDst(ep wgconn.Endpoint) netip.AddrPort {
 	return addr
 }
 
+// touch stores a coarse time in a only when it changed: the coarse clock
+// moves once per monitor tick, so most packets only read the shared line.
+func touch(a *atomic.Int64, t int64) {
+	if a.Load() != t {
+		a.Store(t)
+	}
+}
+
 func (e *Endpoints) sentData(bufs [][]byte, ep wgconn.Endpoint) {
 	b := bufs[0]
 	hp := e.tab.Load().remote[le32(b[4:8])]
@@ -136,7 +145,7 @@ func (e *Endpoints) sentData(bufs [][]byte, ep wgconn.Endpoint) {
 		return
 	}
 	now := e.coarseNow()
-	hp.txAt.Store(now)
+	touch(&hp.txAt, now)
 	if len(b) > conn.MessageKeepaliveSize || len(bufs) > 1 {
 		hp.path.Sent() // nothing answers a keepalive
 	}
@@ -260,7 +269,7 @@ func (e *Endpoints) sentResponse(b []byte, ep wgconn.Endpoint) {
 // gotReply notes that the peer was heard from (data, or an initiation we
 // answered).
 func (e *Endpoints) gotReply(hp *hostPeer, ep wgconn.Endpoint) {
-	hp.rxAt.Store(e.coarseNow())
+	touch(&hp.rxAt, e.coarseNow())
 	hp.path.Heard()
 	if hp.suspect.Load() && hp.suspect.CompareAndSwap(true, false) {
 		from := conn.DstAddrPort(ep)
