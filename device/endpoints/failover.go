@@ -540,14 +540,16 @@ func (e *Endpoints) planInitiation(h *copyHeap, j copyJob) {
 func (e *Endpoints) sendInitiationCopy(sc scheduledCopy) {
 	hp := sc.hp
 	hp.mu.Lock()
-	// A path heard from since the initiation left is alive: its
-	// initiation was lost, or is slow, and upstream retries it there.
-	live := hp.init.gen == sc.gen && !hp.init.answered && hp.rxAt.Load() < hp.init.sentMono
-	if live {
+	// The copy is wanted while its initiation is the latest, unanswered,
+	// and the path unheard since it left. A path heard from since is
+	// alive: its initiation was lost, or is slow, and upstream retries it
+	// there.
+	wanted := hp.init.gen == sc.gen && !hp.init.answered && hp.rxAt.Load() < hp.init.sentMono
+	if wanted {
 		hp.init.copied = true
 	}
 	hp.mu.Unlock()
-	if !live {
+	if !wanted {
 		return
 	}
 	hp.path.Taint()
