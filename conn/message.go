@@ -14,6 +14,9 @@ const (
 	MessageResponseSize    = 92
 	MessageCookieReplySize = 64
 	MessageTransportHeader = 16
+	// MessageKeepaliveSize is a transport message with no payload: the
+	// header and the 16-byte authentication tag. Nothing answers it.
+	MessageKeepaliveSize = MessageTransportHeader + 16
 )
 
 // MessageType returns the WireGuard message type of a datagram, or 0 when it

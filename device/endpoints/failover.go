@@ -29,6 +29,7 @@ import (
 	"container/heap"
 	"encoding/binary"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	wgconn "golang.zx2c4.com/wireguard/conn"
@@ -84,8 +85,8 @@ func (e *Endpoints) OnReceive(p []byte, ep wgconn.Endpoint) conn.Verdict {
 	case conn.MessageTransport:
 		if len(p) >= conn.MessageTransportHeader {
 			if hp := tab.local[le32(p[4:8])]; hp != nil {
-				if len(p) > keepaliveSize {
-					hp.dataRxAt.Store(e.coarseNow())
+				if len(p) > conn.MessageKeepaliveSize {
+					touch(&hp.dataRxAt, e.coarseNow())
 				}
 				e.gotReply(hp, ep)
 			}
@@ -129,8 +130,13 @@ func (hp *hostPeer) noteDst(ep wgconn.Endpoint) netip.AddrPort {
 	return addr
 }
 
-// keepaliveSize is the size of a transport message with no payload.
-const keepaliveSize = conn.MessageTransportHeader + 16
+// touch stores a coarse time in a only when it changed: the coarse clock
+// moves once per monitor tick, so most packets only read the shared line.
+func touch(a *atomic.Int64, t int64) {
+	if a.Load() != t {
+		a.Store(t)
+	}
+}
 
 func (e *Endpoints) sentData(bufs [][]byte, ep wgconn.Endpoint) {
 	b := bufs[0]
@@ -139,8 +145,8 @@ func (e *Endpoints) sentData(bufs [][]byte, ep wgconn.Endpoint) {
 		return
 	}
 	now := e.coarseNow()
-	hp.txAt.Store(now)
-	if len(b) > keepaliveSize || len(bufs) > 1 {
+	touch(&hp.txAt, now)
+	if len(b) > conn.MessageKeepaliveSize || len(bufs) > 1 {
 		hp.path.Sent() // nothing answers a keepalive
 	}
 	hp.noteDst(ep)
@@ -263,7 +269,7 @@ func (e *Endpoints) sentResponse(b []byte, ep wgconn.Endpoint) {
 // gotReply notes that the peer was heard from (data, or an initiation we
 // answered).
 func (e *Endpoints) gotReply(hp *hostPeer, ep wgconn.Endpoint) {
-	hp.rxAt.Store(e.coarseNow())
+	touch(&hp.rxAt, e.coarseNow())
 	hp.path.Heard()
 	if hp.suspect.Load() && hp.suspect.CompareAndSwap(true, false) {
 		from := conn.DstAddrPort(ep)
@@ -534,14 +540,16 @@ func (e *Endpoints) planInitiation(h *copyHeap, j copyJob) {
 func (e *Endpoints) sendInitiationCopy(sc scheduledCopy) {
 	hp := sc.hp
 	hp.mu.Lock()
-	// A path heard from since the initiation left is alive: its
-	// initiation was lost, or is slow, and upstream retries it there.
-	live := hp.init.gen == sc.gen && !hp.init.answered && hp.rxAt.Load() < hp.init.sentMono
-	if live {
+	// The copy is wanted while its initiation is the latest, unanswered,
+	// and the path unheard since it left. A path heard from since is
+	// alive: its initiation was lost, or is slow, and upstream retries it
+	// there.
+	wanted := hp.init.gen == sc.gen && !hp.init.answered && hp.rxAt.Load() < hp.init.sentMono
+	if wanted {
 		hp.init.copied = true
 	}
 	hp.mu.Unlock()
-	if !live {
+	if !wanted {
 		return
 	}
 	hp.path.Taint()

@@ -29,18 +29,14 @@ import (
 	"github.com/wghooks/wghooks/device/feature"
 )
 
-// lossyFor is how long a false doubt marks a path lossy: its probes then
-// never expire keypairs.
-const lossyFor = 2 * time.Minute
-
 // probeState is a hostname peer's probing; guarded by hostPeer.mu.
 type probeState struct {
-	pending  bool      // the next initiation is the monitor's probe
-	out      bool      // a probe is outstanding
-	quiet    bool      // it is for quiet (nothing heard), not for unanswered data
-	answered bool      // the probe's response came (gotAnswer)
-	at       time.Time // the last probe
-	falseAt  time.Time // the last probe of a silence that ended: a live, lossy path
+	pending  bool          // the next initiation is the monitor's probe
+	out      bool          // a probe is outstanding
+	quiet    bool          // it is for quiet (nothing heard), not for unanswered data
+	answered bool          // the probe's response came (gotAnswer)
+	at       time.Time     // the last probe
+	lossy    feature.Lossy // the last probe of a silence that ended: a live, lossy path
 	sent     uint64
 	oneWay   feature.OneWay // least time between probes of data silence
 	respAt   time.Time      // the last handshake response we sent
@@ -59,7 +55,7 @@ func (e *Endpoints) judge(hp *hostPeer, now time.Time, m int64) func(*wgdevice.P
 		// lossy path), and if only the probe was answered, one-way.
 		ps.out = false
 		if !ps.quiet {
-			ps.falseAt = now
+			ps.lossy.FalseDoubt(now)
 			if ps.answered {
 				ps.oneWay.Grow(now)
 			}
@@ -121,7 +117,7 @@ func (e *Endpoints) probeLocked(hp *hostPeer, now time.Time, m int64, why string
 		last = ps.respAt
 	}
 	expire := !last.IsZero() && now.Sub(last) < wgdevice.RekeyTimeout+500*time.Millisecond
-	if expire && !ps.falseAt.IsZero() && now.Sub(ps.falseAt) < lossyFor {
+	if expire && ps.lossy.Is(now) {
 		// A path whose last doubt was false is lossy: expiring its
 		// keypairs stalls its data until the probe is answered, and a
 		// lost probe would then look like death. Wait for upstream's

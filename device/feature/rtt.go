@@ -181,9 +181,11 @@ func (p *Path) Heard() {
 func (p *Path) Taint() { p.tainted.Store(true) }
 
 // Update reads what the packet goroutines counted since the last call;
-// the owner's timer calls it before Check.
-func (p *Path) Update(now int64) {
+// the owner's timer calls it before Check. heard reports whether anything
+// was heard since the last call, so the owner needs no flag of its own.
+func (p *Path) Update(now int64) (heard bool) {
 	if p.heard.Load() && p.heard.Swap(false) {
+		heard = true
 		p.first, p.second, p.probe = 0, 0, 0
 		if p.tainted.Load() {
 			p.tainted.Store(false)
@@ -201,6 +203,7 @@ func (p *Path) Update(now int64) {
 		p.wantAt = now
 		p.want.Store(true)
 	}
+	return heard
 }
 
 // Probed notes that a probe (a handshake initiation) left at now.
@@ -270,6 +273,20 @@ func (p *Path) Reset() {
 	p.tainted.Store(false)
 	p.first, p.second, p.probe = 0, 0, 0
 }
+
+// Lossy remembers a path's last false doubt (a probed silence that ended
+// without a failover): for 2 minutes after it the path is lossy, and its
+// probes never expire keypairs, whose stalled data would make a lost
+// probe look like death. Its owner's goroutine only.
+type Lossy struct{ at time.Time }
+
+const lossyFor = 2 * time.Minute
+
+// FalseDoubt notes at now that a doubt proved false.
+func (l *Lossy) FalseDoubt(now time.Time) { l.at = now }
+
+// Is reports whether the path is lossy at now.
+func (l *Lossy) Is(now time.Time) bool { return !l.at.IsZero() && now.Sub(l.at) < lossyFor }
 
 // OneWay is how long a path shown one-way (a probe answered while its
 // data was not: a peer that never answers that traffic) waits in silence

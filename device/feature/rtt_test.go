@@ -122,3 +122,18 @@ func BenchmarkPathRoundTrip(b *testing.B) {
 		p.Heard()
 	}
 }
+
+func TestLossyLastsTwoMinutesAfterAFalseDoubt(t *testing.T) {
+	var l Lossy
+	t0 := time.Unix(1000, 0)
+	if l.Is(t0) {
+		t.Fatal("a path with no false doubt is lossy")
+	}
+	l.FalseDoubt(t0)
+	if !l.Is(t0.Add(time.Minute)) {
+		t.Fatal("not lossy a minute after a false doubt")
+	}
+	if l.Is(t0.Add(2 * time.Minute)) {
+		t.Fatal("still lossy two minutes after a false doubt")
+	}
+}

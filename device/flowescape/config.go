@@ -6,8 +6,6 @@ import (
 	"time"
 
 	wgdevice "golang.zx2c4.com/wireguard/device"
-
-	"github.com/wghooks/wghooks/conn"
 )
 
 // Config configures behaviour behind UDP load balancers.
@@ -72,15 +70,10 @@ const (
 	// busyFor keeps the watcher sampling this long after the last event.
 	busyFor = time.Second
 
-	// lossyFor is how long a false doubt marks a path lossy: its probes
-	// then never expire keypairs.
-	lossyFor = 2 * time.Minute
 	// maxFlows bounds the endpoints tracked at once.
 	maxFlows = 4096
 	// flowForget drops an endpoint's state after this long unused.
 	flowForget = 5 * time.Minute
-	// keepaliveSize is the size of a transport message with no payload.
-	keepaliveSize = conn.MessageTransportHeader + 16
 )
 
 func (c Config) withDefaults() Config {

@@ -64,10 +64,10 @@ type flowState struct {
 	// to its response; two outstanding make the sample ambiguous.
 	initAt atomic.Int64
 	inits  atomic.Int32
-	// Flags the watcher swaps to false each sample: anything heard, data
-	// heard, anything sent (keepalives too).
-	heard, heardData, sent atomic.Bool
-	w                      flowWatch
+	// Flags the watcher swaps to false each sample: data heard, anything
+	// sent (keepalives too). Anything heard is path's own flag (Update).
+	heardData, sent atomic.Bool
+	w               flowWatch
 }
 
 // flag sets b, writing only when it was clear.
@@ -151,8 +151,7 @@ func (f *FlowEscape) OnReceive(p []byte, ep wgconn.Endpoint) conn.Verdict {
 	if st == nil {
 		return conn.Pass
 	}
-	flag(&st.heard)
-	if p[0] == conn.MessageTransport && len(p) > keepaliveSize {
+	if p[0] == conn.MessageTransport && len(p) > conn.MessageKeepaliveSize {
 		flag(&st.heardData)
 	}
 	// While nothing was sent since the last answer, another answer
@@ -197,7 +196,7 @@ func (f *FlowEscape) OnSend(bufs [][]byte, ep wgconn.Endpoint) {
 		initiation = true
 	case conn.MessageTransport:
 		for _, b := range bufs {
-			if len(b) > keepaliveSize {
+			if len(b) > conn.MessageKeepaliveSize {
 				data = true
 				break
 			}

@@ -45,7 +45,7 @@ type flowWatch struct {
 	lastDataRx  time.Time      // last step that saw data heard
 	lastSent    time.Time      // last step that saw anything sent
 	lastProbe   time.Time      // the last probe asked for
-	falseAt     time.Time      // the last probe whose silence ended: a live, lossy path
+	lossy       feature.Lossy  // the last probe whose silence ended: a live, lossy path
 	waiting     bool           // data sent, nothing heard since
 	waitingSent time.Time      // when the first such send was seen
 	initAt      time.Time      // the newest unanswered initiation; zero: none pending
@@ -114,7 +114,7 @@ func (w *flowWatch) step(now time.Time, c flowCounts, t flowTimes) flowAction {
 		if w.escapes > 0 {
 			action = flowRecovered
 		} else if w.probing && !w.quietProbe {
-			w.falseAt = now // a doubt that was false: a lossy path
+			w.lossy.FalseDoubt(now) // a doubt that was false: a lossy path
 			if answered && w.waiting {
 				// The probe was answered, the data still is not: one-way.
 				w.oneWay.Grow(now)

@@ -84,7 +84,7 @@ func (f *FlowEscape) scanUse(now time.Time) (busy, inUse bool) {
 
 	m := mono.Now()
 	for _, st := range states {
-		st.path.Update(m) // the watcher is the path's owner
+		heard := st.path.Update(m) // the watcher is the path's owner
 		rto := st.path.RTT.RTO()
 		times := flowTimes{
 			// 3·RTO: one more than endpoint failover waits before it
@@ -97,7 +97,7 @@ func (f *FlowEscape) scanUse(now time.Time) (busy, inUse bool) {
 		c := flowCounts{
 			data: st.data.Load(), init: st.init.Load(), recv: st.recv.Load(), resp: st.resp.Load(),
 			doubt:     st.path.Check(m, f.cfg.Silence, 0) == feature.Doubt,
-			heard:     st.heard.Swap(false),
+			heard:     heard,
 			heardData: st.heardData.Swap(false),
 			sent:      st.sent.Swap(false),
 		}
@@ -154,7 +154,7 @@ func (f *FlowEscape) peersAt(addr netip.AddrPort, now time.Time) []feature.Key {
 // queued packets, against up to 5 s of waiting if it is dead.
 func (f *FlowEscape) probe(st *flowState, force bool) {
 	now := time.Now()
-	if force && !st.w.falseAt.IsZero() && now.Sub(st.w.falseAt) < lossyFor {
+	if force && st.w.lossy.Is(now) {
 		// A path whose last doubt was false is lossy: expiring its
 		// keypairs stalls its data until the probe is answered, and a
 		// lost probe would then look like death. Ask without forcing:
