@@ -153,7 +153,9 @@ func (s *Store) LoadPeerState(ctx context.Context, gateway hooks.PublicKey, sinc
 		}
 		st := hooks.PeerState{LastHandshake: time.Unix(0, ns), Gateway: gateway}
 		copy(st.Key[:], k)
-		if st.Endpoint, err = netip.ParseAddrPort(ep); err != nil {
+		// The rule a save checks (peerrow.ValidState), so a row edited
+		// by hand (port 0) is refused as PostgreSQL's store refuses it.
+		if st.Endpoint, err = netip.ParseAddrPort(ep); err != nil || peerrow.ValidState(st) != nil {
 			bad = append(bad, fmt.Errorf("%s: endpoint %q", st.Key, ep))
 			continue
 		}

@@ -58,6 +58,14 @@ func TestPeerStateBadInput(t *testing.T) {
 	if !errors.Is(err, ErrMalformedState) || len(got) != 1 || got[0].Key != key(1) {
 		t.Fatalf("with a malformed row: %v, %v; want key 1 and ErrMalformedState", got, err)
 	}
+	// An endpoint that parses but a save would refuse (port 0), too.
+	if _, err := s.db.Exec(`UPDATE peer_state SET endpoint = '198.18.0.4:0' WHERE public_key = ?`, keyBytes(3)); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.LoadPeerState(ctx, gateway, time.Time{}, 10)
+	if !errors.Is(err, ErrMalformedState) || len(got) != 1 || got[0].Key != key(1) {
+		t.Fatalf("with a port-0 row: %v, %v; want key 1 and ErrMalformedState", got, err)
+	}
 	if err := s.Put(ctx, Peer{PeerConfig: hooks.PeerConfig{PublicKey: key(1)}}); err != nil {
 		t.Fatal(err)
 	}
